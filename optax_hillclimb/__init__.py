@@ -1,0 +1,22 @@
+"""optax-hillclimb: an optax transformation that hill-climbs its learning rate.
+
+At each probe step it scores the loss at two candidate learning rates, a
+little above and a little below the current one, along the update direction,
+and moves the learning rate toward the better one.
+"""
+
+from optax_hillclimb._alias import hillclimb
+from optax_hillclimb._alias import hillclimb_adam
+from optax_hillclimb._transform import get_learning_rate
+from optax_hillclimb._transform import HillclimbState
+from optax_hillclimb._transform import scale_by_hillclimb
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "HillclimbState",
+    "get_learning_rate",
+    "hillclimb",
+    "hillclimb_adam",
+    "scale_by_hillclimb",
+)

@@ -1,0 +1,65 @@
+"""Evaluating the loss at the two candidate learning rates."""
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+
+ProbeMode = Literal["auto", "vmap", "sequential"]
+PROBE_MODES = ("auto", "vmap", "sequential")
+
+
+def resolve_probe_mode(mode: ProbeMode) -> Literal["vmap", "sequential"]:
+  """Resolves ``"auto"`` for the backend the computation is compiled for.
+
+  On CPU, vmapping a network over two *weight* sets turns convolutions into
+  grouped convolutions, which XLA:CPU runs several times slower than two
+  evaluations in a row (see ``benchmarks/step_cost.py``). Accelerators run the
+  vmapped form as one batched launch.
+
+  Args:
+    mode: ``"auto"``, ``"vmap"`` or ``"sequential"``.
+
+  Returns:
+    ``"vmap"`` or ``"sequential"``.
+  """
+  if mode not in PROBE_MODES:
+    raise ValueError(f"probe must be one of {PROBE_MODES}, got probe={mode!r}.")
+  if mode == "auto":
+    return "sequential" if jax.default_backend() == "cpu" else "vmap"
+  return mode
+
+
+def probe_losses(
+    loss: Callable[[Any], jax.Array],
+    params: Any,
+    direction: Any,
+    step_sizes: jax.Array,
+    mode: Literal["vmap", "sequential"],
+) -> jax.Array:
+  """Returns ``[loss(params - c * direction) for c in step_sizes]``.
+
+  Args:
+    loss: scalar function of the parameters.
+    params: the current parameters.
+    direction: the update direction, a tree like ``params``.
+    step_sizes: a vector of step sizes.
+    mode: ``"vmap"`` evaluates all candidates in one batched program (``loss``
+      is traced once); ``"sequential"`` evaluates them one after another with
+      ``jax.lax.map``, so that at most one candidate parameter tree is alive at
+      a time.
+
+  Returns:
+    A vector with one loss per step size.
+  """
+
+  def loss_at(step_size: jax.Array) -> jax.Array:
+    candidate = jax.tree.map(
+        lambda p, u: p - (step_size * u).astype(p.dtype), params, direction
+    )
+    return loss(candidate)
+
+  if mode == "vmap":
+    return jax.vmap(loss_at)(step_sizes)
+  return jax.lax.map(loss_at, step_sizes)

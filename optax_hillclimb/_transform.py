@@ -1,0 +1,344 @@
+"""Hill climbing on the learning rate: the ``scale_by_hillclimb`` transform."""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+from jax import lax
+import jax.numpy as jnp
+import optax
+from optax._src import numerics
+
+from optax_hillclimb import _probe
+from optax_hillclimb import _validation
+from optax_hillclimb import _value_fn
+
+# Bounds |streak| so that the counter cannot overflow on very long runs; the
+# step it sets has long reached ``max_lrlr`` by then.
+_MAX_STREAK = 1 << 20
+
+
+class HillclimbState(NamedTuple):
+  """State of :func:`scale_by_hillclimb`.
+
+  Attributes:
+    count: number of updates so far (int32). Updates where ``count % every_k
+      == 0`` probe the loss.
+    learning_rate: the current learning rate (float32, or float64 when x64 is
+      enabled, whatever the dtype of the parameters).
+    streak: signed number of consecutive learning-rate moves in the same
+      direction (int32): ``+n`` after ``n`` rises in a row, ``-n`` after ``n``
+      falls, ``0`` before the first probe. It sets the relative step of the next
+      probe when ``lrlr_growth > 1``.
+    loss_up: loss at the larger candidate learning rate at the last probe step
+      (``inf`` before the first probe, and for non-finite losses).
+    loss_down: loss at the smaller candidate learning rate at the last probe
+      step (``inf`` before the first probe, and for non-finite losses).
+    num_rejected: number of steps rejected by the guard so far (int32).
+  """
+
+  count: jax.Array
+  learning_rate: jax.Array
+  streak: jax.Array
+  loss_up: jax.Array
+  loss_down: jax.Array
+  num_rejected: jax.Array
+
+
+def learning_rate_dtype() -> jnp.dtype:
+  """float64 when x64 is enabled, else float32.
+
+  The learning rate is kept in this dtype whatever the parameters' dtype: in
+  bfloat16, ``lr * 1.01`` rounds back to ``lr``.
+  """
+  return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
+def _check_hyperparameters(
+    learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
+    backoff, guard_rtol, lrlr_growth, max_lrlr, probe,
+) -> None:  # fmt: skip
+  check = _validation.check
+  check("learning_rate", learning_rate, lambda x: x > 0, "positive")
+  check("lrlr", lrlr, lambda x: 0 < x < 1, "in the open interval (0, 1)")
+  _validation.check_positive_int("every_k", every_k)
+  check("min_learning_rate", min_learning_rate, lambda x: x > 0, "positive")
+  check("max_learning_rate", max_learning_rate, lambda x: x > 0, "positive")
+  if _validation.is_concrete_number(
+      min_learning_rate
+  ) and _validation.is_concrete_number(max_learning_rate):
+    check(
+        "min_learning_rate",
+        min_learning_rate,
+        lambda x: x <= max_learning_rate,
+        f"at most max_learning_rate={max_learning_rate!r}",
+    )
+  check("backoff", backoff, lambda x: 0 < x < 1, "in the open interval (0, 1)")
+  check("guard_rtol", guard_rtol, lambda x: x >= 0, "non-negative")
+  check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
+  check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the open interval (0, 1)")
+  _probe.resolve_probe_mode(probe)
+
+
+def scale_by_hillclimb(
+    learning_rate: jax.typing.ArrayLike = 1e-3,
+    *,
+    lrlr: jax.typing.ArrayLike = 0.01,
+    every_k: jax.typing.ArrayLike = 1,
+    min_learning_rate: jax.typing.ArrayLike = 1e-9,
+    max_learning_rate: jax.typing.ArrayLike | None = None,
+    guard: bool = True,
+    backoff: jax.typing.ArrayLike = 0.5,
+    guard_rtol: jax.typing.ArrayLike = 1.0,
+    lrlr_growth: jax.typing.ArrayLike = 1.0,
+    max_lrlr: jax.typing.ArrayLike = 0.5,
+    probe: _probe.ProbeMode = "auto",
+    axis_name: str | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Scales updates by a learning rate that tunes itself by hill climbing.
+
+  Plays the role of :func:`optax.scale_by_learning_rate`: given an incoming
+  direction :math:`u` (a gradient, or the output of :func:`optax.scale_by_adam`
+  and friends), it returns :math:`-\eta u`. Before that, on a probe step, it
+  scores the loss :math:`f` at two candidate learning rates, a little above and
+  a little below the current one,
+
+  .. math::
+    f_{\uparrow} = f\big(w - \eta (1 + s) u\big), \qquad
+    f_{\downarrow} = f\big(w - \eta (1 - s) u\big),
+
+  and moves the learning rate toward the better one:
+
+  .. math::
+    \eta \leftarrow \operatorname{clip}\Big(
+      \begin{cases} \eta (1 + s) & \text{if } f_{\uparrow} < f_{\downarrow} \\
+                    \eta (1 - s) & \text{otherwise} \end{cases},\
+      \eta_{\min}, \eta_{\max}\Big).
+
+  A non-finite probe loss counts as :math:`+\infty`, so ties and two non-finite
+  losses lower the learning rate. The relative step is :math:`s =` ``lrlr``,
+  or, with ``lrlr_growth`` :math:`= g > 1`, :math:`s = \min(\text{lrlr} \cdot
+  g^{n - 1}, \text{max\_lrlr})` after :math:`n \geq 1` consecutive moves in
+  the same direction, so the learning rate crosses decades in tens of steps
+  rather than hundreds, and falls back to ``lrlr`` as soon as moves alternate.
+
+  The guard (``guard=True``) rejects a step whose better probe is non-finite
+  or, when the current loss :math:`f(w)` is given as ``value``, exceeds
+  :math:`f(w) + \text{guard\_rtol} \cdot |f(w)|`: the update is then zero and
+  :math:`\eta \leftarrow \text{backoff} \cdot \eta`. Without it, a learning
+  rate that overshoots falls by only :math:`s` per step, and training diverges
+  before it recovers. ``guard=False`` gives the reference rule exactly.
+
+  Only steps where ``count % every_k == 0`` probe; on the others the learning
+  rate is unchanged and ``value_fn`` does not run.
+
+  Args:
+    learning_rate: the starting learning rate :math:`\eta_0`.
+    lrlr: relative step of the learning rate, the "learning rate of the
+      learning rate" :math:`s`, in (0, 1). Probing less often (larger
+      ``every_k``) wants a larger ``lrlr``.
+    every_k: probe every ``every_k`` steps (a positive integer).
+    min_learning_rate: the learning rate never falls below this positive value
+      (near a minimum ties keep lowering it, and from zero it could never climb
+      back).
+    max_learning_rate: optional upper bound of the learning rate.
+    guard: whether to reject steps whose better probe is non-finite or much
+      worse than ``value`` (see above).
+    backoff: factor in (0, 1) applied to the learning rate on a rejected step.
+    guard_rtol: relative tolerance of the guard's comparison with ``value``;
+      ``0`` rejects any step that does not decrease the loss.
+    lrlr_growth: factor (at least 1) by which the relative step grows with each
+      further move in the same direction; ``1`` keeps it at ``lrlr``.
+    max_lrlr: largest relative step, in (0, 1), when ``lrlr_growth > 1``
+      (never below ``lrlr``).
+    probe: how the two probes are evaluated: ``"vmap"`` in one batched program,
+      ``"sequential"`` one after the other (at most one extra copy of the
+      parameters alive), ``"auto"`` sequential on CPU and vmap elsewhere.
+    axis_name: under ``jax.pmap`` or ``shard_map`` with per-device data, the
+      name of the device axis; probe losses (and ``value``) are averaged over it
+      so every replica takes the same decision and keeps the same learning rate.
+
+  Returns:
+    A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
+    ``(updates, state, params, *, value_fn, value=None, **extra_args)``:
+
+    * ``value_fn``: the loss, ``value_fn(params, **kwargs) -> scalar``.
+    * ``value``: optional loss at the current ``params``, used by the guard.
+    * ``**extra_args``: those whose names are parameters of ``value_fn`` (a
+      batch, say) are passed on to it; the others are ignored.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_hillclimb
+    >>> def loss(params, target):
+    ...   return jnp.sum((params - target) ** 2)
+    >>> target = jnp.array([1.0, -2.0])
+    >>> solver = optax.chain(
+    ...     optax.scale_by_adam(),
+    ...     optax_hillclimb.scale_by_hillclimb(0.01, lrlr=0.1),
+    ... )
+    >>> params = jnp.zeros(2)
+    >>> state = solver.init(params)
+    >>> @jax.jit
+    ... def step(params, state):
+    ...   grads = jax.grad(loss)(params, target)
+    ...   updates, state = solver.update(
+    ...       grads, state, params, value_fn=loss, target=target
+    ...   )
+    ...   return optax.apply_updates(params, updates), state
+    >>> for _ in range(3):
+    ...   params, state = step(params, state)
+    ...   print(f"{optax_hillclimb.get_learning_rate(state):.4f}")
+    0.0110
+    0.0121
+    0.0133
+
+  References:
+    Baydin et al., `Online Learning Rate Adaptation with Hypergradient Descent
+    <https://arxiv.org/abs/1703.04782>`_, 2018 (a gradient-based cousin of
+    this rule)
+  """
+  _check_hyperparameters(
+      learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
+      backoff, guard_rtol, lrlr_growth, max_lrlr, probe,
+  )  # fmt: skip
+
+  def init_fn(params: optax.Params) -> HillclimbState:
+    del params  # The state does not depend on the parameters' dtype.
+    dtype = learning_rate_dtype()
+    return HillclimbState(
+        count=jnp.zeros([], jnp.int32),
+        learning_rate=jnp.asarray(learning_rate, dtype),
+        streak=jnp.zeros([], jnp.int32),
+        loss_up=jnp.asarray(jnp.inf, dtype),
+        loss_down=jnp.asarray(jnp.inf, dtype),
+        num_rejected=jnp.zeros([], jnp.int32),
+    )
+
+  def update_fn(
+      updates: optax.Updates,
+      state: HillclimbState,
+      params: optax.Params | None = None,
+      *,
+      value_fn: Callable[..., jax.typing.ArrayLike] | None = None,
+      value: jax.typing.ArrayLike | None = None,
+      **extra_args: Any,
+  ) -> tuple[optax.Updates, HillclimbState]:
+    if value_fn is None:
+      raise TypeError(
+          "scale_by_hillclimb's update needs the loss function: call "
+          "update(updates, state, params, value_fn=loss_fn, ...), with extra "
+          "keyword arguments (a batch, say) that loss_fn takes."
+      )
+    if params is None:
+      raise ValueError(
+          "scale_by_hillclimb's update needs params, the current parameters, "
+          "to evaluate value_fn around them."
+      )
+    loss = _value_fn.bind_value_fn(value_fn, extra_args)
+    mode = _probe.resolve_probe_mode(probe)
+    dtype = state.learning_rate.dtype
+
+    def probe_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+      lr = state.learning_rate
+      base_step = jnp.asarray(lrlr, dtype)
+      streak_length = jnp.maximum(jnp.abs(state.streak) - 1, 0)
+      step = jnp.minimum(
+          base_step * jnp.asarray(lrlr_growth, dtype) ** streak_length,
+          jnp.maximum(jnp.asarray(max_lrlr, dtype), base_step),
+      )
+      candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
+      losses = _probe.probe_losses(loss, params, updates, candidates, mode)
+      losses = losses.astype(dtype)
+      if axis_name is not None:
+        losses = lax.pmean(losses, axis_name)
+      losses = jnp.where(jnp.isfinite(losses), losses, jnp.inf)
+      loss_up, loss_down = losses[0], losses[1]
+      go_up = loss_up < loss_down
+      new_lr = jnp.where(go_up, candidates[0], candidates[1])
+      best = jnp.minimum(loss_up, loss_down)
+
+      reject = jnp.logical_and(guard, ~jnp.isfinite(best))
+      if value is not None:
+        current = jnp.asarray(value).astype(dtype)
+        if axis_name is not None:
+          current = lax.pmean(current, axis_name)
+        too_high = best > current + jnp.asarray(guard_rtol, dtype) * jnp.abs(
+            current
+        )
+        reject = reject | jnp.logical_and(guard, too_high)
+      new_lr = jnp.where(reject, lr * jnp.asarray(backoff, dtype), new_lr)
+      new_lr = jnp.maximum(new_lr, jnp.asarray(min_learning_rate, dtype))
+      if max_learning_rate is not None:
+        new_lr = jnp.minimum(new_lr, jnp.asarray(max_learning_rate, dtype))
+
+      # A rejected step lowers the learning rate, so it counts as a fall.
+      rising = go_up & ~reject
+      same_way = jnp.where(rising, state.streak > 0, state.streak < 0)
+      streak = jnp.where(
+          same_way, jnp.minimum(jnp.abs(state.streak) + 1, _MAX_STREAK), 1
+      )
+      new_state = state._replace(
+          learning_rate=new_lr.astype(dtype),
+          streak=jnp.where(rising, streak, -streak).astype(jnp.int32),
+          loss_up=loss_up,
+          loss_down=loss_down,
+          num_rejected=state.num_rejected + reject.astype(jnp.int32),
+      )
+      return new_state, reject
+
+    def skip_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+      return state, jnp.zeros([], bool)
+
+    if _validation.is_concrete_number(every_k) and every_k == 1:
+      new_state, reject = probe_step(state)
+    else:
+      new_state, reject = lax.cond(
+          state.count % every_k == 0, probe_step, skip_step, state
+      )
+    scale = jnp.where(reject, 0, -new_state.learning_rate)
+    updates = jax.tree.map(lambda u: (scale * u).astype(u.dtype), updates)
+    new_state = new_state._replace(count=numerics.safe_increment(state.count))
+    return updates, new_state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def get_learning_rate(state: optax.OptState) -> jax.Array:
+  """Returns the current learning rate held in a (possibly nested) state.
+
+  Works for :func:`scale_by_hillclimb`, the aliases and any chain or wrapper
+  that contains exactly one :class:`HillclimbState`, including
+  :func:`optax.inject_hyperparams`, whose state also holds the (starting)
+  ``learning_rate`` hyperparameter and so confuses
+  ``optax.tree.get(state, "learning_rate")``.
+
+  Args:
+    state: an optimizer state.
+
+  Returns:
+    The ``learning_rate`` field of the :class:`HillclimbState` in ``state``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax_hillclimb
+    >>> opt = optax_hillclimb.hillclimb(learning_rate=0.05)
+    >>> state = opt.init(jnp.zeros(3))
+    >>> print(optax_hillclimb.get_learning_rate(state))
+    0.05
+  """
+  found = [
+      node
+      for node in jax.tree.leaves(
+          state, is_leaf=lambda x: isinstance(x, HillclimbState)
+      )
+      if isinstance(node, HillclimbState)
+  ]
+  if len(found) != 1:
+    raise ValueError(
+        "get_learning_rate expects exactly one HillclimbState in the optimizer"
+        f" state, found {len(found)}."
+    )
+  return found[0].learning_rate

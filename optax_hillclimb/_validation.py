@@ -1,0 +1,43 @@
+"""Checks of hyperparameters that are concrete Python numbers.
+
+Hyperparameters may also arrive as (traced) arrays, for example through
+``optax.inject_hyperparams``; those cannot be checked in Python and are left
+alone, so that every transformation here stays injectable.
+"""
+
+from collections.abc import Callable
+import numbers
+from typing import Any
+
+
+def is_concrete_number(value: Any) -> bool:
+  """Whether ``value`` is a plain Python or NumPy number (not a bool)."""
+  return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check(
+    name: str,
+    value: Any,
+    is_valid: Callable[[Any], bool],
+    expected: str,
+) -> None:
+  """Raises a ``ValueError`` naming ``name`` if a concrete value is invalid.
+
+  Args:
+    name: the hyperparameter's name, as the user spelled it.
+    value: its value; only concrete numbers are checked.
+    is_valid: predicate on the concrete value.
+    expected: what a valid value is, completing "``name`` must be ...".
+  """
+  if is_concrete_number(value) and not is_valid(value):
+    raise ValueError(f"{name} must be {expected}, got {name}={value!r}.")
+
+
+def check_positive_int(name: str, value: Any) -> None:
+  """Checks that a concrete ``value`` is an integer of at least one."""
+  if isinstance(value, bool) or (
+      is_concrete_number(value) and (int(value) != value or value < 1)
+  ):
+    raise ValueError(
+        f"{name} must be a positive integer, got {name}={value!r}."
+    )
