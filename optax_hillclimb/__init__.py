@@ -14,9 +14,9 @@ from optax_hillclimb._transform import scale_by_hillclimb
 __version__ = "0.1.0"
 
 __all__ = (
-    "HillclimbState",
-    "get_learning_rate",
-    "hillclimb",
-    "hillclimb_adam",
-    "scale_by_hillclimb",
+  "HillclimbState",
+  "get_learning_rate",
+  "hillclimb",
+  "hillclimb_adam",
+  "scale_by_hillclimb",
 )

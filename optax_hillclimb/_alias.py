@@ -9,21 +9,21 @@ from optax_hillclimb import _validation
 
 
 def hillclimb(
-    learning_rate: jax.typing.ArrayLike = 1e-3,
-    *,
-    lrlr: jax.typing.ArrayLike = 0.01,
-    smoothing: jax.typing.ArrayLike = 0.9,
-    debias: bool = True,
-    every_k: jax.typing.ArrayLike = 1,
-    min_learning_rate: jax.typing.ArrayLike = 1e-9,
-    max_learning_rate: jax.typing.ArrayLike | None = None,
-    guard: bool = True,
-    backoff: jax.typing.ArrayLike = 0.5,
-    guard_rtol: jax.typing.ArrayLike = 1.0,
-    lrlr_growth: jax.typing.ArrayLike = 1.0,
-    max_lrlr: jax.typing.ArrayLike = 0.5,
-    probe: _probe.ProbeMode = "auto",
-    axis_name: str | None = None,
+  learning_rate: jax.typing.ArrayLike = 1e-3,
+  *,
+  lrlr: jax.typing.ArrayLike = 0.01,
+  smoothing: jax.typing.ArrayLike = 0.9,
+  debias: bool = True,
+  every_k: jax.typing.ArrayLike = 1,
+  min_learning_rate: jax.typing.ArrayLike = 1e-9,
+  max_learning_rate: jax.typing.ArrayLike | None = None,
+  guard: bool = True,
+  backoff: jax.typing.ArrayLike = 0.5,
+  guard_rtol: jax.typing.ArrayLike = 1.0,
+  lrlr_growth: jax.typing.ArrayLike = 1.0,
+  max_lrlr: jax.typing.ArrayLike = 0.5,
+  probe: _probe.ProbeMode = "auto",
+  axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -80,55 +80,55 @@ def hillclimb(
     ...   )
     ...   params = optax.apply_updates(params, updates)
     >>> print(f"loss {loss(params):.2e}")
-    loss ...
+    loss 1.20e-05
 
   References:
     The rule follows a blog post's experiment on MNIST; see the project's
     documentation, "How the rule works".
   """
   _validation.check(
-      "smoothing", smoothing, lambda x: 0 <= x < 1, "in the interval [0, 1)"
+    "smoothing", smoothing, lambda x: 0 <= x < 1, "in the interval [0, 1)"
   )
   if _validation.is_concrete_number(smoothing) and smoothing == 0:
     direction = optax.identity()
   else:
     direction = optax.ema(smoothing, debias=debias)
   return optax.chain(
-      direction,
-      _transform.scale_by_hillclimb(
-          learning_rate,
-          lrlr=lrlr,
-          every_k=every_k,
-          min_learning_rate=min_learning_rate,
-          max_learning_rate=max_learning_rate,
-          guard=guard,
-          backoff=backoff,
-          guard_rtol=guard_rtol,
-          lrlr_growth=lrlr_growth,
-          max_lrlr=max_lrlr,
-          probe=probe,
-          axis_name=axis_name,
-      ),
+    direction,
+    _transform.scale_by_hillclimb(
+      learning_rate,
+      lrlr=lrlr,
+      every_k=every_k,
+      min_learning_rate=min_learning_rate,
+      max_learning_rate=max_learning_rate,
+      guard=guard,
+      backoff=backoff,
+      guard_rtol=guard_rtol,
+      lrlr_growth=lrlr_growth,
+      max_lrlr=max_lrlr,
+      probe=probe,
+      axis_name=axis_name,
+    ),
   )
 
 
 def hillclimb_adam(
-    learning_rate: jax.typing.ArrayLike = 1e-3,
-    *,
-    b1: jax.typing.ArrayLike = 0.9,
-    b2: jax.typing.ArrayLike = 0.999,
-    eps: jax.typing.ArrayLike = 1e-8,
-    lrlr: jax.typing.ArrayLike = 0.01,
-    every_k: jax.typing.ArrayLike = 1,
-    min_learning_rate: jax.typing.ArrayLike = 1e-9,
-    max_learning_rate: jax.typing.ArrayLike | None = None,
-    guard: bool = True,
-    backoff: jax.typing.ArrayLike = 0.5,
-    guard_rtol: jax.typing.ArrayLike = 1.0,
-    lrlr_growth: jax.typing.ArrayLike = 1.0,
-    max_lrlr: jax.typing.ArrayLike = 0.5,
-    probe: _probe.ProbeMode = "auto",
-    axis_name: str | None = None,
+  learning_rate: jax.typing.ArrayLike = 1e-3,
+  *,
+  b1: jax.typing.ArrayLike = 0.9,
+  b2: jax.typing.ArrayLike = 0.999,
+  eps: jax.typing.ArrayLike = 1e-8,
+  lrlr: jax.typing.ArrayLike = 0.01,
+  every_k: jax.typing.ArrayLike = 1,
+  min_learning_rate: jax.typing.ArrayLike = 1e-9,
+  max_learning_rate: jax.typing.ArrayLike | None = None,
+  guard: bool = True,
+  backoff: jax.typing.ArrayLike = 0.5,
+  guard_rtol: jax.typing.ArrayLike = 1.0,
+  lrlr_growth: jax.typing.ArrayLike = 1.0,
+  max_lrlr: jax.typing.ArrayLike = 0.5,
+  probe: _probe.ProbeMode = "auto",
+  axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 
@@ -174,19 +174,19 @@ def hillclimb_adam(
     <https://arxiv.org/abs/1412.6980>`_, 2014
   """
   return optax.chain(
-      optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
-      _transform.scale_by_hillclimb(
-          learning_rate,
-          lrlr=lrlr,
-          every_k=every_k,
-          min_learning_rate=min_learning_rate,
-          max_learning_rate=max_learning_rate,
-          guard=guard,
-          backoff=backoff,
-          guard_rtol=guard_rtol,
-          lrlr_growth=lrlr_growth,
-          max_lrlr=max_lrlr,
-          probe=probe,
-          axis_name=axis_name,
-      ),
+    optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+    _transform.scale_by_hillclimb(
+      learning_rate,
+      lrlr=lrlr,
+      every_k=every_k,
+      min_learning_rate=min_learning_rate,
+      max_learning_rate=max_learning_rate,
+      guard=guard,
+      backoff=backoff,
+      guard_rtol=guard_rtol,
+      lrlr_growth=lrlr_growth,
+      max_lrlr=max_lrlr,
+      probe=probe,
+      axis_name=axis_name,
+    ),
   )

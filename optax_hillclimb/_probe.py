@@ -4,7 +4,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
-import jax.numpy as jnp
 
 ProbeMode = Literal["auto", "vmap", "sequential"]
 PROBE_MODES = ("auto", "vmap", "sequential")
@@ -32,11 +31,11 @@ def resolve_probe_mode(mode: ProbeMode) -> Literal["vmap", "sequential"]:
 
 
 def probe_losses(
-    loss: Callable[[Any], jax.Array],
-    params: Any,
-    direction: Any,
-    step_sizes: jax.Array,
-    mode: Literal["vmap", "sequential"],
+  loss: Callable[[Any], jax.Array],
+  params: Any,
+  direction: Any,
+  step_sizes: jax.Array,
+  mode: Literal["vmap", "sequential"],
 ) -> jax.Array:
   """Returns ``[loss(params - c * direction) for c in step_sizes]``.
 
@@ -56,7 +55,7 @@ def probe_losses(
 
   def loss_at(step_size: jax.Array) -> jax.Array:
     candidate = jax.tree.map(
-        lambda p, u: p - (step_size * u).astype(p.dtype), params, direction
+      lambda p, u: p - (step_size * u).astype(p.dtype), params, direction
     )
     return loss(candidate)
 

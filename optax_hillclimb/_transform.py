@@ -60,40 +60,40 @@ def _check_hyperparameters(
 ) -> None:  # fmt: skip
   check = _validation.check
   check("learning_rate", learning_rate, lambda x: x > 0, "positive")
-  check("lrlr", lrlr, lambda x: 0 < x < 1, "in the open interval (0, 1)")
+  check("lrlr", lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _validation.check_positive_int("every_k", every_k)
   check("min_learning_rate", min_learning_rate, lambda x: x > 0, "positive")
   check("max_learning_rate", max_learning_rate, lambda x: x > 0, "positive")
   if _validation.is_concrete_number(
-      min_learning_rate
+    min_learning_rate
   ) and _validation.is_concrete_number(max_learning_rate):
     check(
-        "min_learning_rate",
-        min_learning_rate,
-        lambda x: x <= max_learning_rate,
-        f"at most max_learning_rate={max_learning_rate!r}",
+      "min_learning_rate",
+      min_learning_rate,
+      lambda x: x <= max_learning_rate,
+      f"at most max_learning_rate={max_learning_rate!r}",
     )
-  check("backoff", backoff, lambda x: 0 < x < 1, "in the open interval (0, 1)")
+  check("backoff", backoff, lambda x: 0 < x < 1, "in the interval (0, 1)")
   check("guard_rtol", guard_rtol, lambda x: x >= 0, "non-negative")
   check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
-  check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the open interval (0, 1)")
+  check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
 
 
 def scale_by_hillclimb(
-    learning_rate: jax.typing.ArrayLike = 1e-3,
-    *,
-    lrlr: jax.typing.ArrayLike = 0.01,
-    every_k: jax.typing.ArrayLike = 1,
-    min_learning_rate: jax.typing.ArrayLike = 1e-9,
-    max_learning_rate: jax.typing.ArrayLike | None = None,
-    guard: bool = True,
-    backoff: jax.typing.ArrayLike = 0.5,
-    guard_rtol: jax.typing.ArrayLike = 1.0,
-    lrlr_growth: jax.typing.ArrayLike = 1.0,
-    max_lrlr: jax.typing.ArrayLike = 0.5,
-    probe: _probe.ProbeMode = "auto",
-    axis_name: str | None = None,
+  learning_rate: jax.typing.ArrayLike = 1e-3,
+  *,
+  lrlr: jax.typing.ArrayLike = 0.01,
+  every_k: jax.typing.ArrayLike = 1,
+  min_learning_rate: jax.typing.ArrayLike = 1e-9,
+  max_learning_rate: jax.typing.ArrayLike | None = None,
+  guard: bool = True,
+  backoff: jax.typing.ArrayLike = 0.5,
+  guard_rtol: jax.typing.ArrayLike = 1.0,
+  lrlr_growth: jax.typing.ArrayLike = 1.0,
+  max_lrlr: jax.typing.ArrayLike = 0.5,
+  probe: _probe.ProbeMode = "auto",
+  axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -209,33 +209,33 @@ def scale_by_hillclimb(
     del params  # The state does not depend on the parameters' dtype.
     dtype = learning_rate_dtype()
     return HillclimbState(
-        count=jnp.zeros([], jnp.int32),
-        learning_rate=jnp.asarray(learning_rate, dtype),
-        streak=jnp.zeros([], jnp.int32),
-        loss_up=jnp.asarray(jnp.inf, dtype),
-        loss_down=jnp.asarray(jnp.inf, dtype),
-        num_rejected=jnp.zeros([], jnp.int32),
+      count=jnp.zeros([], jnp.int32),
+      learning_rate=jnp.asarray(learning_rate, dtype),
+      streak=jnp.zeros([], jnp.int32),
+      loss_up=jnp.asarray(jnp.inf, dtype),
+      loss_down=jnp.asarray(jnp.inf, dtype),
+      num_rejected=jnp.zeros([], jnp.int32),
     )
 
   def update_fn(
-      updates: optax.Updates,
-      state: HillclimbState,
-      params: optax.Params | None = None,
-      *,
-      value_fn: Callable[..., jax.typing.ArrayLike] | None = None,
-      value: jax.typing.ArrayLike | None = None,
-      **extra_args: Any,
+    updates: optax.Updates,
+    state: HillclimbState,
+    params: optax.Params | None = None,
+    *,
+    value_fn: Callable[..., jax.typing.ArrayLike] | None = None,
+    value: jax.typing.ArrayLike | None = None,
+    **extra_args: Any,
   ) -> tuple[optax.Updates, HillclimbState]:
     if value_fn is None:
       raise TypeError(
-          "scale_by_hillclimb's update needs the loss function: call "
-          "update(updates, state, params, value_fn=loss_fn, ...), with extra "
-          "keyword arguments (a batch, say) that loss_fn takes."
+        "scale_by_hillclimb's update needs the loss function: call "
+        "update(updates, state, params, value_fn=loss_fn, ...), with extra "
+        "keyword arguments (a batch, say) that loss_fn takes."
       )
     if params is None:
       raise ValueError(
-          "scale_by_hillclimb's update needs params, the current parameters, "
-          "to evaluate value_fn around them."
+        "scale_by_hillclimb's update needs params, the current parameters, "
+        "to evaluate value_fn around them."
       )
     loss = _value_fn.bind_value_fn(value_fn, extra_args)
     mode = _probe.resolve_probe_mode(probe)
@@ -246,8 +246,8 @@ def scale_by_hillclimb(
       base_step = jnp.asarray(lrlr, dtype)
       streak_length = jnp.maximum(jnp.abs(state.streak) - 1, 0)
       step = jnp.minimum(
-          base_step * jnp.asarray(lrlr_growth, dtype) ** streak_length,
-          jnp.maximum(jnp.asarray(max_lrlr, dtype), base_step),
+        base_step * jnp.asarray(lrlr_growth, dtype) ** streak_length,
+        jnp.maximum(jnp.asarray(max_lrlr, dtype), base_step),
       )
       candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
       losses = _probe.probe_losses(loss, params, updates, candidates, mode)
@@ -266,7 +266,7 @@ def scale_by_hillclimb(
         if axis_name is not None:
           current = lax.pmean(current, axis_name)
         too_high = best > current + jnp.asarray(guard_rtol, dtype) * jnp.abs(
-            current
+          current
         )
         reject = reject | jnp.logical_and(guard, too_high)
       new_lr = jnp.where(reject, lr * jnp.asarray(backoff, dtype), new_lr)
@@ -278,14 +278,14 @@ def scale_by_hillclimb(
       rising = go_up & ~reject
       same_way = jnp.where(rising, state.streak > 0, state.streak < 0)
       streak = jnp.where(
-          same_way, jnp.minimum(jnp.abs(state.streak) + 1, _MAX_STREAK), 1
+        same_way, jnp.minimum(jnp.abs(state.streak) + 1, _MAX_STREAK), 1
       )
       new_state = state._replace(
-          learning_rate=new_lr.astype(dtype),
-          streak=jnp.where(rising, streak, -streak).astype(jnp.int32),
-          loss_up=loss_up,
-          loss_down=loss_down,
-          num_rejected=state.num_rejected + reject.astype(jnp.int32),
+        learning_rate=new_lr.astype(dtype),
+        streak=jnp.where(rising, streak, -streak).astype(jnp.int32),
+        loss_up=loss_up,
+        loss_down=loss_down,
+        num_rejected=state.num_rejected + reject.astype(jnp.int32),
       )
       return new_state, reject
 
@@ -296,7 +296,7 @@ def scale_by_hillclimb(
       new_state, reject = probe_step(state)
     else:
       new_state, reject = lax.cond(
-          state.count % every_k == 0, probe_step, skip_step, state
+        state.count % every_k == 0, probe_step, skip_step, state
       )
     scale = jnp.where(reject, 0, -new_state.learning_rate)
     updates = jax.tree.map(lambda u: (scale * u).astype(u.dtype), updates)
@@ -330,15 +330,15 @@ def get_learning_rate(state: optax.OptState) -> jax.Array:
     0.05
   """
   found = [
-      node
-      for node in jax.tree.leaves(
-          state, is_leaf=lambda x: isinstance(x, HillclimbState)
-      )
-      if isinstance(node, HillclimbState)
+    node
+    for node in jax.tree.leaves(
+      state, is_leaf=lambda x: isinstance(x, HillclimbState)
+    )
+    if isinstance(node, HillclimbState)
   ]
   if len(found) != 1:
     raise ValueError(
-        "get_learning_rate expects exactly one HillclimbState in the optimizer"
-        f" state, found {len(found)}."
+      "get_learning_rate expects exactly one HillclimbState in the optimizer"
+      f" state, found {len(found)}."
     )
   return found[0].learning_rate

@@ -16,10 +16,10 @@ def is_concrete_number(value: Any) -> bool:
 
 
 def check(
-    name: str,
-    value: Any,
-    is_valid: Callable[[Any], bool],
-    expected: str,
+  name: str,
+  value: Any,
+  is_valid: Callable[[Any], bool],
+  expected: str,
 ) -> None:
   """Raises a ``ValueError`` naming ``name`` if a concrete value is invalid.
 
@@ -36,8 +36,8 @@ def check(
 def check_positive_int(name: str, value: Any) -> None:
   """Checks that a concrete ``value`` is an integer of at least one."""
   if isinstance(value, bool) or (
-      is_concrete_number(value) and (int(value) != value or value < 1)
+    is_concrete_number(value) and (int(value) != value or value < 1)
   ):
     raise ValueError(
-        f"{name} must be a positive integer, got {name}={value!r}."
+      f"{name} must be a positive integer, got {name}={value!r}."
     )

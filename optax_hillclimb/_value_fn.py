@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 _KEYWORD_KINDS = (
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    inspect.Parameter.KEYWORD_ONLY,
+  inspect.Parameter.POSITIONAL_OR_KEYWORD,
+  inspect.Parameter.KEYWORD_ONLY,
 )
 
 
@@ -25,8 +25,8 @@ def keyword_names(fn: Callable[..., Any]) -> frozenset[str]:
 
 
 def bind_value_fn(
-    value_fn: Callable[..., jax.typing.ArrayLike],
-    extra_args: Mapping[str, Any],
+  value_fn: Callable[..., jax.typing.ArrayLike],
+  extra_args: Mapping[str, Any],
 ) -> Callable[[Any], jax.Array]:
   """Returns ``params -> value_fn(params, **matching_extra_args)``.
 
@@ -43,7 +43,7 @@ def bind_value_fn(
   """
   if not callable(value_fn):
     raise TypeError(
-        f"value_fn must be callable (the loss function), got {value_fn!r}."
+      f"value_fn must be callable (the loss function), got {value_fn!r}."
     )
   names = keyword_names(value_fn)
   kwargs = {k: v for k, v in extra_args.items() if k in names}
@@ -52,8 +52,8 @@ def bind_value_fn(
     value = jnp.asarray(value_fn(params, **kwargs))
     if value.size != 1:
       raise ValueError(
-          "value_fn must return a scalar loss, got an array of shape "
-          f"{value.shape}. Reduce it, for example with jnp.mean."
+        "value_fn must return a scalar loss, got an array of shape "
+        f"{value.shape}. Reduce it, for example with jnp.mean."
       )
     return value.reshape(())
 

@@ -10,5 +10,5 @@ import os
 _DEVICES_FLAG = "--xla_force_host_platform_device_count=8"
 if _DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (
-      os.environ.get("XLA_FLAGS", "") + " " + _DEVICES_FLAG
+    os.environ.get("XLA_FLAGS", "") + " " + _DEVICES_FLAG
   ).strip()

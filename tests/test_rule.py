@@ -38,8 +38,8 @@ def test_one_probe_step_moves_toward_the_better_candidate():
   updates, state = step(opt, opt.init(params), params, params, half_square)
   test_utils.assert_trees_all_close(updates, jnp.array([-0.3]))
   test_utils.assert_trees_all_close(
-      (state.learning_rate, state.loss_up, state.loss_down),
-      (0.15, 1.445, 1.805),
+    (state.learning_rate, state.loss_up, state.loss_down),
+    (0.15, 1.445, 1.805),
   )
   assert int(state.count) == 1
   assert int(state.streak) == 1
@@ -58,7 +58,7 @@ def test_overshooting_lowers_the_learning_rate():
   test_utils.assert_trees_all_close(state.learning_rate, 0.675)
   test_utils.assert_trees_all_close(updates, jnp.array([-1.35]))
   test_utils.assert_trees_all_close(
-      (state.loss_up, state.loss_down), (2.10125, 0.21125)
+    (state.loss_up, state.loss_down), (2.10125, 0.21125)
   )
   assert int(state.streak) == -1
 
@@ -130,9 +130,7 @@ def test_guard_compares_the_better_probe_with_value():
 def test_guard_off_ignores_value():
   params = jnp.array([2.0])
   opt = ohc.scale_by_hillclimb(4.0, lrlr=0.5, guard=False, guard_rtol=0.0)
-  _, state = step(
-      opt, opt.init(params), params, params, half_square, value=0.0
-  )
+  _, state = step(opt, opt.init(params), params, params, half_square, value=0.0)
   test_utils.assert_trees_all_close(state.learning_rate, 2.0)
 
 
@@ -220,7 +218,8 @@ def test_lrlr_growth_resets_when_moves_alternate():
   _, state = step(opt, state, params, jnp.ones(1), constant)  # A fall, 0.4.
   test_utils.assert_trees_all_close(state.learning_rate, 1.452 * 0.6)
   assert int(state.streak) == -1
-  _, state = step(opt, state, params, jnp.ones(1), linear)  # A rise, back to 0.1.
+  # A rise: the step is back to 0.1.
+  _, state = step(opt, state, params, jnp.ones(1), linear)
   test_utils.assert_trees_all_close(state.learning_rate, 1.452 * 0.6 * 1.1)
   assert int(state.streak) == 1
 
@@ -242,8 +241,8 @@ def test_updates_follow_the_direction_tree():
 def test_decision_matches_the_losses_on_random_problems(seed):
   keys = jax.random.split(jax.random.key(seed), 4)
   params = {
-      "w": jax.random.normal(keys[0], (3, 4)),
-      "b": jax.random.normal(keys[1], (4,)),
+    "w": jax.random.normal(keys[0], (3, 4)),
+    "b": jax.random.normal(keys[1], (4,)),
   }
   direction = jax.tree.map(lambda p: 0.5 * p + 0.1, params)
   x = jax.random.normal(keys[2], (16, 3))
@@ -262,8 +261,8 @@ def test_decision_matches_the_losses_on_random_problems(seed):
   expected_lr = lr * 1.2 if up < down else lr * 0.8
   test_utils.assert_trees_all_close(state.learning_rate, expected_lr)
   test_utils.assert_trees_all_close(
-      (state.loss_up, state.loss_down), (up, down), rtol=1e-6
+    (state.loss_up, state.loss_down), (up, down), rtol=1e-6
   )
   test_utils.assert_trees_all_close(
-      updates, otu.scale(-expected_lr, direction), rtol=1e-6
+    updates, otu.scale(-expected_lr, direction), rtol=1e-6
   )
