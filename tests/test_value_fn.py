@@ -1,0 +1,56 @@
+"""Extra keyword arguments reach value_fn when it takes them, and only then."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from optax._src import test_utils
+
+import optax_hillclimb as ohc
+from optax_hillclimb import _value_fn
+
+
+def test_matching_extra_args_are_passed_and_the_rest_ignored():
+  seen = {}
+
+  def loss(params, batch, *, weight=1.0):
+    seen.update(batch=batch, weight=weight)
+    return weight * jnp.sum((params - batch) ** 2)
+
+  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5)
+  params = jnp.array([2.0])
+  # f(w) = 3 (w - 1)^2, u = 1: up: 2 - 0.15 = 1.85, f = 2.1675; down:
+  # 2 - 0.05 = 1.95, f = 2.7075.
+  _, state = opt.update(
+    jnp.ones(1),
+    opt.init(params),
+    params,
+    value_fn=loss,
+    batch=jnp.array([1.0]),
+    weight=3.0,
+    unexpected_extra_args_your_optimizer_doesnt_expect=1,
+  )
+  assert seen["weight"] == 3.0
+  test_utils.assert_trees_all_close(
+    (state.loss_up, state.loss_down), (2.1675, 2.7075)
+  )
+
+
+def test_keyword_names_of_partials_and_builtins():
+  def loss(params, x, y):
+    return params * x * y
+
+  assert _value_fn.keyword_names(loss) == {"params", "x", "y"}
+  bound = functools.partial(loss, x=1.0)
+  assert _value_fn.keyword_names(bound) == {"params", "x", "y"}
+  assert _value_fn.keyword_names(jax.jit(loss)) == {"params", "x", "y"}
+
+
+def test_positional_only_parameters_are_not_passed_by_keyword():
+  def loss(params, scale=2.0, /):
+    return jnp.sum(params) * scale
+
+  assert _value_fn.keyword_names(loss) == frozenset()
+  # Passing scale=5.0 by keyword would raise a TypeError.
+  bound = _value_fn.bind_value_fn(loss, {"scale": 5.0})
+  assert float(bound(jnp.asarray(1.5))) == 3.0
