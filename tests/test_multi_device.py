@@ -1,0 +1,98 @@
+"""pmap with per-device data, and jit over sharded arrays (8 CPU devices)."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from optax._src import test_utils
+import pytest
+
+import optax_hillclimb as ohc
+
+NUM_DEVICES = 8
+
+
+@pytest.fixture(autouse=True)
+def _needs_eight_devices():
+  if jax.device_count() < NUM_DEVICES:
+    pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=8")
+
+
+def regression_loss(params, x, y):
+  return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def per_device_data():
+  kx, kw, kn = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (NUM_DEVICES, 16, 5))
+  w = jax.random.normal(kw, (5,))
+  # Each device sees its own noisy batch, so its probe losses differ.
+  y = x @ w + 0.5 * jax.random.normal(kn, (NUM_DEVICES, 16))
+  return x, y
+
+
+def train_with_pmap(axis_name, num_steps=30):
+  opt = ohc.hillclimb(0.05, lrlr=0.1, axis_name=axis_name)
+
+  @functools.partial(jax.pmap, axis_name="devices")
+  def step(params, state, x, y):
+    value, grads = jax.value_and_grad(regression_loss)(params, x, y)
+    grads = jax.lax.pmean(grads, "devices")
+    updates, state = opt.update(
+      grads, state, params, value_fn=regression_loss, value=value, x=x, y=y
+    )
+    return optax.apply_updates(params, updates), state
+
+  params = {"w": jnp.zeros(5), "b": jnp.zeros(())}
+  params = jax.tree.map(
+    lambda x: jnp.broadcast_to(x, (NUM_DEVICES, *x.shape)), params
+  )
+  state = jax.pmap(opt.init)(params)
+  x, y = per_device_data()
+  for _ in range(num_steps):
+    params, state = step(params, state, x, y)
+  return params, state
+
+
+def test_pmap_with_axis_name_keeps_replicas_identical():
+  params, state = train_with_pmap(axis_name="devices")
+  learning_rates = ohc.get_learning_rate(state)
+  assert learning_rates.shape == (NUM_DEVICES,)
+  assert len(set(learning_rates.tolist())) == 1
+  for leaf in jax.tree.leaves(params):
+    test_utils.assert_trees_all_equal(
+      leaf, jnp.broadcast_to(leaf[0], leaf.shape)
+    )
+  assert learning_rates[0] != pytest.approx(0.05)
+
+
+def test_pmap_without_axis_name_lets_replicas_drift_apart():
+  # The control for the test above: with per-device probe losses, replicas
+  # take different decisions.
+  _, state = train_with_pmap(axis_name=None)
+  assert len(set(ohc.get_learning_rate(state).tolist())) > 1
+
+
+def test_sharded_jit_preserves_state_shardings():
+  mesh = jax.make_mesh(
+    (NUM_DEVICES,), ("x",), axis_types=(jax.sharding.AxisType.Explicit,)
+  )
+  sharding = jax.sharding.NamedSharding(mesh, jax.P(None, "x"))
+  opt = ohc.hillclimb(0.1)
+  loss = lambda p: jnp.sum((p.astype(jnp.float32) - 1.0) ** 2)
+  with jax.set_mesh(mesh):
+    params = jnp.zeros((2, 8, 4), dtype=jnp.float16, out_sharding=sharding)
+    state0 = opt.init(params)
+    state1 = jax.jit(opt.init)(params)
+    test_utils.assert_trees_all_equal(
+      jax.tree.map(jax.typeof, state0), jax.tree.map(jax.typeof, state1)
+    )
+    update = jax.jit(functools.partial(opt.update, value_fn=loss))
+    grads = jax.grad(loss)(params).astype(params.dtype)
+    updates, state2 = update(grads, state0, params)
+    test_utils.assert_trees_all_equal(
+      jax.tree.map(jax.typeof, state0), jax.tree.map(jax.typeof, state2)
+    )
+    assert jax.typeof(updates) == jax.typeof(params)
+    assert float(ohc.get_learning_rate(state2)) == pytest.approx(0.101)
