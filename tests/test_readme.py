@@ -1,0 +1,24 @@
+"""The usage example in README.md runs and trains."""
+
+import pathlib
+import re
+
+README = pathlib.Path(__file__).parents[1] / "README.md"
+
+
+def test_readme_usage_example_reaches_a_small_loss():
+  text = README.read_text()
+  blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+  assert blocks, "README.md has no python example"
+  namespace = {}
+  exec(compile(blocks[0], str(README), "exec"), namespace)
+  assert float(namespace["loss"]) < 1e-6
+  # From lr0 = 1e-4 the learning rate must have climbed (ending near 1e-3).
+  assert float(namespace["lr"]) > 5e-4
+
+
+def test_readme_quick_start_has_the_two_commands():
+  text = README.read_text()
+  assert 'pip install -e ".[examples]" && python examples/mnist/main.py' in text
+  assert re.search(r'^pip install -e "\.\[test\]" && python -m pytest', text,
+                   flags=re.MULTILINE)  # fmt: skip
