@@ -10,6 +10,7 @@ from optax_hillclimb._alias import hillclimb_adam
 from optax_hillclimb._transform import get_learning_rate
 from optax_hillclimb._transform import HillclimbState
 from optax_hillclimb._transform import scale_by_hillclimb
+from optax_hillclimb.flax_utils import nnx_value_fn
 
 __version__ = "0.1.0"
 
@@ -18,5 +19,6 @@ __all__ = (
   "get_learning_rate",
   "hillclimb",
   "hillclimb_adam",
+  "nnx_value_fn",
   "scale_by_hillclimb",
 )
