@@ -1,0 +1,235 @@
+r"""Does the learning rate tend to zero at a minimum? (issue 4, part 2).
+
+Runs the reference rule (smoothed gradient, 1% steps, every step, no guard)
+on problems whose minimum is known, and records the learning rate, the loss
+gap :math:`f(w) - f^*` and, where it is cheap, the exact line-search step
+along the update direction :math:`u`,
+
+.. math::  \eta^*_t = \arg\min_\eta f(w_t - \eta u_t),
+
+which for a quadratic is :math:`\nabla f^\top u / u^\top H u`. On a parabola
+:math:`\varphi(\eta) = f(w - \eta u)`, the probe at :math:`\eta(1+s)` beats the
+one at :math:`\eta(1-s)` exactly when :math:`\eta < \eta^*`, so the rule
+tracks :math:`\eta^*`, which does not depend on the size of the gradient.
+
+Problems: a 50-dimensional quadratic with condition number 100 (minimum
+value 0, then 1), and L2-regularised softmax regression on 2000
+Fashion-MNIST images (full batch, then batches of 100), each in float32 and
+float64. Writes ``lr_at_minimum.md`` and ``lr_at_minimum.png``::
+
+  python -m benchmarks.lr_at_minimum            # docs/results/
+  python -m benchmarks.lr_at_minimum --quick --out /tmp/lr_at_minimum
+"""
+
+import argparse
+import os
+import time
+
+import jax
+
+# float64 runs need x64; float32 runs pass float32 parameters explicitly.
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+import optax_hillclimb as ohc  # noqa: E402
+
+from . import _report  # noqa: E402
+from ._report import plt  # noqa: E402
+
+DIM = 50
+L2 = 1e-3
+
+
+def quadratic(offset: float, dtype) -> tuple:
+  """``f(w) = offset + 0.5 (w - w*)' H (w - w*)`` with eigenvalues 1..0.01."""
+  eigenvalues = jnp.logspace(0, -2, DIM, dtype=dtype)
+  target = jax.random.normal(jax.random.key(1), (DIM,), dtype)
+
+  def loss(w):
+    d = w - target
+    return offset + 0.5 * jnp.sum(eigenvalues * d * d)
+
+  def curvature(u):
+    return jnp.sum(eigenvalues * u * u)
+
+  return loss, curvature, jnp.zeros(DIM, dtype), jnp.asarray(offset, dtype)
+
+
+def softmax_regression(images, labels, dtype):
+  """Mean cross-entropy plus ``L2/2 |W|^2``: strongly convex."""
+  x = jnp.asarray(images, dtype)
+  y = jnp.asarray(labels)
+
+  def loss(params, idx=None):
+    xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+    logits = xb @ params["w"] + params["b"]
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+    return ce + 0.5 * L2 * jnp.sum(params["w"] ** 2)
+
+  init = {
+    "w": jnp.zeros((x.shape[1], 10), dtype),
+    "b": jnp.zeros(10, dtype),
+  }
+  return loss, init
+
+
+def minimum_value(loss, init, steps: int) -> jax.Array:
+  """``f*`` by L-BFGS in float64 (the problem is strongly convex)."""
+  params = jax.tree.map(lambda p: p.astype(jnp.float64), init)
+  solver = optax.lbfgs()
+  value_and_grad = optax.value_and_grad_from_state(loss)
+
+  def step(carry, _):
+    params, state = carry
+    value, grad = value_and_grad(params, state=state)
+    updates, state = solver.update(
+      grad, state, params, value=value, grad=grad, value_fn=loss
+    )
+    return (optax.apply_updates(params, updates), state), None
+
+  (params, _), _ = jax.lax.scan(
+    step, (params, solver.init(params)), None, length=steps
+  )
+  return loss(params)
+
+
+def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
+  """Runs the reference rule; returns per-step lr, loss and line-search step.
+
+  Args:
+    loss: ``loss(params)`` or, with ``batches``, ``loss(params, idx)``.
+    init: initial parameters.
+    steps: number of steps.
+    lr0: starting learning rate.
+    batches: optional int array [steps, batch] of example indices.
+    curvature: optional ``u -> u' H u`` (quadratics), for the exact step.
+
+  Returns:
+    ``(lr, full loss before the step, exact step or NaN)``, each [steps].
+  """
+  opt = ohc.hillclimb(lr0, lrlr=0.01, guard=False)
+  full_loss = loss
+
+  def step(carry, idx):
+    params, state = carry
+    batch_loss = full_loss if idx is None else (lambda p: loss(p, idx))
+    value, grads = jax.value_and_grad(batch_loss)(params)
+    updates, state = opt.update(grads, state, params, value_fn=batch_loss)
+    lr = ohc.get_learning_rate(state)
+    exact = jnp.nan
+    if curvature is not None:
+      # guard=False: updates = -lr * u exactly.
+      u = -updates / lr.astype(updates.dtype)
+      exact = jnp.vdot(grads, u) / curvature(u)
+    params = optax.apply_updates(params, updates)
+    return (params, state), (lr, value if idx is None else loss(params), exact)
+
+  (_, _), out = jax.lax.scan(
+    step, (init, opt.init(init)), batches, length=steps
+  )
+  return jax.device_get(out)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--quick", action="store_true")
+  parser.add_argument("--out", default="docs/results")
+  args = parser.parse_args()
+  steps = 150 if args.quick else 4000
+  num_images = 300 if args.quick else 2000
+  os.makedirs(args.out, exist_ok=True)
+  start = time.time()
+
+  from optax_hillclimb import datasets
+
+  if args.quick:
+    ds = datasets.load(source="sample")
+  else:
+    ds = datasets.load(
+      source="idx",
+      data_dir="/usr/share/datasets/fashion-mnist",
+      name="fashion_mnist",
+    )
+  images = datasets.to_float(ds.train_images[:num_images]).reshape(
+    num_images, -1
+  )
+  labels = ds.train_labels[:num_images]
+  data_label = f"{ds.name} ({ds.source}), first {num_images} training images"
+
+  runs = {}  # name -> (lr, gap, exact step)
+  for offset in (0.0, 1.0):
+    for dtype in (jnp.float32, jnp.float64):
+      loss, curvature, w0, fmin = quadratic(offset, dtype)
+      lr, value, exact = run_rule(loss, w0, steps, 0.1, curvature=curvature)
+      name = f"quadratic, f*={offset:g}, {jnp.dtype(dtype).name}"
+      runs[name] = (lr, value - float(fmin), exact)
+
+  rng = np.random.default_rng(0)
+  batches = rng.integers(0, num_images, (steps, 100))
+  for dtype in (jnp.float32, jnp.float64):
+    loss, init = softmax_regression(images, labels, dtype)
+    loss64, init64 = softmax_regression(images, labels, jnp.float64)
+    fmin = float(minimum_value(loss64, init64, 100 if args.quick else 1000))
+    name = f"softmax regression, full batch, {jnp.dtype(dtype).name}"
+    lr, value, _ = run_rule(loss, init, steps, 0.1)
+    runs[name] = (lr, value - fmin, None)
+    name = f"softmax regression, batch 100, {jnp.dtype(dtype).name}"
+    lr, value, _ = run_rule(loss, init, steps, 0.1, batches=batches)
+    runs[name] = (lr, value - fmin, None)
+  seconds = time.time() - start
+
+  fig, (ax_lr, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.2))
+  for i, (name, (lr, gap, exact)) in enumerate(runs.items()):
+    color = f"C{i}"
+    ax_lr.plot(lr, color=color, lw=1, label=name)
+    if exact is not None and name.endswith("float64"):
+      ax_lr.plot(exact, color=color, lw=0.6, ls=":", alpha=0.8)
+    ax_gap.plot(np.maximum(gap, 1e-17), color=color, lw=1)
+  ax_lr.set(yscale="log", xlabel="step", ylabel="learning rate")
+  ax_lr.set_title(
+    "learning rate (dotted: exact line-search step, quadratic, float64)",
+    fontsize=8,
+  )
+  ax_gap.set(yscale="log", xlabel="step", ylabel="f(w) - f*")
+  ax_gap.set_title("distance to the minimum value", fontsize=8)
+  ax_lr.legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(os.path.join(args.out, "lr_at_minimum.png"), dpi=110)
+  plt.close(fig)
+
+  rows = []
+  for name, (lr, gap, _) in runs.items():
+    quarter = len(lr) // 4
+    rows.append(
+      [
+        name,
+        f"{lr.max():.3g}",
+        f"{np.median(lr[-quarter:]):.3g}",
+        f"{lr[-1]:.3g}",
+        f"{max(gap[-1], 0.0):.2g}",
+      ]
+    )
+  table = _report.markdown_table(
+    ["problem", "peak lr", "median lr, last quarter", "final lr", "final gap"],
+    rows,
+  )
+  with open(os.path.join(args.out, "lr_at_minimum.md"), "w") as f:
+    f.write(
+      "# Learning rate near a minimum: the numbers\n\n"
+      f"Reference rule (smoothed gradient, 1% steps, every step, no guard),"
+      f" lr0 = 0.1, {steps} steps. Softmax regression on {data_label}, L2 ="
+      f" {L2:g}; f* from 1000 L-BFGS steps in float64. The gap for batches"
+      " is the full-data loss gap.\n\n"
+      + _report.machine_notes(seconds)
+      + "\n"
+      + table
+      + "\n![learning rate near a minimum](lr_at_minimum.png)\n"
+    )
+  print(table)
+
+
+if __name__ == "__main__":
+  main()

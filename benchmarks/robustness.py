@@ -1,0 +1,264 @@
+r"""Robustness to the starting learning rate (issue 4, part 3).
+
+Metric: for each method, the width in decades of the widest run of
+consecutive grid values of ``lr0`` whose mean final test accuracy is within
+1 point of the best mean accuracy any method reaches on the protocol (one grid
+value alone counts as 0 decades).
+
+Protocol: the reference MLP (784-20-10, batch 1000, 10 epochs) on [0, 1]
+inputs, ``lr0`` on ``logspace(-6, 0, 13)`` (half-decade steps), 3 seeds. Each
+method has one knob that sets its starting step size, swept over the grid:
+``learning_rate`` for SGD, Adam, schedule-free SGD, COCOB (a multiplier) and
+hill climbing; the initial step estimate for Prodigy and D-Adaptation
+(``estim_lr0``), DoG (``init_step=("learning_rate", lr0)``) and Mechanic
+(``s_init``, on SGD with learning rate 1); Adam's learning rate under
+``reduce_on_plateau``.
+
+  python -m benchmarks.robustness                 # docs/results/
+  python -m benchmarks.robustness --quick --out /tmp/robustness
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import optax
+from optax import contrib
+
+import optax_hillclimb as ohc
+
+from . import _data
+from . import _report
+from . import _vtrain
+from ._report import plt
+
+WITHIN = 0.01  # one accuracy point
+GRID_STEP_DECADES = 0.5
+
+
+def _plateau_learning_rate(state, lr0):
+  return lr0 * optax.tree.get(state, "scale")
+
+
+def _hillclimb(name, **kwargs):
+  return _vtrain.Method(
+    name,
+    lambda lr0: ohc.hillclimb(lr0, **kwargs),
+    learning_rate=_vtrain.hillclimb_learning_rate,
+  )
+
+
+def _hillclimb_adam(name, **kwargs):
+  return _vtrain.Method(
+    name,
+    lambda lr0: ohc.hillclimb_adam(lr0, **kwargs),
+    learning_rate=_vtrain.hillclimb_learning_rate,
+  )
+
+
+FAST = dict(guard_rtol=0.0, lrlr_growth=1.5)
+
+METHODS = [
+  _vtrain.Method("SGD", optax.sgd),
+  _vtrain.Method("SGD momentum 0.9", lambda lr: optax.sgd(lr, momentum=0.9)),
+  _vtrain.Method("Adam", optax.adam),
+  _vtrain.Method(
+    "Adam + reduce_on_plateau",
+    lambda lr: optax.chain(
+      optax.adam(lr),
+      contrib.reduce_on_plateau(factor=0.5, patience=5, accumulation_size=10),
+    ),
+    learning_rate=_plateau_learning_rate,
+  ),
+  _vtrain.Method(
+    "prodigy", lambda lr: contrib.prodigy(estim_lr0=lr), knob="estim_lr0"
+  ),
+  _vtrain.Method(
+    "dadapt_adamw",
+    lambda lr: contrib.dadapt_adamw(estim_lr0=lr),
+    knob="estim_lr0",
+  ),
+  _vtrain.Method(
+    "dog",
+    lambda lr: contrib.dog(init_step=("learning_rate", lr)),
+    knob="init_step learning_rate",
+  ),
+  _vtrain.Method(
+    "cocob", lambda lr: contrib.cocob(learning_rate=lr), knob="multiplier"
+  ),
+  _vtrain.Method(
+    "mechanize(SGD)",
+    lambda lr: contrib.mechanize(optax.sgd(1.0), s_init=lr),
+    knob="s_init",
+  ),
+  _vtrain.Method(
+    "schedule_free_sgd",
+    lambda lr: contrib.schedule_free_sgd(learning_rate=lr),
+    eval_params=contrib.schedule_free_eval_params,
+  ),
+  _hillclimb("hillclimb, reference rule (guard=False)", guard=False),
+  _hillclimb("hillclimb (defaults)"),
+  _hillclimb("hillclimb, guard_rtol=0", guard_rtol=0.0),
+  _hillclimb("hillclimb, lrlr_growth=1.5", lrlr_growth=1.5),
+  _hillclimb("hillclimb, guard_rtol=0, lrlr_growth=1.5", **FAST),
+  _hillclimb_adam("hillclimb_adam (defaults)"),
+  _hillclimb_adam("hillclimb_adam, guard_rtol=0, lrlr_growth=1.5", **FAST),
+]
+QUICK_METHODS = (
+  "SGD",
+  "prodigy",
+  "hillclimb, guard_rtol=0, lrlr_growth=1.5",
+)
+
+
+def robust_range(
+  accuracy: np.ndarray, lr0s: np.ndarray, best: float
+) -> tuple[float, float, float]:
+  """Widest run of consecutive lr0s within 1 point of ``best``.
+
+  Args:
+    accuracy: mean accuracy per lr0.
+    lr0s: the grid, increasing.
+    best: best mean accuracy of any method.
+
+  Returns:
+    ``(decades, lowest lr0, highest lr0)``; ``(0, nan, nan)`` if no lr0 is
+    within 1 point.
+  """
+  good = accuracy >= best - WITHIN
+  widest, lo, hi = 0.0, np.nan, np.nan
+  start = None
+  for i, ok in enumerate([*good, False]):
+    if ok and start is None:
+      start = i
+    elif not ok and start is not None:
+      width = float(np.log10(lr0s[i - 1] / lr0s[start]))
+      if np.isnan(lo) or width > widest:
+        widest, lo, hi = width, lr0s[start], lr0s[i - 1]
+      start = None
+  return widest, lo, hi
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--quick", action="store_true")
+  parser.add_argument(
+    "--data", default=None, help="fashion_mnist (default), mnist or sample"
+  )
+  parser.add_argument("--out", default="docs/results")
+  args = parser.parse_args()
+  if args.quick:
+    data_name = args.data or "sample"
+    lr0s = np.logspace(-6, 0, 5)
+    grid = dict(num_seeds=1, batch_size=200, epochs=2)
+    methods = [m for m in METHODS if m.name in QUICK_METHODS]
+  else:
+    data_name = args.data or "fashion_mnist"
+    lr0s = np.logspace(-6, 0, 13)
+    grid = dict(num_seeds=3, batch_size=1000, epochs=10)
+    methods = METHODS
+  os.makedirs(args.out, exist_ok=True)
+
+  start = time.time()
+  data = _data.load_flat(data_name, "unit")
+  results = {}
+  for method in methods:
+    t = time.time()
+    results[method.name] = _vtrain.train_grid(method, data, lr0s=lr0s, **grid)
+    acc = results[method.name].accuracy.mean(0)
+    print(
+      f"{method.name}: {time.time() - t:.0f} s, best {acc.max():.3f}",
+      flush=True,
+    )
+  seconds = time.time() - start
+
+  mean_acc = {k: r.accuracy.mean(0) for k, r in results.items()}
+  best = max(float(a.max()) for a in mean_acc.values())
+  rows, summary = [], {}
+  for method in methods:
+    acc = mean_acc[method.name]
+    decades, lo, hi = robust_range(acc, lr0s, best)
+    i = int(np.argmax(acc))
+    rows.append(
+      [
+        method.name,
+        f"`{method.knob}`",
+        _report.percent(acc[i]),
+        f"{lr0s[i]:.0e}",
+        f"{decades:.1f}",
+        "-" if np.isnan(lo) else f"{lo:.0e} to {hi:.0e}",
+      ]
+    )
+    summary[method.name] = {
+      "accuracy_mean": acc.tolist(),
+      "accuracy_std": results[method.name].accuracy.std(0).tolist(),
+      "decades": decades,
+      "final_lr_median": _report.nan_median(
+        results[method.name].learning_rate[:, :, -1], 0
+      ).tolist(),
+    }
+  summary_table = _report.markdown_table(
+    [
+      "method",
+      "knob swept as lr0",
+      "best accuracy",
+      "at lr0",
+      "decades within 1 pt",
+      "range",
+    ],
+    rows,
+  )
+  grid_table = _report.markdown_table(
+    ["method", *[f"{x:.0e}" for x in lr0s]],
+    [[m.name, *[f"{100 * a:.1f}" for a in mean_acc[m.name]]] for m in methods],
+  )
+
+  fig, ax = plt.subplots(figsize=(9, 5.5))
+  for i, method in enumerate(methods):
+    style = "-" if method.name.startswith("hillclimb") else "--"
+    ax.plot(
+      lr0s,
+      100 * mean_acc[method.name],
+      style,
+      marker=".",
+      lw=1.2,
+      color=plt.cm.tab20(i % 20),
+      label=method.name,
+    )
+  ax.axhline(100 * (best - WITHIN), color="k", lw=0.6, ls=":")
+  ax.set(
+    xscale="log",
+    xlabel="lr0 (starting learning rate or its method's equivalent)",
+    ylabel="final test accuracy, %, mean of seeds",
+    title=f"Robustness to lr0: {data.label}",
+  )
+  ax.set_ylim(0, 100)
+  ax.legend(fontsize=6.5, loc="lower left", ncol=2)
+  fig.tight_layout()
+  fig.savefig(os.path.join(args.out, "robustness.png"), dpi=110)
+  plt.close(fig)
+
+  with open(os.path.join(args.out, "robustness.md"), "w") as f:
+    f.write(
+      "# Robustness to the starting learning rate: the numbers\n\n"
+      f"Data: {data.label}. Grid {grid}; best mean accuracy of any method"
+      f" {_report.percent(best)}; the band is 1 point below it.\n\n"
+      + _report.machine_notes(seconds)
+      + "\n## Summary\n\n"
+      + summary_table
+      + "\n## Mean test accuracy (%) at each lr0\n\n"
+      + grid_table
+      + "\n![accuracy against lr0](robustness.png)\n"
+    )
+  summary["_best"] = best
+  summary["_lr0"] = lr0s.tolist()
+  summary["_data"] = data.label
+  with open(os.path.join(args.out, "robustness.json"), "w") as f:
+    json.dump(summary, f, indent=1)
+  print(summary_table)
+
+
+if __name__ == "__main__":
+  main()
