@@ -1,0 +1,371 @@
+"""MNIST example: training and evaluation loop.
+
+Flax's NNX MNIST example (same CNN, same loss), trained with
+``optax_hillclimb.hillclimb``, which tunes its own learning rate. The probes
+score the model through :func:`optax_hillclimb.flax_utils.nnx_value_fn`.
+Progress bars per epoch, a summary line per epoch, orbax checkpoints that a
+later run resumes from, and ``summary.json`` and ``curves.png`` at the end.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Any
+
+from configs import default
+from flax import nnx
+import input_pipeline
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import tqdm
+
+import optax_hillclimb
+from optax_hillclimb.flax_utils import nnx_value_fn
+
+# Settings a resumed run must share with its checkpoint: another optimizer has
+# a state of another structure, another dataset makes the history meaningless.
+# Other hyperparameters may change between runs (the restored state wins).
+_RESUME_MUST_MATCH = ("optimizer", "dataset")
+
+
+class CNN(nnx.Module):
+  """Flax's MNIST CNN: two conv + average-pool blocks, two dense layers."""
+
+  def __init__(self, *, rngs: nnx.Rngs):
+    self.conv1 = nnx.Conv(1, 32, kernel_size=(3, 3), rngs=rngs)
+    self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), rngs=rngs)
+    self.avg_pool = functools.partial(
+      nnx.avg_pool, window_shape=(2, 2), strides=(2, 2)
+    )
+    self.linear1 = nnx.Linear(3136, 256, rngs=rngs)
+    self.linear2 = nnx.Linear(256, 10, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = self.avg_pool(nnx.relu(self.conv1(x)))
+    x = self.avg_pool(nnx.relu(self.conv2(x)))
+    x = x.reshape(x.shape[0], -1)  # flatten
+    x = nnx.relu(self.linear1(x))
+    return self.linear2(x)
+
+
+def loss_fn(
+  model: CNN, image: jax.Array, label: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """Mean softmax cross-entropy, and the logits."""
+  logits = model(image)
+  loss = optax.softmax_cross_entropy_with_integer_labels(
+    logits=logits, labels=label
+  ).mean()
+  return loss, logits
+
+
+def create_optimizer(
+  config: default.Config,
+) -> optax.GradientTransformation:
+  """The optax optimizer named by ``config.optimizer``."""
+  learning_rate = config.resolved_learning_rate()
+  if config.optimizer == "hillclimb":
+    return optax_hillclimb.hillclimb(
+      learning_rate,
+      lrlr=config.lrlr,
+      lrlr_growth=config.lrlr_growth,
+      smoothing=config.smoothing,
+      every_k=config.every_k,
+    )
+  if config.optimizer == "sgd":
+    return optax.sgd(learning_rate, momentum=config.momentum)
+  return optax.adam(learning_rate)
+
+
+def current_learning_rate(
+  optimizer: nnx.Optimizer, config: default.Config
+) -> jax.Array:
+  """The learning rate the next step uses."""
+  if config.optimizer == "hillclimb":
+    return optax_hillclimb.get_learning_rate(optimizer.opt_state)[...]
+  return jnp.asarray(config.resolved_learning_rate(), jnp.float32)
+
+
+def make_train_step(config: default.Config):
+  """A jitted ``train_step(model, optimizer, image, label)``.
+
+  It returns the batch's loss and accuracy (before the update) and the
+  learning rate after it.
+  """
+  probes = config.optimizer == "hillclimb"
+
+  @nnx.jit
+  def train_step(model, optimizer, image, label):
+    extra_args = {}
+    if probes:
+      # Built before the gradient, so that the probes score exactly the
+      # network the gradient is taken of.
+      extra_args["value_fn"] = nnx_value_fn(
+        model, loss_fn, image, label, has_aux=True
+      )
+    grad_fn = nnx.value_and_grad(loss_fn, has_aux=True)
+    (loss, logits), grads = grad_fn(model, image, label)
+    if probes:
+      extra_args["value"] = loss  # enables the guard's loss check
+    optimizer.update(model, grads, **extra_args)
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == label)
+    return loss, accuracy, current_learning_rate(optimizer, config)
+
+  return train_step
+
+
+@nnx.jit
+def eval_step(model: CNN, image: jax.Array, label: jax.Array):
+  """Summed loss and number of correct predictions on one batch."""
+  loss, logits = loss_fn(model, image, label)
+  correct = jnp.sum(jnp.argmax(logits, -1) == label)
+  return loss * label.shape[0], correct
+
+
+def evaluate(
+  model: CNN, split: input_pipeline.Split, batch_size: int
+) -> tuple[float, float]:
+  """Mean loss and accuracy over a whole split."""
+  total_loss, total_correct = 0.0, 0
+  for batch in input_pipeline.eval_batches(split, batch_size):
+    loss, correct = eval_step(model, batch.image, batch.label)
+    total_loss += float(loss)
+    total_correct += int(correct)
+  n = len(split.label)
+  return total_loss / n, total_correct / n
+
+
+class _Checkpoints:
+  """Orbax checkpoints of the model, the optimizer and the history."""
+
+  def __init__(self, workdir: str):
+    self.manager = ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), "checkpoints"),
+      options=ocp.CheckpointManagerOptions(max_to_keep=2),
+    )
+
+  def latest_epoch(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, epoch: int, model, optimizer, record: dict[str, Any]) -> None:
+    state = {"model": nnx.state(model), "optimizer": nnx.state(optimizer)}
+    self.manager.save(
+      epoch,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        record=ocp.args.JsonSave(record),
+      ),
+    )
+
+  def restore(self, epoch: int, model, optimizer) -> dict[str, Any]:
+    target = {"model": nnx.state(model), "optimizer": nnx.state(optimizer)}
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    restored = self.manager.restore(
+      epoch,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract),
+        record=ocp.args.JsonRestore(),
+      ),
+    )
+    nnx.update(model, restored.state["model"])
+    nnx.update(optimizer, restored.state["optimizer"])
+    return restored.record
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def _describe_optimizer(config: default.Config) -> dict[str, Any]:
+  described = {
+    "name": config.optimizer,
+    "learning_rate": config.resolved_learning_rate(),
+  }
+  if config.optimizer == "hillclimb":
+    described.update(
+      lrlr=config.lrlr,
+      lrlr_growth=config.lrlr_growth,
+      smoothing=config.smoothing,
+      every_k=config.every_k,
+    )
+  elif config.optimizer == "sgd":
+    described["momentum"] = config.momentum
+  return described
+
+
+def _check_resumable(record: dict[str, Any], config: default.Config) -> None:
+  saved = record["config"]
+  for key in _RESUME_MUST_MATCH:
+    if saved[key] != getattr(config, key):
+      raise ValueError(
+        f"The checkpoint in this workdir was trained with {key}="
+        f"{saved[key]!r}, but this run asks for {key}="
+        f"{getattr(config, key)!r}. Use another --workdir."
+      )
+
+
+def save_curves(record: dict[str, Any], path: str, title: str) -> None:
+  """Plots the training loss and the learning rate against step."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+
+  matplotlib.use("Agg")  # files only, no display needed
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  steps = np.arange(1, len(record["steps"]["loss"]) + 1)
+  fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(11, 4))
+  ax_loss.plot(steps, record["steps"]["loss"], lw=0.8, label="train (batch)")
+  epoch_ends = [h["step"] for h in record["history"]]
+  ax_loss.plot(
+    epoch_ends,
+    [h["test_loss"] for h in record["history"]],
+    "o-",
+    label="test (end of epoch)",
+  )
+  ax_loss.set(xlabel="step", ylabel="loss", yscale="log", title="loss")
+  ax_loss.legend()
+  ax_lr.plot(steps, record["steps"]["learning_rate"], lw=1.2)
+  ax_lr.set(
+    xlabel="step", ylabel="learning rate", yscale="log", title="learning rate"
+  )
+  for ax in (ax_loss, ax_lr):
+    ax.grid(True, which="both", alpha=0.3)
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
+  """Trains the CNN, resuming from ``workdir``'s checkpoint if there is one.
+
+  Args:
+    config: the hyperparameters.
+    workdir: where checkpoints, ``summary.json`` and ``curves.png`` go.
+
+  Returns:
+    The summary also written to ``workdir/summary.json``.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  train_ds, test_ds, data = input_pipeline.get_datasets(
+    config.source, config.data_dir, config.dataset, config.seed
+  )
+  num_steps = input_pipeline.steps_per_epoch(
+    len(train_ds.label), config.batch_size
+  )
+  print(f"Data ({data.source}): {data.description}")
+  described = _describe_optimizer(config)
+  arguments = ", ".join(f"{k}={v}" for k, v in described.items() if k != "name")
+  print(f"Optimizer: {described['name']}({arguments})")
+
+  model = CNN(rngs=nnx.Rngs(config.seed))
+  optimizer = nnx.Optimizer(model, create_optimizer(config), wrt=nnx.Param)
+  checkpoints = _Checkpoints(workdir)
+  record = {
+    "config": dataclasses.asdict(config),
+    "history": [],
+    "steps": {"loss": [], "learning_rate": []},
+  }
+  start_epoch = 1
+  last = checkpoints.latest_epoch()
+  if last is not None:
+    saved = checkpoints.manager.restore(
+      last, args=ocp.args.Composite(record=ocp.args.JsonRestore())
+    ).record
+    _check_resumable(saved, config)
+    record = checkpoints.restore(last, model, optimizer)
+    record["config"] = dataclasses.asdict(config)
+    start_epoch = last + 1
+    lr = float(current_learning_rate(optimizer, config))
+    print(
+      f"Resuming from the checkpoint of epoch {last} in {workdir} "
+      f"(learning rate {lr:.4g})."
+    )
+    if last >= config.epochs:
+      print(f"Nothing to train: --epochs {config.epochs} <= {last}.")
+
+  train_step = make_train_step(config)
+  for epoch in range(start_epoch, config.epochs + 1):
+    start = time.perf_counter()
+    losses, accuracies = [], []
+    bar = tqdm.tqdm(
+      input_pipeline.train_batches(
+        train_ds, config.batch_size, config.seed, epoch
+      ),
+      total=num_steps,
+      desc=f"epoch {epoch}/{config.epochs}",
+      leave=False,
+      disable=None,  # no bar when the output is not a terminal
+    )
+    for batch in bar:
+      loss, accuracy, lr = jax.device_get(
+        train_step(model, optimizer, batch.image, batch.label)
+      )
+      losses.append(float(loss))
+      accuracies.append(float(accuracy))
+      record["steps"]["loss"].append(float(loss))
+      record["steps"]["learning_rate"].append(float(lr))
+      bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}", refresh=False)
+    bar.close()
+    test_loss, test_accuracy = evaluate(model, test_ds, config.eval_batch_size)
+    seconds = time.perf_counter() - start
+    entry = {
+      "epoch": epoch,
+      "step": len(record["steps"]["loss"]),
+      "train_loss": float(np.mean(losses)),
+      "train_accuracy": float(np.mean(accuracies)),
+      "test_loss": test_loss,
+      "test_accuracy": test_accuracy,
+      "learning_rate": float(lr),
+      "seconds": seconds,
+    }
+    record["history"].append(entry)
+    print(
+      f"epoch {epoch:3d}/{config.epochs}  "
+      f"train loss {entry['train_loss']:.4f} "
+      f"acc {100 * entry['train_accuracy']:.2f}%  "
+      f"test loss {test_loss:.4f} acc {100 * test_accuracy:.2f}%  "
+      f"lr {entry['learning_rate']:.4g}  {seconds:.1f}s"
+    )
+    checkpoints.save(epoch, model, optimizer, record)
+  checkpoints.close()
+
+  if record["history"] and record["history"][-1]["epoch"] == config.epochs:
+    test_loss = record["history"][-1]["test_loss"]
+    test_accuracy = record["history"][-1]["test_accuracy"]
+  else:  # a checkpoint past --epochs: report the model as it is
+    test_loss, test_accuracy = evaluate(model, test_ds, config.eval_batch_size)
+  final_lr = float(current_learning_rate(optimizer, config))
+  summary = {
+    "dataset": {
+      "name": data.name,
+      "source": data.source,
+      "description": data.description,
+      "train_size": len(train_ds.label),
+      "test_size": len(test_ds.label),
+    },
+    "optimizer": _describe_optimizer(config),
+    "epochs": max(config.epochs, start_epoch - 1),
+    "batch_size": config.batch_size,
+    "seed": config.seed,
+    "steps": len(record["steps"]["loss"]),
+    "test_accuracy": test_accuracy,
+    "test_loss": test_loss,
+    "final_learning_rate": final_lr,
+    "train_seconds": sum(h["seconds"] for h in record["history"]),
+    "history": record["history"],
+  }
+  with open(os.path.join(workdir, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  title = f"{config.optimizer} on {data.description}"
+  save_curves(record, os.path.join(workdir, "curves.png"), title)
+  print(
+    f"Test accuracy {100 * test_accuracy:.2f}%, test loss {test_loss:.4f}, "
+    f"final learning rate {final_lr:.4g}. Wrote summary.json and curves.png "
+    f"to {workdir}"
+  )
+  return summary

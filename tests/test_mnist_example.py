@@ -1,0 +1,188 @@
+"""Tests of examples/mnist: training, the command line, checkpoints, resume.
+
+The runs use a slice of the real MNIST sample written as IDX files, which
+also runs the example's ``--source idx`` path end to end.
+"""
+
+import gzip
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from optax_hillclimb import datasets
+
+EXAMPLE_DIR = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist"
+NUM_TRAIN, NUM_TEST, BATCH_SIZE = 768, 256, 128
+STEPS_PER_EPOCH = NUM_TRAIN // BATCH_SIZE
+
+
+@pytest.fixture(scope="module", name="example")
+def example_modules():
+  """The example's modules, imported the way main.py imports them."""
+  pytest.importorskip("flax")
+  sys.path.insert(0, str(EXAMPLE_DIR))
+  try:
+    from configs import default  # pylint: disable=g-import-not-at-top
+    import train  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(str(EXAMPLE_DIR))
+  return default, train
+
+
+def write_idx(path, array):
+  header = bytes([0, 0, 0x08, array.ndim])
+  header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+  with gzip.open(path, "wb") as f:
+    f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module", name="idx_dir")
+def real_digits_idx_dir(tmp_path_factory):
+  """A slice of the real MNIST sample, as the four IDX files."""
+  data = datasets.load("sample")
+  directory = tmp_path_factory.mktemp("mnist_slice")
+  write_idx(
+    directory / "train-images-idx3-ubyte.gz",
+    data.train_images[:NUM_TRAIN, ..., 0],
+  )
+  write_idx(
+    directory / "train-labels-idx1-ubyte.gz", data.train_labels[:NUM_TRAIN]
+  )
+  write_idx(
+    directory / "t10k-images-idx3-ubyte.gz", data.test_images[:NUM_TEST, ..., 0]
+  )
+  write_idx(
+    directory / "t10k-labels-idx1-ubyte.gz", data.test_labels[:NUM_TEST]
+  )
+  return str(directory)
+
+
+def config_for(example, idx_dir, **overrides):
+  default, _ = example
+  return default.get_config(
+    source="idx", data_dir=idx_dir, batch_size=BATCH_SIZE, **overrides
+  )
+
+
+@pytest.fixture(scope="module", name="two_epochs")
+def uninterrupted_two_epoch_run(example, idx_dir, tmp_path_factory):
+  _, train = example
+  workdir = str(tmp_path_factory.mktemp("uninterrupted"))
+  return train.train_and_evaluate(
+    config_for(example, idx_dir, epochs=2), workdir
+  )
+
+
+def test_short_run_on_real_digits_beats_chance(two_epochs):
+  # 12 steps on 768 real digits; chance is 10%.
+  assert two_epochs["dataset"]["train_size"] == NUM_TRAIN
+  assert two_epochs["test_accuracy"] > 0.6
+  losses = [h["train_loss"] for h in two_epochs["history"]]
+  assert losses[1] < losses[0]
+  # hillclimb moved its learning rate away from the starting one.
+  assert two_epochs["final_learning_rate"] != pytest.approx(
+    two_epochs["optimizer"]["learning_rate"], rel=1e-3
+  )
+
+
+def test_resume_continues_exactly_where_it_stopped(
+  example, idx_dir, tmp_path, two_epochs
+):
+  _, train = example
+  workdir = str(tmp_path)
+  first = train.train_and_evaluate(
+    config_for(example, idx_dir, epochs=1), workdir
+  )
+  resumed = train.train_and_evaluate(
+    config_for(example, idx_dir, epochs=2), workdir
+  )
+  assert first["steps"] == STEPS_PER_EPOCH
+  assert resumed["steps"] == 2 * STEPS_PER_EPOCH
+  assert resumed["history"][0] == first["history"][0]
+  # Same batches, and the restored optimizer state (learning rate, gradient
+  # average): the second epoch matches the run that never stopped. Without
+  # the optimizer state it would restart from lr0 and differ.
+  for key in ("test_loss", "final_learning_rate"):
+    np.testing.assert_allclose(resumed[key], two_epochs[key], rtol=1e-5)
+  np.testing.assert_allclose(
+    resumed["history"][1]["train_loss"],
+    two_epochs["history"][1]["train_loss"],
+    rtol=1e-5,
+  )
+
+
+def test_resume_refuses_another_optimizer(example, idx_dir, tmp_path):
+  _, train = example
+  workdir = str(tmp_path)
+  train.train_and_evaluate(config_for(example, idx_dir, epochs=1), workdir)
+  with pytest.raises(ValueError, match="optimizer='hillclimb'"):
+    train.train_and_evaluate(
+      config_for(example, idx_dir, epochs=2, optimizer="sgd"), workdir
+    )
+
+
+def run_main(*args):
+  env = dict(os.environ, TFDS_DATA_DIR=os.devnull)
+  result = subprocess.run(
+    [sys.executable, str(EXAMPLE_DIR / "main.py"), *args],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=600,
+    check=False,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result.stdout
+
+
+def test_command_line_end_to_end_with_resume(idx_dir, tmp_path):
+  pytest.importorskip("flax")
+  workdir = tmp_path / "work"
+  common = [
+    f"--workdir={workdir}",
+    "--source=idx",
+    f"--data_dir={idx_dir}",
+    f"--batch_size={BATCH_SIZE}",
+  ]
+  out = run_main(*common, "--epochs=1")
+  assert f"Data (idx): MNIST from IDX files in {idx_dir}" in out
+  assert "epoch   1/1" in out
+  summary = json.loads((workdir / "summary.json").read_text())
+  assert summary["dataset"]["source"] == "idx"
+  assert summary["dataset"]["train_size"] == NUM_TRAIN
+  assert summary["dataset"]["test_size"] == NUM_TEST
+  assert summary["optimizer"]["name"] == "hillclimb"
+  assert summary["epochs"] == 1
+  assert 0 <= summary["test_accuracy"] <= 1
+  assert np.isfinite(summary["test_loss"])
+  assert summary["final_learning_rate"] > 0
+  assert [h["epoch"] for h in summary["history"]] == [1]
+  png = (workdir / "curves.png").read_bytes()
+  assert png.startswith(b"\x89PNG\r\n\x1a\n")
+  assert len(png) > 10_000  # two panels with curves, not an empty canvas
+  assert (workdir / "checkpoints" / "1").is_dir()
+
+  out = run_main(*common, "--epochs=2")
+  lr = summary["final_learning_rate"]
+  assert f"Resuming from the checkpoint of epoch 1 in {workdir}" in out
+  assert f"(learning rate {lr:.4g})" in out
+  assert "epoch   1/" not in out  # not trained again
+  resumed = json.loads((workdir / "summary.json").read_text())
+  assert resumed["epochs"] == 2
+  assert resumed["history"][0] == summary["history"][0]
+  assert resumed["steps"] == 2 * STEPS_PER_EPOCH
+
+
+def test_config_rejects_bad_values(example):
+  default, _ = example
+  with pytest.raises(ValueError, match="optimizer must be one of"):
+    default.get_config(optimizer="lbfgs")
+  with pytest.raises(ValueError, match="batch_size must be a positive"):
+    default.get_config(batch_size=0)
+  with pytest.raises(ValueError, match="learning_rate must be positive"):
+    default.get_config(learning_rate=-1.0)
