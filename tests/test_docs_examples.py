@@ -6,8 +6,6 @@ is what runs here. Each example trains a little, then the test checks that it
 learned and that the learning rate moved.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -27,8 +25,14 @@ def classification_data(num_examples=256, num_features=8, num_classes=3):
   return x, y
 
 
-def quickstart_example(x, y, num_steps=100):
+def quickstart_example():
   # [START quickstart]
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  import optax_hillclimb
+
   def init_mlp(key, sizes):
     keys = jax.random.split(key, len(sizes) - 1)
     return [
@@ -58,9 +62,10 @@ def quickstart_example(x, y, num_steps=100):
     )
     return optax.apply_updates(params, updates), opt_state, loss
 
+  x, y = classification_data()
   params = init_mlp(jax.random.key(0), [8, 32, 3])
   opt_state = opt.init(params)
-  for step in range(num_steps):
+  for step in range(100):
     params, opt_state, loss = train_step(params, opt_state, x, y)
     if step % 20 == 0:
       lr = optax_hillclimb.get_learning_rate(opt_state)
@@ -70,8 +75,7 @@ def quickstart_example(x, y, num_steps=100):
 
 
 def test_quickstart_example_learns_and_moves_the_learning_rate(capsys):
-  x, y = classification_data()
-  final_loss, opt_state = quickstart_example(x, y)
+  final_loss, opt_state = quickstart_example()
   printed = capsys.readouterr().out.splitlines()
   assert len(printed) == 5
   first_loss = float(printed[0].split()[3])
@@ -82,8 +86,7 @@ def test_quickstart_example_learns_and_moves_the_learning_rate(capsys):
 
 
 def test_quickstart_state_holds_probe_losses():
-  x, y = classification_data()
-  _, opt_state = quickstart_example(x, y, num_steps=3)
+  _, opt_state = quickstart_example()
   # [START probe_losses]
   # The hill-climbing state sits after the moving average in the chain.
   hillclimb_state = opt_state[1]
@@ -92,7 +95,7 @@ def test_quickstart_state_holds_probe_losses():
   print(hillclimb_state.num_rejected)
   # [END probe_losses]
   assert isinstance(hillclimb_state, optax_hillclimb.HillclimbState)
-  assert int(hillclimb_state.count) == 3
+  assert int(hillclimb_state.count) == 100
   assert jnp.isfinite(hillclimb_state.loss_up)
   assert jnp.isfinite(hillclimb_state.loss_down)
 
@@ -101,9 +104,13 @@ class _Nnx:
   """Namespace for the NNX example, so Flax is imported only when it runs."""
 
   @staticmethod
-  def example(x, y, num_steps=30):
+  def example():
     # [START nnx]
     from flax import nnx
+    import jax
+    import optax
+
+    import optax_hillclimb
 
     class MLP(nnx.Module):
       def __init__(self, din, dhidden, dout, *, rngs):
@@ -137,13 +144,14 @@ class _Nnx:
       optimizer.update(model, grads, value_fn=value_fn, value=loss)
       return loss
 
-    losses = [train_step(model, optimizer, x, y) for _ in range(num_steps)]
+    x, y = classification_data()
+    losses = [train_step(model, optimizer, x, y) for _ in range(30)]
     lr = optax_hillclimb.get_learning_rate(optimizer.opt_state)
     # [END nnx]
     return losses, lr
 
   @staticmethod
-  def helper_example(x, y, num_steps=30):
+  def helper_example():
     from flax import nnx
 
     class MLP(nnx.Module):
@@ -162,20 +170,20 @@ class _Nnx:
     model = MLP(8, 32, 3, rngs=nnx.Rngs(0))
     tx = optax_hillclimb.hillclimb(learning_rate=1e-2, lrlr=0.1)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    # [START nnx_helper]
-    from optax_hillclimb.flax_utils import nnx_value_fn
 
+    # [START nnx_helper]
     @nnx.jit
     def train_step(model, optimizer, x, y):
       # Before the gradient: the probes then see the dropout masks the
       # gradient sees.
-      value_fn = nnx_value_fn(model, loss_fn, x, y)
+      value_fn = optax_hillclimb.nnx_value_fn(model, loss_fn, x, y)
       loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
       optimizer.update(model, grads, value_fn=value_fn, value=loss)
       return loss
 
     # [END nnx_helper]
-    losses = [train_step(model, optimizer, x, y) for _ in range(num_steps)]
+    x, y = classification_data()
+    losses = [train_step(model, optimizer, x, y) for _ in range(30)]
     lr = optax_hillclimb.get_learning_rate(optimizer.opt_state)
     return losses, lr
 
@@ -184,10 +192,16 @@ class _Linen:
   """Namespace for the linen example, so Flax is imported only when it runs."""
 
   @staticmethod
-  def example(x, y, num_steps=30):
+  def example():
     # [START linen]
     import flax.linen as nn
     from flax.training import train_state
+    import jax
+    import optax
+
+    import optax_hillclimb
+
+    x, y = classification_data()
 
     class MLP(nn.Module):
       @nn.compact
@@ -222,7 +236,7 @@ class _Linen:
       return state, loss
 
     losses = []
-    for _ in range(num_steps):
+    for _ in range(30):
       state, loss = train_step(state, x, y)
       losses.append(loss)
     lr = optax_hillclimb.get_learning_rate(state.opt_state)
@@ -237,8 +251,7 @@ class _Linen:
 )
 def test_flax_example_learns_and_moves_the_learning_rate(example):
   pytest.importorskip("flax")
-  x, y = classification_data()
-  losses, lr = example(x, y)
+  losses, lr = example()
   assert float(losses[-1]) < 0.8 * float(losses[0])
   # 30 probes of 10% steps from 1e-2, on a problem that wants much more.
   assert float(lr) > 0.1
@@ -249,6 +262,7 @@ def regression_loss(params, x, y):
 
 
 def per_device_data():
+  """A noisy linear regression whose batch splits evenly over 8 devices."""
   kx, kw, kn = jax.random.split(jax.random.key(0), 3)
   x = jax.random.normal(kx, (NUM_DEVICES * 16, 5))
   w = jax.random.normal(kw, (5,))
@@ -262,9 +276,17 @@ def eight_devices():
     pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=8")
 
 
-def pmap_example(x, y, num_steps=30):
-  num_devices = jax.device_count()
+def pmap_example():
   # [START pmap]
+  import functools
+
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  import optax_hillclimb
+
+  num_devices = jax.device_count()
   opt = optax_hillclimb.hillclimb(0.05, lrlr=0.1, axis_name="devices")
 
   @functools.partial(jax.pmap, axis_name="devices")
@@ -286,19 +308,27 @@ def pmap_example(x, y, num_steps=30):
   params = replicate({"w": jnp.zeros(5), "b": jnp.zeros(())})
   opt_state = jax.pmap(opt.init)(params)
   # One batch per device: [num_devices, batch, ...].
+  x, y = per_device_data()
   x = x.reshape(num_devices, -1, *x.shape[1:])
   y = y.reshape(num_devices, -1)
-  for _ in range(num_steps):
+  for _ in range(30):
     params, opt_state = train_step(params, opt_state, x, y)
   print(optax_hillclimb.get_learning_rate(opt_state))  # one value per device
   # [END pmap]
   return params, opt_state
 
 
-def shard_map_example(x, y, num_steps=30):
+def shard_map_example():
   # [START shard_map]
+  import functools
+
+  import jax
+  import jax.numpy as jnp
   from jax.sharding import NamedSharding
   from jax.sharding import PartitionSpec as P
+  import optax
+
+  import optax_hillclimb
 
   mesh = jax.make_mesh((jax.device_count(),), ("batch",))
   opt = optax_hillclimb.hillclimb(0.05, lrlr=0.1, axis_name="batch")
@@ -323,22 +353,28 @@ def shard_map_example(x, y, num_steps=30):
     )
     return optax.apply_updates(params, updates), opt_state
 
+  x, y = per_device_data()
   x = jax.device_put(x, NamedSharding(mesh, P("batch")))
   y = jax.device_put(y, NamedSharding(mesh, P("batch")))
   params = {"w": jnp.zeros(5), "b": jnp.zeros(())}
   opt_state = opt.init(params)
-  for _ in range(num_steps):
+  for _ in range(30):
     params, opt_state = train_step(params, opt_state, x, y)
   print(optax_hillclimb.get_learning_rate(opt_state))
   # [END shard_map]
   return params, opt_state
 
 
-def sharded_jit_example(x, y, num_steps=30):
+def sharded_jit_example():
   # [START sharded_jit]
+  import jax
+  import jax.numpy as jnp
   from jax.sharding import AxisType
   from jax.sharding import NamedSharding
   from jax.sharding import PartitionSpec as P
+  import optax
+
+  import optax_hillclimb
 
   # Auto axes: XLA chooses how to shard the intermediate values.
   mesh = jax.make_mesh(
@@ -355,19 +391,21 @@ def sharded_jit_example(x, y, num_steps=30):
     )
     return optax.apply_updates(params, updates), opt_state
 
+  x, y = per_device_data()
   x = jax.device_put(x, NamedSharding(mesh, P("batch")))
   y = jax.device_put(y, NamedSharding(mesh, P("batch")))
   params = {"w": jnp.zeros(5), "b": jnp.zeros(())}
   opt_state = opt.init(params)
-  for _ in range(num_steps):
+  for _ in range(30):
     params, opt_state = train_step(params, opt_state, x, y)
   print(optax_hillclimb.get_learning_rate(opt_state))
   # [END sharded_jit]
   return params, opt_state
 
 
-def single_device_reference(x, y, num_steps=30):
+def single_device_reference():
   """The same training on one device with the whole batch."""
+  x, y = per_device_data()
   opt = optax_hillclimb.hillclimb(0.05, lrlr=0.1)
 
   @jax.jit
@@ -380,7 +418,7 @@ def single_device_reference(x, y, num_steps=30):
 
   params = {"w": jnp.zeros(5), "b": jnp.zeros(())}
   opt_state = opt.init(params)
-  for _ in range(num_steps):
+  for _ in range(30):
     params, opt_state = train_step(params, opt_state)
   return params, opt_state
 
@@ -394,9 +432,8 @@ def single_device_reference(x, y, num_steps=30):
 def test_multi_device_example_matches_one_device(example):
   # Equal batches per device, so the mean of per-device losses is the loss of
   # the whole batch: each example must follow the single-device run.
-  x, y = per_device_data()
-  params, opt_state = example(x, y)
-  ref_params, ref_state = single_device_reference(x, y)
+  params, opt_state = example()
+  ref_params, ref_state = single_device_reference()
   lr = optax_hillclimb.get_learning_rate(opt_state)
   ref_lr = float(optax_hillclimb.get_learning_rate(ref_state))
   assert ref_lr != pytest.approx(0.05)
