@@ -136,12 +136,13 @@ class _Nnx:
       graphdef, _, rest = nnx.split(model, nnx.Param, ...)
       rest = nnx.as_pure(rest)
 
-      def value_fn(params):
+      def value_fn(params, x, y):
         return loss_fn(nnx.merge(graphdef, params, rest), x, y)
 
       loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
-      # nnx.Optimizer.update forwards keyword arguments to tx.update.
-      optimizer.update(model, grads, value_fn=value_fn, value=loss)
+      # nnx.Optimizer.update forwards keyword arguments to tx.update, which
+      # passes x and y on to value_fn.
+      optimizer.update(model, grads, value_fn=value_fn, value=loss, x=x, y=y)
       return loss
 
     x, y = classification_data()
