@@ -1,0 +1,205 @@
+"""The three models of the step-cost benchmark, as pure loss functions.
+
+Each model comes as a :class:`Model`: parameters, a batch of synthetic data of
+the benchmark's size, and ``loss(params, batch) -> scalar``. Step time does not
+depend on what the pixels or tokens are, so nothing is loaded from disk.
+"""
+
+from collections.abc import Callable
+import dataclasses
+import functools
+from typing import Any
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks import _mlp
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A model reduced to what a training step needs.
+
+  Attributes:
+    name: short name used in tables and JSON keys.
+    description: one line saying what the model and its batch are.
+    params: the parameters, a pytree of arrays.
+    batch: ``(inputs, targets)`` of the benchmark's batch size.
+    loss: ``loss(params, batch) -> scalar``, the mean training loss.
+  """
+
+  name: str
+  description: str
+  params: Any
+  batch: tuple[jax.Array, jax.Array]
+  loss: Callable[[Any, tuple[jax.Array, jax.Array]], jax.Array]
+
+
+def _batch(seed: int, image_shape: tuple[int, ...], num_classes: int):
+  """Uniform pixels in [0, 1] and random labels, made with NumPy.
+
+  NumPy, because every eager jax.random call compiles a small program, and
+  those compilations took seconds of a quick run.
+  """
+  rng = np.random.default_rng(seed)
+  images = rng.uniform(size=image_shape).astype(np.float32)
+  labels = rng.integers(0, num_classes, image_shape[0]).astype(np.int32)
+  return jnp.asarray(images), jnp.asarray(labels)
+
+
+def mlp(seed: int, batch_size: int = 1000) -> Model:
+  """The reference experiment's MLP, 784-20-10, on a batch of 1000 images."""
+  # Pixels in [0, 1]: with raw 0-255 pixels the line search jumps to its
+  # largest step, kills every ReLU and then accepts one evaluation per step,
+  # which times a dead network.
+  images, labels = _batch(seed, (batch_size, _mlp.NUM_INPUTS), _mlp.NUM_CLASSES)
+
+  def loss(params, batch):
+    return _mlp.loss(params, *batch)
+
+  return Model(
+    name="mlp",
+    description=f"MLP 784-20-10, batch {batch_size}",
+    params=jax.jit(_mlp.init)(jax.random.key(seed)),
+    batch=(images, labels),
+    loss=loss,
+  )
+
+
+class _CNN(nnx.Module):
+  """Flax's MNIST CNN (google/flax examples/mnist, NNX version)."""
+
+  def __init__(self, *, rngs: nnx.Rngs):
+    self.conv1 = nnx.Conv(1, 32, kernel_size=(3, 3), rngs=rngs)
+    self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), rngs=rngs)
+    self.avg_pool = functools.partial(
+      nnx.avg_pool, window_shape=(2, 2), strides=(2, 2)
+    )
+    self.linear1 = nnx.Linear(3136, 256, rngs=rngs)
+    self.linear2 = nnx.Linear(256, 10, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = self.avg_pool(nnx.relu(self.conv1(x)))
+    x = self.avg_pool(nnx.relu(self.conv2(x)))
+    x = x.reshape(x.shape[0], -1)
+    x = nnx.relu(self.linear1(x))
+    return self.linear2(x)
+
+
+def cnn(seed: int, batch_size: int = 128) -> Model:
+  """Flax's MNIST CNN (conv32-pool-conv64-pool-dense256-dense10), batch 128."""
+  graphdef, _ = nnx.split(nnx.eval_shape(lambda: _CNN(rngs=nnx.Rngs(0))))
+  params = jax.jit(lambda: nnx.split(_CNN(rngs=nnx.Rngs(seed)))[1])()
+  images, labels = _batch(seed, (batch_size, 28, 28, 1), 10)
+
+  def loss(params, batch):
+    # The state holds only parameters (no BatchNorm, no dropout), so a pure
+    # merge is safe under vmap and lax.map.
+    model = nnx.merge(graphdef, params)
+    images, labels = batch
+    return optax.softmax_cross_entropy_with_integer_labels(
+      model(images), labels
+    ).mean()
+
+  return Model(
+    name="cnn",
+    description=f"Flax MNIST CNN (NNX), batch {batch_size}",
+    params=params,
+    batch=(images, labels),
+    loss=loss,
+  )
+
+
+def _dense(key: jax.Array, fan_in: int, fan_out: int) -> jax.Array:
+  return jax.random.normal(key, (fan_in, fan_out)) / jnp.sqrt(fan_in)
+
+
+def _layer_norm(x: jax.Array, scale: jax.Array) -> jax.Array:
+  mean = x.mean(-1, keepdims=True)
+  var = x.var(-1, keepdims=True)
+  return (x - mean) * jax.lax.rsqrt(var + 1e-6) * scale
+
+
+def transformer(
+  seed: int,
+  batch_size: int = 16,
+  seq_len: int = 64,
+  vocab: int = 256,
+  width: int = 64,
+  num_layers: int = 2,
+  num_heads: int = 4,
+) -> Model:
+  """A small decoder-only transformer LM on random tokens.
+
+  Pre-norm blocks of causal multi-head attention and a 4x MLP, learned position
+  embeddings, tied input and output embeddings; the loss is next-token
+  cross-entropy.
+  """
+
+  @jax.jit
+  def init(key):
+    keys = iter(jax.random.split(key, 2 + 4 * num_layers))
+    return {
+      "embed": jax.random.normal(next(keys), (vocab, width)) * 0.02,
+      "pos": jax.random.normal(next(keys), (seq_len, width)) * 0.02,
+      "final_norm": jnp.ones(width),
+      "layers": [
+        {
+          "norm1": jnp.ones(width),
+          "qkv": _dense(next(keys), width, 3 * width),
+          "out": _dense(next(keys), width, width),
+          "norm2": jnp.ones(width),
+          "up": _dense(next(keys), width, 4 * width),
+          "down": _dense(next(keys), 4 * width, width),
+        }
+        for _ in range(num_layers)
+      ],
+    }
+
+  params = init(jax.random.key(seed))
+  tokens = np.random.default_rng(seed).integers(
+    0, vocab, (batch_size, seq_len + 1), dtype=np.int32
+  )
+  tokens = jnp.asarray(tokens)
+  head_dim = width // num_heads
+  causal = jnp.tril(jnp.ones((seq_len, seq_len), bool))
+
+  def attention(layer, x):
+    q, k, v = jnp.split(x @ layer["qkv"], 3, axis=-1)
+    split = lambda t: t.reshape(*t.shape[:2], num_heads, head_dim)
+    q, k, v = split(q), split(k), split(v)
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim)
+    scores = jnp.where(causal, scores, jnp.finfo(scores.dtype).min)
+    mixed = jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(scores), v)
+    return mixed.reshape(x.shape) @ layer["out"]
+
+  def loss(params, batch):
+    inputs, targets = batch
+    x = params["embed"][inputs] + params["pos"]
+    for layer in params["layers"]:
+      x = x + attention(layer, _layer_norm(x, layer["norm1"]))
+      h = _layer_norm(x, layer["norm2"])
+      x = x + jax.nn.gelu(h @ layer["up"]) @ layer["down"]
+    logits = _layer_norm(x, params["final_norm"]) @ params["embed"].T
+    return optax.softmax_cross_entropy_with_integer_labels(
+      logits, targets
+    ).mean()
+
+  return Model(
+    name="transformer",
+    description=(
+      f"transformer LM, {num_layers} layers, width {width}, {num_heads} heads,"
+      f" vocab {vocab}, batch {batch_size}x{seq_len} tokens"
+    ),
+    params=params,
+    batch=(tokens[:, :-1], tokens[:, 1:]),
+    loss=loss,
+  )
+
+
+def all_models(seed: int = 0) -> list[Model]:
+  """The three benchmark models at their benchmark sizes."""
+  return [mlp(seed), cnn(seed), transformer(seed)]

@@ -1,0 +1,513 @@
+r"""What probing costs per training step, against SGD and its peers.
+
+For each model (the reference MLP, Flax's MNIST CNN, a small transformer LM),
+this times jitted training steps side by side and reports them as ratios to an
+SGD step:
+
+* ``hillclimb`` probing every step (``every_k=1``, ``probe="auto"``) and every
+  10 steps, ``hillclimb_adam`` (and plain Adam, for reference);
+* ``hillclimb`` with ``probe="vmap"`` and with ``probe="sequential"``, and which
+  of the two ``"auto"`` compiled to (read from the lowered program);
+* optax's backtracking line search chained after SGD, a peer that also spends
+  loss evaluations to choose its step size;
+* the floor: an SGD step plus two plain loss evaluations at
+  ``params - c * grads``, written by hand, the least that two probes can cost.
+
+Timing on a shared machine is noisy, so the variants run interleaved in rounds
+(each round runs every variant for the same number of steps, in a rotated
+order) and each ratio is the median of its per-round ratios, after every
+program has been compiled and warmed up. Memory comes from XLA's analysis of
+each compiled step (temporary and argument bytes).
+
+Run from the repository root::
+
+  python -m benchmarks.step_cost --json docs/results/step_cost.json
+  python -m benchmarks.step_cost --quick  # small models, under a minute
+"""
+
+import argparse
+from collections.abc import Callable
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks import _models
+import optax_hillclimb as ohc
+
+# Steps per variant per round: a multiple of 10, so that every round of
+# ``every_k=10`` holds exactly one probe step.
+STEPS_PER_ROUND = 10
+
+# Learning rates only keep the runs finite (the MLP takes raw 0-255 pixels);
+# they do not change the work a step does.
+SGD_LR = {"mlp": 1e-2, "cnn": 1e-2, "transformer": 1e-2}
+ADAM_LR = 1e-3
+
+# A step maps (params, opt_state, batch) to (params, opt_state, aux).
+Step = Callable[[Any, Any, Any], tuple[Any, Any, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """One way of training: an optimizer and the step that drives it."""
+
+  name: str
+  optimizer: optax.GradientTransformation
+  make_step: Callable[[_models.Model, optax.GradientTransformation], Step]
+
+
+def _plain_step(model, opt):
+  def step(params, state, batch):
+    loss, grads = jax.value_and_grad(model.loss)(params, batch)
+    updates, state = opt.update(grads, state, params)
+    return optax.apply_updates(params, updates), state, loss
+
+  return step
+
+
+def _floor_step(model, opt):
+  """An SGD step plus two loss evaluations near ``params``, nothing else."""
+
+  def step(params, state, batch):
+    loss, grads = jax.value_and_grad(model.loss)(params, batch)
+    probes = []
+    for c in (1.01, 0.99):
+      # Scaled by the (traced) loss so that XLA cannot fold the two
+      # evaluations into one or into the forward pass of the gradient.
+      scale = c * SGD_LR[model.name] * jnp.sign(loss)
+      moved = jax.tree.map(lambda p, g, s=scale: p - s * g, params, grads)
+      probes.append(model.loss(moved, batch))
+    updates, state = opt.update(grads, state, params)
+    return optax.apply_updates(params, updates), state, jnp.stack(probes)
+
+  return step
+
+
+def _hillclimb_step(model, opt):
+  def step(params, state, batch):
+    loss, grads = jax.value_and_grad(model.loss)(params, batch)
+    updates, state = opt.update(
+      grads, state, params, value_fn=model.loss, value=loss, batch=batch
+    )
+    return optax.apply_updates(params, updates), state, loss
+
+  return step
+
+
+def _linesearch_step(model, opt):
+  def step(params, state, batch):
+    loss, grads = jax.value_and_grad(model.loss)(params, batch)
+    updates, state = opt.update(
+      grads,
+      state,
+      params,
+      value=loss,
+      grad=grads,
+      value_fn=model.loss,
+      batch=batch,
+    )
+    return optax.apply_updates(params, updates), state, loss
+
+  return step
+
+
+def variants(model_name: str, with_adam: bool) -> list[Variant]:
+  """The optimizers compared on one model; ``sgd`` comes first."""
+  lr = SGD_LR[model_name]
+  out = [
+    Variant("sgd", optax.sgd(lr), _plain_step),
+    Variant("floor", optax.sgd(lr), _floor_step),
+    Variant("hillclimb_k1", ohc.hillclimb(lr), _hillclimb_step),
+    Variant("hillclimb_k10", ohc.hillclimb(lr, every_k=10), _hillclimb_step),
+    Variant("vmap", ohc.hillclimb(lr, probe="vmap"), _hillclimb_step),
+    Variant(
+      "sequential", ohc.hillclimb(lr, probe="sequential"), _hillclimb_step
+    ),
+    Variant(
+      "linesearch",
+      # As optax's own example: SGD with unit step, the search scales it.
+      optax.chain(
+        optax.sgd(1.0),
+        optax.scale_by_backtracking_linesearch(max_backtracking_steps=15),
+      ),
+      _linesearch_step,
+    ),
+  ]
+  if with_adam:
+    out += [
+      Variant("adam", optax.adam(ADAM_LR), _plain_step),
+      Variant("hillclimb_adam", ohc.hillclimb_adam(ADAM_LR), _hillclimb_step),
+    ]
+  return out
+
+
+@dataclasses.dataclass
+class Program:
+  """A compiled step, the variants it serves and their training carry."""
+
+  names: list[str]
+  compiled: Any
+  carry: tuple[Any, Any]
+  memory: dict[str, int]
+  evaluations: list[int] = dataclasses.field(default_factory=list)
+
+
+def _memory(compiled) -> dict[str, int]:
+  analysis = compiled.memory_analysis()
+  return {
+    "temp_bytes": int(analysis.temp_size_in_bytes),
+    "argument_bytes": int(analysis.argument_size_in_bytes),
+    "output_bytes": int(analysis.output_size_in_bytes),
+  }
+
+
+def compile_programs(
+  model: _models.Model, model_variants: list[Variant]
+) -> list[Program]:
+  """Compiles each variant's step once; identical programs are shared.
+
+  ``hillclimb_k1`` (``probe="auto"``) lowers to the same program as one of the
+  explicit probe modes, and this is how the benchmark reads which one.
+  """
+  by_text: dict[str, Program] = {}
+  for variant in model_variants:
+    state = variant.optimizer.init(model.params)
+    step = variant.make_step(model, variant.optimizer)
+    lowered = jax.jit(step).lower(model.params, state, model.batch)
+    text = lowered.as_text()
+    if text in by_text:
+      by_text[text].names.append(variant.name)
+      continue
+    compiled = lowered.compile()
+    by_text[text] = Program(
+      [variant.name], compiled, (model.params, state), _memory(compiled)
+    )
+  return list(by_text.values())
+
+
+def _run(program: Program, batch: Any, steps: int) -> float:
+  """Runs ``steps`` training steps, returns the seconds they took."""
+  params, state = program.carry
+  start = time.perf_counter()
+  for _ in range(steps):
+    params, state, aux = program.compiled(params, state, batch)
+  jax.block_until_ready((params, state, aux))
+  seconds = time.perf_counter() - start
+  program.carry = (params, state)
+  if "linesearch" in program.names:
+    # Its cost depends on how many times it evaluated the loss (the last of
+    # these steps; read after the clock stopped).
+    program.evaluations.append(
+      int(optax.tree.get(state, "num_linesearch_steps"))
+    )
+  return seconds
+
+
+def _chunk(programs: list[Program], batch: Any, steps: int) -> int:
+  """Consecutive steps per timing: a divisor of ``steps`` lasting >= 5 ms.
+
+  Short steps are timed in chunks, so that dispatching and waiting for each
+  step does not count; long steps one by one, so that all variants share the
+  same moments of a noisy machine.
+  """
+  seconds = _run(programs[0], batch, 1)
+  for chunk in range(1, steps + 1):
+    if steps % chunk == 0 and chunk * seconds >= 5e-3:
+      return chunk
+  return steps
+
+
+def time_rounds(
+  programs: list[Program], batch: Any, rounds: int, steps: int
+) -> dict[str, list[float]]:
+  """Seconds per step of each variant, one entry per round.
+
+  Each round runs ``steps`` steps of every program, interleaved chunk by chunk
+  (A, B, C, A, B, C, ...) starting from a different program each round, so that
+  a slow spell of the machine hits all of them alike.
+  """
+  for program in programs:  # Warm-up: first calls allocate and page in.
+    _run(program, batch, steps)
+  chunk = _chunk(programs, batch, steps)
+  for program in programs:
+    program.evaluations.clear()
+  seconds: dict[str, list[float]] = {
+    name: [] for p in programs for name in p.names
+  }
+  for r in range(rounds):
+    shift = r % len(programs)
+    order = programs[shift:] + programs[:shift]
+    total = dict.fromkeys(range(len(order)), 0.0)
+    for _ in range(steps // chunk):
+      for i, program in enumerate(order):
+        total[i] += _run(program, batch, chunk)
+    for i, program in enumerate(order):
+      for name in program.names:
+        seconds[name].append(total[i] / steps)
+  return seconds
+
+
+def _ratio(seconds, a: str, b: str) -> dict[str, float]:
+  """Median and quartiles of the per-round ratio ``a / b``."""
+  ratios = np.asarray(seconds[a]) / np.asarray(seconds[b])
+  q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+  return {"median": float(median), "q1": float(q1), "q3": float(q3)}
+
+
+def _auto_mode(programs: list[Program]) -> str:
+  for program in programs:
+    if "hillclimb_k1" in program.names:
+      for mode in ("vmap", "sequential"):
+        if mode in program.names:
+          return mode
+  return "unknown"
+
+
+def _faster_mode(vmap_over_sequential: dict[str, float]) -> str:
+  """``"vmap"``, ``"sequential"``, or ``"tie"`` if the quartiles straddle 1."""
+  if vmap_over_sequential["q1"] <= 1 <= vmap_over_sequential["q3"]:
+    return "tie"
+  return "sequential" if vmap_over_sequential["median"] > 1 else "vmap"
+
+
+def update_copies(model: _models.Model) -> dict[str, float]:
+  """Temporaries of ``hillclimb``'s update beyond a forward pass, in params.
+
+  In a whole step the backward pass sets the peak, which hides the probes;
+  this compiles the optimizer's update alone (gradients given) and subtracts
+  the temporaries of one loss evaluation. What remains is what probing keeps
+  alive: candidate parameters, the smoothed direction and, for vmap, a second
+  set of activations.
+  """
+  param_bytes = _param_bytes(model.params)
+  forward = jax.jit(model.loss).lower(model.params, model.batch).compile()
+  forward_temp = forward.memory_analysis().temp_size_in_bytes
+  out = {}
+  for mode in ("sequential", "vmap"):
+    opt = ohc.hillclimb(SGD_LR[model.name], probe=mode)
+
+    def update(grads, state, params, batch, opt=opt):
+      return opt.update(grads, state, params, value_fn=model.loss, batch=batch)
+
+    compiled = (
+      jax.jit(update)
+      .lower(model.params, opt.init(model.params), model.params, model.batch)
+      .compile()
+    )
+    temp = compiled.memory_analysis().temp_size_in_bytes
+    out[mode] = (temp - forward_temp) / param_bytes
+  return out
+
+
+def _param_bytes(params) -> int:
+  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
+
+
+def measure_model(
+  model: _models.Model, rounds: int, with_adam: bool
+) -> dict[str, Any]:
+  """Compiles, times and analyses every variant on ``model``."""
+  programs = compile_programs(model, variants(model.name, with_adam))
+  seconds = time_rounds(programs, model.batch, rounds, STEPS_PER_ROUND)
+  ratios = {
+    f"{name}_over_sgd": _ratio(seconds, name, "sgd")
+    for name in seconds
+    if name != "sgd"
+  }
+  ratios["vmap_over_sequential"] = _ratio(seconds, "vmap", "sequential")
+  ratios["hillclimb_k1_over_floor"] = _ratio(seconds, "hillclimb_k1", "floor")
+  if with_adam:
+    ratios["hillclimb_adam_over_adam"] = _ratio(
+      seconds, "hillclimb_adam", "adam"
+    )
+  memory = {name: p.memory for p in programs for name in p.names}
+  param_bytes = _param_bytes(model.params)
+  extra_temp = {
+    mode: (memory[mode]["temp_bytes"] - memory["sgd"]["temp_bytes"])
+    / param_bytes
+    for mode in ("vmap", "sequential")
+  }
+  evaluations = [e for p in programs for e in p.evaluations]
+  auto_mode = _auto_mode(programs)
+  faster_mode = _faster_mode(ratios["vmap_over_sequential"])
+  result = {
+    "description": model.description,
+    "num_params": sum(x.size for x in jax.tree.leaves(model.params)),
+    "param_bytes": param_bytes,
+    "sgd_ms_per_step": 1e3 * statistics.median(seconds["sgd"]),
+    "auto_mode": auto_mode,
+    "faster_mode": faster_mode,
+    "auto_picks_faster": faster_mode in (auto_mode, "tie"),
+    "linesearch_evaluations_per_step": float(np.mean(evaluations)),
+    "memory": memory,
+    "extra_temp_in_param_copies": {
+      "step_vs_sgd_step": extra_temp,
+      "update_vs_forward": update_copies(model),
+    },
+    "ratio_quartiles": ratios,
+  }
+  # The headline numbers, flat, as the issue names them.
+  result.update({key: value["median"] for key, value in ratios.items()})
+  return result
+
+
+def targets(result: dict[str, Any]) -> dict[str, bool]:
+  """The issue's targets for one model on this machine, pass or fail."""
+  out = {
+    "k1_cheaper_than_linesearch": (
+      result["hillclimb_k1_over_sgd"] < result["linesearch_over_sgd"]
+    ),
+    "auto_picks_faster": result["auto_picks_faster"],
+    "at_most_one_extra_param_copy_sequential": max(
+      copies["sequential"]
+      for copies in result["extra_temp_in_param_copies"].values()
+    )
+    <= 1.0,
+  }
+  if result["name"] == "cnn":
+    out["k1_within_5pct_of_floor"] = (
+      result["hillclimb_k1_over_sgd"] <= 1.05 * result["floor_over_sgd"]
+    )
+    out["k10_within_5pct_of_sgd"] = result["hillclimb_k10_over_sgd"] <= 1.05
+  return out
+
+
+ROWS = (
+  ("floor_over_sgd", "floor (SGD + 2 forwards)"),
+  ("hillclimb_k1_over_sgd", "hillclimb, every_k=1"),
+  ("hillclimb_k10_over_sgd", "hillclimb, every_k=10"),
+  ("vmap_over_sgd", "hillclimb, probe=vmap"),
+  ("sequential_over_sgd", "hillclimb, probe=sequential"),
+  ("linesearch_over_sgd", "backtracking line search"),
+  ("adam_over_sgd", "adam"),
+  ("hillclimb_adam_over_sgd", "hillclimb_adam"),
+  ("vmap_over_sequential", "vmap / sequential"),
+  ("hillclimb_k1_over_floor", "hillclimb k1 / floor"),
+)
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+  """A Markdown table of the ratios, one column per model."""
+  names = list(results)
+  lines = [
+    "| per step | " + " | ".join(names) + " |",
+    "|---|" + "---:|" * len(names),
+  ]
+
+  def row(label, cell):
+    lines.append(f"| {label} | " + " | ".join(cell(results[n]) for n in names))
+    lines[-1] += " |"
+
+  for key, label in ROWS:
+    if all(key in results[n] for n in names):
+      row(f"time: {label}", lambda r, key=key: f"{r[key]:.3f}")
+  row("SGD step, median", lambda r: f"{r['sgd_ms_per_step']:.2f} ms")
+  row(
+    "line search: loss evaluations",
+    lambda r: f"{r['linesearch_evaluations_per_step']:.2f}",
+  )
+  row("faster probe mode", lambda r: r["faster_mode"])
+  row("probe mode auto chose", lambda r: r["auto_mode"])
+  row("parameters", lambda r: f"{r['param_bytes'] / 2**20:.2f} MiB")
+  for mode in ("sgd", "sequential", "vmap"):
+    row(
+      f"XLA temp of the step, {mode}",
+      lambda r, mode=mode: f"{r['memory'][mode]['temp_bytes'] / 2**20:.2f} MiB",
+    )
+  for mode in ("sequential", "vmap"):
+    row(
+      f"update's temp beyond a forward, {mode} (param copies)",
+      lambda r, mode=mode: (
+        f"{r['extra_temp_in_param_copies']['update_vs_forward'][mode]:.2f}"
+      ),
+    )
+  return "\n".join(lines)
+
+
+def quick_models(seed: int = 0) -> list[_models.Model]:
+  """Small versions of the three models: they compile and run in seconds."""
+  return [
+    _models.mlp(seed, batch_size=100),
+    _models.cnn(seed, batch_size=8),
+    _models.transformer(
+      seed, batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
+    ),
+  ]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="small models, 2 rounds, no Adam: checks the plumbing in < 1 min",
+  )
+  parser.add_argument("--rounds", type=int, default=30)
+  parser.add_argument(
+    "--models", default="mlp,cnn,transformer", help="comma-separated subset"
+  )
+  parser.add_argument("--json", help="write the results to this path")
+  args = parser.parse_args(argv)
+  if args.rounds < 1:
+    parser.error(f"--rounds must be at least 1, got {args.rounds}")
+  all_models = quick_models() if args.quick else _models.all_models()
+  wanted = args.models.split(",")
+  unknown = set(wanted) - {m.name for m in all_models}
+  if unknown:
+    parser.error(f"unknown --models {sorted(unknown)}")
+  rounds = 2 if args.quick else args.rounds
+  if args.quick:
+    # Compiling dominates a quick run; its numbers only check the plumbing.
+    jax.config.update("jax_disable_most_optimizations", True)
+
+  device = jax.devices()[0]
+  load_before = os.getloadavg()
+  results = {}
+  for model in all_models:
+    if model.name not in wanted:
+      continue
+    print(f"{model.name}: {model.description}", file=sys.stderr, flush=True)
+    result = measure_model(model, rounds, with_adam=not args.quick)
+    result["name"] = model.name
+    result["targets"] = targets(result)
+    results[model.name] = result
+  report = {
+    "device": {
+      "platform": device.platform,
+      "device_kind": device.device_kind,
+      "num_devices": jax.device_count(),
+      "cpu_count": os.cpu_count(),
+      "machine": platform.machine(),
+    },
+    "jax_version": jax.__version__,
+    "optax_version": optax.__version__,
+    "quick": args.quick,
+    "rounds": rounds,
+    "steps_per_round": STEPS_PER_ROUND,
+    "load_average_before": load_before,
+    "load_average_after": os.getloadavg(),
+    "models": results,
+  }
+  print(f"device: {device.platform} ({device.device_kind}), rounds {rounds}")
+  print(format_table(results))
+  for name, result in results.items():
+    print(f"{name} targets: {result['targets']}")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(report, f, indent=2)
+      f.write("\n")
+  return report
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,132 @@
+"""The step-cost benchmark's quick mode runs end to end and reports its keys.
+
+Timings on a shared machine are noise at this size, so nothing here asserts a
+ratio's value; only that every number is there and sane.
+"""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MODELS = ("mlp", "cnn", "transformer")
+HEADLINE_KEYS = (
+  "hillclimb_k1_over_sgd",
+  "hillclimb_k10_over_sgd",
+  "floor_over_sgd",
+  "linesearch_over_sgd",
+  "vmap_over_sequential",
+)
+
+
+def _run_benchmark(*args: str) -> subprocess.CompletedProcess:
+  # A separate process: --quick changes jax's global configuration, and the
+  # benchmark should see one device, not the eight conftest.py asks for.
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = " ".join(
+    flag
+    for flag in env.get("XLA_FLAGS", "").split()
+    if not flag.startswith("--xla_force_host_platform_device_count")
+  )
+  return subprocess.run(
+    [sys.executable, "-m", "benchmarks.step_cost", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict:
+  path = tmp_path_factory.mktemp("step_cost") / "step_cost.json"
+  result = _run_benchmark("--quick", "--json", str(path))
+  assert result.returncode == 0, result.stderr
+  return {"json": json.loads(path.read_text()), "stdout": result.stdout}
+
+
+def test_reports_device_and_setting(report):
+  data = report["json"]
+  assert data["device"]["platform"] == "cpu"
+  assert data["device"]["device_kind"]
+  assert data["quick"] is True
+  assert data["rounds"] >= 1
+  assert len(data["load_average_before"]) == 3
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_headline_ratios_are_positive_numbers(report, model):
+  result = report["json"]["models"][model]
+  for key in HEADLINE_KEYS:
+    assert math.isfinite(result[key]), key
+    assert result[key] > 0, key
+    quartiles = result["ratio_quartiles"][key]
+    assert quartiles["q1"] <= quartiles["median"] <= quartiles["q3"], key
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_auto_mode_is_read_from_the_compiled_program(report, model):
+  # On CPU the library documents that "auto" probes sequentially; the
+  # benchmark finds this by matching the lowered programs, so a change in
+  # either shows up here.
+  result = report["json"]["models"][model]
+  assert result["auto_mode"] == "sequential"
+  assert result["faster_mode"] in ("vmap", "sequential", "tie")
+  assert result["auto_picks_faster"] == (
+    result["faster_mode"] in ("sequential", "tie")
+  )
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_memory_and_line_search_counts(report, model):
+  result = report["json"]["models"][model]
+  for variant in ("sgd", "hillclimb_k1", "vmap", "sequential", "linesearch"):
+    memory = result["memory"][variant]
+    assert memory["argument_bytes"] > 0, variant
+    assert memory["temp_bytes"] >= 0, variant
+  copies = result["extra_temp_in_param_copies"]["update_vs_forward"]
+  assert set(copies) == {"sequential", "vmap"}
+  # Optax's search evaluates the loss at least once and at most
+  # max_backtracking_steps + 1 times per step.
+  assert 1 <= result["linesearch_evaluations_per_step"] <= 16
+  assert all(isinstance(v, bool) for v in result["targets"].values())
+
+
+def test_prints_one_table_column_per_model(report):
+  header = next(
+    line for line in report["stdout"].splitlines() if line.startswith("| per")
+  )
+  assert header == "| per step | mlp | cnn | transformer |"
+
+
+def test_unknown_model_is_named_in_the_error():
+  result = _run_benchmark("--models", "mlp,resnet")
+  assert result.returncode == 2
+  assert "resnet" in result.stderr
+
+
+def test_faster_mode_calls_overlapping_quartiles_a_tie():
+  # benchmarks/ is not a package on pytest's path: ask the module itself.
+  code = (
+    "from benchmarks import step_cost as s;"
+    "print(s._faster_mode({'q1': 1.1, 'median': 1.3, 'q3': 1.5}),"
+    " s._faster_mode({'q1': 0.5, 'median': 0.7, 'q3': 0.9}),"
+    " s._faster_mode({'q1': 0.95, 'median': 1.02, 'q3': 1.08}))"
+  )
+  result = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+  )
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.split() == ["sequential", "vmap", "tie"]
