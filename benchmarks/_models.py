@@ -198,8 +198,3 @@ def transformer(
     batch=(tokens[:, :-1], tokens[:, 1:]),
     loss=loss,
   )
-
-
-def all_models(seed: int = 0) -> list[Model]:
-  """The three benchmark models at their benchmark sizes."""
-  return [mlp(seed), cnn(seed), transformer(seed)]

@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
@@ -309,14 +310,59 @@ def update_copies(model: _models.Model) -> dict[str, float]:
   return out
 
 
+# XLA:CPU compiles a whole forward pass into one ``ynn_fusion`` whose scratch
+# buffers its memory analysis does not count (6 KB of temporaries for the CNN's
+# forward, 16 MB without the fusion). This flag turns that fusion off.
+NO_YNN_FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def update_copies_without_ynn_fusion(
+  models: str, quick: bool
+) -> dict[str, dict[str, float]]:
+  """:func:`update_copies` in a child process with YNN fusion turned off.
+
+  XLA reads its flags once per process, hence the child.
+
+  Args:
+    models: the ``--models`` argument.
+    quick: whether to use the quick models.
+
+  Returns:
+    ``{model name: {mode: extra param copies}}``.
+  """
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {NO_YNN_FUSION_FLAG}"
+  command = [sys.executable, "-m", "benchmarks.step_cost"]
+  command += ["--update-copies-only", "--models", models]
+  command += ["--quick"] if quick else []
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  child = subprocess.run(
+    command, cwd=root, env=env, capture_output=True, text=True, check=False
+  )
+  if child.returncode != 0:
+    raise RuntimeError(f"{' '.join(command)} failed:\n{child.stderr}")
+  return json.loads(child.stdout.splitlines()[-1])
+
+
 def _param_bytes(params) -> int:
   return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
 
 
 def measure_model(
-  model: _models.Model, rounds: int, with_adam: bool
+  model: _models.Model, rounds: int, quick: bool
 ) -> dict[str, Any]:
-  """Compiles, times and analyses every variant on ``model``."""
+  """Compiles, times and analyses every variant on ``model``.
+
+  Args:
+    model: the model.
+    rounds: number of timing rounds.
+    quick: leave out Adam and the analysis of the update alone, which a quick
+      run has no time to compile.
+
+  Returns:
+    The model's entry of the JSON report.
+  """
+  with_adam = not quick
   programs = compile_programs(model, variants(model.name, with_adam))
   seconds = time_rounds(programs, model.batch, rounds, STEPS_PER_ROUND)
   ratios = {
@@ -339,6 +385,10 @@ def measure_model(
   }
   evaluations = [e for p in programs for e in p.evaluations]
   auto_mode = _auto_mode(programs)
+  if not quick:
+    result_copies = {"update_vs_forward": update_copies(model)}
+  else:
+    result_copies = {}
   faster_mode = _faster_mode(ratios["vmap_over_sequential"])
   result = {
     "description": model.description,
@@ -352,7 +402,7 @@ def measure_model(
     "memory": memory,
     "extra_temp_in_param_copies": {
       "step_vs_sgd_step": extra_temp,
-      "update_vs_forward": update_copies(model),
+      **result_copies,
     },
     "ratio_quartiles": ratios,
   }
@@ -424,25 +474,41 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
       f"XLA temp of the step, {mode}",
       lambda r, mode=mode: f"{r['memory'][mode]['temp_bytes'] / 2**20:.2f} MiB",
     )
-  for mode in ("sequential", "vmap"):
-    row(
-      f"update's temp beyond a forward, {mode} (param copies)",
-      lambda r, mode=mode: (
-        f"{r['extra_temp_in_param_copies']['update_vs_forward'][mode]:.2f}"
-      ),
-    )
+  for analysis, label in (
+    ("update_vs_forward", ""),
+    ("update_vs_forward_no_ynn_fusion", ", no YNN fusion"),
+  ):
+    for mode in ("sequential", "vmap"):
+      if all(
+        analysis in results[n]["extra_temp_in_param_copies"] for n in names
+      ):
+        row(
+          f"update's temp beyond a forward{label}, {mode} (param copies)",
+          lambda r, a=analysis, m=mode: (
+            f"{r['extra_temp_in_param_copies'][a][m]:.2f}"
+          ),
+        )
   return "\n".join(lines)
 
 
-def quick_models(seed: int = 0) -> list[_models.Model]:
-  """Small versions of the three models: they compile and run in seconds."""
-  return [
-    _models.mlp(seed, batch_size=100),
-    _models.cnn(seed, batch_size=8),
-    _models.transformer(
-      seed, batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
-    ),
-  ]
+MODEL_NAMES = ("mlp", "cnn", "transformer")
+
+
+def build_model(name: str, quick: bool, seed: int = 0) -> _models.Model:
+  """One of the three models, at its benchmark size or, if quick, small."""
+  if not quick:
+    return {
+      "mlp": _models.mlp,
+      "cnn": _models.cnn,
+      "transformer": _models.transformer,
+    }[name](seed)
+  if name == "mlp":
+    return _models.mlp(seed, batch_size=100)
+  if name == "cnn":
+    return _models.cnn(seed, batch_size=8)
+  return _models.transformer(
+    seed, batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
+  )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -457,28 +523,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     "--models", default="mlp,cnn,transformer", help="comma-separated subset"
   )
   parser.add_argument("--json", help="write the results to this path")
+  # Internal: what update_copies_without_ynn_fusion runs in its child.
+  parser.add_argument(
+    "--update-copies-only", action="store_true", help=argparse.SUPPRESS
+  )
   args = parser.parse_args(argv)
   if args.rounds < 1:
     parser.error(f"--rounds must be at least 1, got {args.rounds}")
-  all_models = quick_models() if args.quick else _models.all_models()
   wanted = args.models.split(",")
-  unknown = set(wanted) - {m.name for m in all_models}
+  unknown = set(wanted) - set(MODEL_NAMES)
   if unknown:
-    parser.error(f"unknown --models {sorted(unknown)}")
+    parser.error(
+      f"unknown --models {sorted(unknown)}, expected some of {MODEL_NAMES}"
+    )
   rounds = 2 if args.quick else args.rounds
   if args.quick:
     # Compiling dominates a quick run; its numbers only check the plumbing.
     jax.config.update("jax_disable_most_optimizations", True)
 
+  models = [build_model(name, args.quick) for name in wanted]
+  if args.update_copies_only:
+    print(json.dumps({m.name: update_copies(m) for m in models}))
+    return {}
   device = jax.devices()[0]
+  # Before any timing, so that the child does not compete with it; not in
+  # quick runs, which must stay under a minute.
+  unfused = (
+    update_copies_without_ynn_fusion(args.models, args.quick)
+    if device.platform == "cpu" and not args.quick
+    else {}
+  )
   load_before = os.getloadavg()
   results = {}
-  for model in all_models:
-    if model.name not in wanted:
-      continue
+  for model in models:
     print(f"{model.name}: {model.description}", file=sys.stderr, flush=True)
-    result = measure_model(model, rounds, with_adam=not args.quick)
+    result = measure_model(model, rounds, quick=args.quick)
     result["name"] = model.name
+    if model.name in unfused:
+      result["extra_temp_in_param_copies"][
+        "update_vs_forward_no_ynn_fusion"
+      ] = unfused[model.name]
     result["targets"] = targets(result)
     results[model.name] = result
   report = {

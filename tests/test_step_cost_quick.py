@@ -91,7 +91,7 @@ def test_memory_and_line_search_counts(report, model):
     memory = result["memory"][variant]
     assert memory["argument_bytes"] > 0, variant
     assert memory["temp_bytes"] >= 0, variant
-  copies = result["extra_temp_in_param_copies"]["update_vs_forward"]
+  copies = result["extra_temp_in_param_copies"]["step_vs_sgd_step"]
   assert set(copies) == {"sequential", "vmap"}
   # Optax's search evaluates the loss at least once and at most
   # max_backtracking_steps + 1 times per step.
@@ -112,14 +112,21 @@ def test_unknown_model_is_named_in_the_error():
   assert "resnet" in result.stderr
 
 
-def test_faster_mode_calls_overlapping_quartiles_a_tie():
-  # benchmarks/ is not a package on pytest's path: ask the module itself.
-  code = (
-    "from benchmarks import step_cost as s;"
-    "print(s._faster_mode({'q1': 1.1, 'median': 1.3, 'q3': 1.5}),"
-    " s._faster_mode({'q1': 0.5, 'median': 0.7, 'q3': 0.9}),"
-    " s._faster_mode({'q1': 0.95, 'median': 1.02, 'q3': 1.08}))"
-  )
+def test_faster_mode_and_memory_analysis_without_ynn_fusion():
+  # benchmarks/ is not a package on pytest's path: ask the module itself, in
+  # one process (the analysis spawns the child that turns YNN fusion off).
+  code = """
+import json
+from benchmarks import step_cost as s
+print(json.dumps({
+  "modes": [
+    s._faster_mode({"q1": 1.1, "median": 1.3, "q3": 1.5}),
+    s._faster_mode({"q1": 0.5, "median": 0.7, "q3": 0.9}),
+    s._faster_mode({"q1": 0.95, "median": 1.02, "q3": 1.08}),
+  ],
+  "copies": s.update_copies_without_ynn_fusion("mlp", quick=True),
+}))
+"""
   result = subprocess.run(
     [sys.executable, "-c", code],
     cwd=ROOT,
@@ -129,4 +136,10 @@ def test_faster_mode_calls_overlapping_quartiles_a_tie():
     check=False,
   )
   assert result.returncode == 0, result.stderr
-  assert result.stdout.split() == ["sequential", "vmap", "tie"]
+  out = json.loads(result.stdout)
+  assert out["modes"] == ["sequential", "vmap", "tie"]
+  copies = out["copies"]
+  assert set(copies) == {"mlp"}
+  assert set(copies["mlp"]) == {"sequential", "vmap"}
+  # Two candidate trees and two sets of activations cost more than one.
+  assert copies["mlp"]["vmap"] > copies["mlp"]["sequential"]
