@@ -112,7 +112,7 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
     curvature: optional ``u -> u' H u`` (quadratics), for the exact step.
 
   Returns:
-    ``(lr, full loss before the step, exact step or NaN)``, each [steps].
+    ``(lr, full loss, exact step or NaN, probes tied)``, each [steps].
   """
   opt = ohc.hillclimb(lr0, lrlr=0.01, guard=False)
   full_loss = loss
@@ -129,12 +129,22 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
       u = -updates / lr.astype(updates.dtype)
       exact = jnp.vdot(grads, u) / curvature(u)
     params = optax.apply_updates(params, updates)
-    return (params, state), (lr, value if idx is None else loss(params), exact)
+    # hillclimb is chain(ema, scale_by_hillclimb): the rule's state is [1].
+    tie = state[1].loss_up == state[1].loss_down
+    full = value if idx is None else loss(params)
+    return (params, state), (lr, full, exact, tie)
 
   (_, _), out = jax.lax.scan(
     step, (init, opt.init(init)), batches, length=steps
   )
   return jax.device_get(out)
+
+
+def collapse_step(lr: np.ndarray) -> int | None:
+  """First step after the peak where lr is below a tenth of the peak."""
+  peak = int(np.argmax(lr))
+  below = np.nonzero(lr[peak:] < lr[peak] / 10)[0]
+  return None if below.size == 0 else peak + int(below[0])
 
 
 def main() -> None:
@@ -167,9 +177,11 @@ def main() -> None:
   for offset in (0.0, 1.0):
     for dtype in (jnp.float32, jnp.float64):
       loss, curvature, w0, fmin = quadratic(offset, dtype)
-      lr, value, exact = run_rule(loss, w0, steps, LR0, curvature=curvature)
+      lr, value, exact, tie = run_rule(
+        loss, w0, steps, LR0, curvature=curvature
+      )
       name = f"quadratic, f*={offset:g}, {jnp.dtype(dtype).name}"
-      runs[name] = (lr, value - float(fmin), exact)
+      runs[name] = (lr, value - float(fmin), exact, tie)
 
   rng = np.random.default_rng(0)
   batches = rng.integers(0, num_images, (steps, 100))
@@ -178,15 +190,15 @@ def main() -> None:
     loss64, init64 = softmax_regression(images, labels, jnp.float64)
     fmin = float(minimum_value(loss64, init64, 100 if args.quick else 1000))
     name = f"softmax regression, full batch, {jnp.dtype(dtype).name}"
-    lr, value, _ = run_rule(loss, init, steps, LR0)
-    runs[name] = (lr, value - fmin, None)
+    lr, value, _, tie = run_rule(loss, init, steps, LR0)
+    runs[name] = (lr, value - fmin, None, tie)
     name = f"softmax regression, batch 100, {jnp.dtype(dtype).name}"
-    lr, value, _ = run_rule(loss, init, steps, LR0, batches=batches)
-    runs[name] = (lr, value - fmin, None)
+    lr, value, _, tie = run_rule(loss, init, steps, LR0, batches=batches)
+    runs[name] = (lr, value - fmin, None, tie)
   seconds = time.time() - start
 
   fig, (ax_lr, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.2))
-  for i, (name, (lr, gap, exact)) in enumerate(runs.items()):
+  for i, (name, (lr, gap, exact, _)) in enumerate(runs.items()):
     color = f"C{i}"
     ax_lr.plot(lr, color=color, lw=1, label=name)
     if exact is not None and name.endswith("float64"):
@@ -226,7 +238,9 @@ def main() -> None:
       f"Reference rule (smoothed gradient, 1% steps, every step, no guard),"
       f" lr0 = {LR0:g}, {steps} steps. Softmax regression on {data_label}, L2 ="
       f" {L2:g}; f* from 1000 L-BFGS steps in float64. The gap for batches"
-      " is the full-data loss gap.\n\n"
+      " is the full-data loss gap. A tie is a probe step where both"
+      " candidate losses are equal (the rule then lowers the learning"
+      " rate).\n\n"
       + _report.machine_notes(seconds)
       + "\n"
       + table
@@ -238,7 +252,7 @@ def main() -> None:
       "final_lr": float(lr[-1]),
       "final_gap": float(gap[-1]),
     }
-    for name, (lr, gap, _) in runs.items()
+    for name, (lr, gap, _, _) in runs.items()
   }
   summary["_lr0"] = LR0
   summary["_steps"] = steps
