@@ -186,3 +186,10 @@ def test_config_rejects_bad_values(example):
     default.get_config(batch_size=0)
   with pytest.raises(ValueError, match="learning_rate must be positive"):
     default.get_config(learning_rate=-1.0)
+
+
+def test_config_infinite_cap_means_no_cap(example):
+  default, _ = example
+  assert default.get_config().resolved_max_learning_rate() == 1.0
+  uncapped = default.get_config(max_learning_rate=float("inf"))
+  assert uncapped.resolved_max_learning_rate() is None

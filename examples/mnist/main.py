@@ -54,6 +54,11 @@ _LRLR_GROWTH = flags.DEFINE_float(
   _DEFAULTS.lrlr_growth,
   "hillclimb: growth of the step while moves agree (1 keeps it constant).",
 )
+_MAX_LEARNING_RATE = flags.DEFINE_float(
+  "max_learning_rate",
+  _DEFAULTS.max_learning_rate,
+  "hillclimb: upper bound on the learning rate; inf for none.",
+)
 _EVERY_K = flags.DEFINE_integer(
   "every_k", _DEFAULTS.every_k, "hillclimb: probe every k steps."
 )
@@ -91,6 +96,7 @@ def main(argv):
     learning_rate=_LEARNING_RATE.value,
     lrlr=_LRLR.value,
     lrlr_growth=_LRLR_GROWTH.value,
+    max_learning_rate=_MAX_LEARNING_RATE.value,
     every_k=_EVERY_K.value,
     smoothing=_SMOOTHING.value,
     source=_SOURCE.value,

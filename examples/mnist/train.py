@@ -74,6 +74,7 @@ def create_optimizer(
       learning_rate,
       lrlr=config.lrlr,
       lrlr_growth=config.lrlr_growth,
+      max_learning_rate=config.resolved_max_learning_rate(),
       smoothing=config.smoothing,
       every_k=config.every_k,
     )
@@ -192,6 +193,7 @@ def _describe_optimizer(config: default.Config) -> dict[str, Any]:
       lrlr_growth=config.lrlr_growth,
       smoothing=config.smoothing,
       every_k=config.every_k,
+      max_learning_rate=config.resolved_max_learning_rate(),
     )
   elif config.optimizer == "sgd":
     described["momentum"] = config.momentum
@@ -229,6 +231,10 @@ def save_curves(record: dict[str, Any], path: str, title: str) -> None:
   ax_loss.set(xlabel="step", ylabel="loss", yscale="log", title="loss")
   ax_loss.legend()
   ax_lr.plot(steps, record["steps"]["learning_rate"], lw=1.2)
+  cap = record["config"].get("max_learning_rate")
+  if record["config"]["optimizer"] == "hillclimb" and cap and np.isfinite(cap):
+    ax_lr.axhline(cap, ls="--", color="gray", label="max_learning_rate")
+    ax_lr.legend()
   ax_lr.set(
     xlabel="step", ylabel="learning rate", yscale="log", title="learning rate"
   )
@@ -238,6 +244,62 @@ def save_curves(record: dict[str, Any], path: str, title: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def train_epoch(
+  model: CNN,
+  optimizer: nnx.Optimizer,
+  train_step,
+  train_ds: input_pipeline.Split,
+  test_ds: input_pipeline.Split,
+  config: default.Config,
+  epoch: int,
+  record: dict[str, Any],
+) -> dict[str, Any]:
+  """Trains one epoch with a progress bar, then evaluates.
+
+  Appends each step's loss and learning rate to ``record["steps"]`` and the
+  epoch's summary to ``record["history"]``.
+
+  Returns:
+    The epoch's summary: train and test loss and accuracy, learning rate.
+  """
+  start = time.perf_counter()
+  losses, accuracies = [], []
+  bar = tqdm.tqdm(
+    input_pipeline.train_batches(
+      train_ds, config.batch_size, config.seed, epoch
+    ),
+    total=input_pipeline.steps_per_epoch(
+      len(train_ds.label), config.batch_size
+    ),
+    desc=f"epoch {epoch}/{config.epochs}",
+    leave=False,
+    disable=None,  # no bar when the output is not a terminal
+  )
+  for batch in bar:
+    loss, accuracy, lr = jax.device_get(
+      train_step(model, optimizer, batch.image, batch.label)
+    )
+    losses.append(float(loss))
+    accuracies.append(float(accuracy))
+    record["steps"]["loss"].append(float(loss))
+    record["steps"]["learning_rate"].append(float(lr))
+    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}", refresh=False)
+  bar.close()
+  test_loss, test_accuracy = evaluate(model, test_ds, config.eval_batch_size)
+  entry = {
+    "epoch": epoch,
+    "step": len(record["steps"]["loss"]),
+    "train_loss": float(np.mean(losses)),
+    "train_accuracy": float(np.mean(accuracies)),
+    "test_loss": test_loss,
+    "test_accuracy": test_accuracy,
+    "learning_rate": float(lr),
+    "seconds": time.perf_counter() - start,
+  }
+  record["history"].append(entry)
+  return entry
 
 
 def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
@@ -254,9 +316,8 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
   train_ds, test_ds, data = input_pipeline.get_datasets(
     config.source, config.data_dir, config.dataset, config.seed
   )
-  num_steps = input_pipeline.steps_per_epoch(
-    len(train_ds.label), config.batch_size
-  )
+  # Fails before any compiling if batch_size exceeds the training set.
+  input_pipeline.steps_per_epoch(len(train_ds.label), config.batch_size)
   print(f"Data ({data.source}): {data.description}")
   described = _describe_optimizer(config)
   arguments = ", ".join(f"{k}={v}" for k, v in described.items() if k != "name")
@@ -289,50 +350,22 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
       print(f"Nothing to train: --epochs {config.epochs} <= {last}.")
 
   train_step = make_train_step(config)
-  for epoch in range(start_epoch, config.epochs + 1):
-    start = time.perf_counter()
-    losses, accuracies = [], []
-    bar = tqdm.tqdm(
-      input_pipeline.train_batches(
-        train_ds, config.batch_size, config.seed, epoch
-      ),
-      total=num_steps,
-      desc=f"epoch {epoch}/{config.epochs}",
-      leave=False,
-      disable=None,  # no bar when the output is not a terminal
-    )
-    for batch in bar:
-      loss, accuracy, lr = jax.device_get(
-        train_step(model, optimizer, batch.image, batch.label)
+  try:
+    for epoch in range(start_epoch, config.epochs + 1):
+      entry = train_epoch(
+        model, optimizer, train_step, train_ds, test_ds, config, epoch, record
       )
-      losses.append(float(loss))
-      accuracies.append(float(accuracy))
-      record["steps"]["loss"].append(float(loss))
-      record["steps"]["learning_rate"].append(float(lr))
-      bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}", refresh=False)
-    bar.close()
-    test_loss, test_accuracy = evaluate(model, test_ds, config.eval_batch_size)
-    seconds = time.perf_counter() - start
-    entry = {
-      "epoch": epoch,
-      "step": len(record["steps"]["loss"]),
-      "train_loss": float(np.mean(losses)),
-      "train_accuracy": float(np.mean(accuracies)),
-      "test_loss": test_loss,
-      "test_accuracy": test_accuracy,
-      "learning_rate": float(lr),
-      "seconds": seconds,
-    }
-    record["history"].append(entry)
-    print(
-      f"epoch {epoch:3d}/{config.epochs}  "
-      f"train loss {entry['train_loss']:.4f} "
-      f"acc {100 * entry['train_accuracy']:.2f}%  "
-      f"test loss {test_loss:.4f} acc {100 * test_accuracy:.2f}%  "
-      f"lr {entry['learning_rate']:.4g}  {seconds:.1f}s"
-    )
-    checkpoints.save(epoch, model, optimizer, record)
-  checkpoints.close()
+      print(
+        f"epoch {epoch:3d}/{config.epochs}  "
+        f"train loss {entry['train_loss']:.4f} "
+        f"acc {100 * entry['train_accuracy']:.2f}%  "
+        f"test loss {entry['test_loss']:.4f} "
+        f"acc {100 * entry['test_accuracy']:.2f}%  "
+        f"lr {entry['learning_rate']:.4g}  {entry['seconds']:.1f}s"
+      )
+      checkpoints.save(epoch, model, optimizer, record)
+  finally:
+    checkpoints.close()
 
   if record["history"] and record["history"][-1]["epoch"] == config.epochs:
     test_loss = record["history"][-1]["test_loss"]
