@@ -217,19 +217,31 @@ def main() -> None:
   plt.close(fig)
 
   rows = []
-  for name, (lr, gap, _) in runs.items():
-    quarter = len(lr) // 4
+  for name, (lr, gap, _, tie) in runs.items():
+    fall = collapse_step(lr)
     rows.append(
       [
         name,
         f"{lr.max():.3g}",
-        f"{np.median(lr[-quarter:]):.3g}",
         f"{lr[-1]:.3g}",
         f"{max(gap[-1], 0.0):.2g}",
+        "-" if fall is None else str(fall),
+        "-" if fall is None else f"{max(gap[fall], 0.0):.2g}",
+        f"{tie[: fall or len(tie)].mean():.0%}",
+        "-" if fall is None else f"{tie[fall:].mean():.0%}",
       ]
     )
   table = _report.markdown_table(
-    ["problem", "peak lr", "median lr, last quarter", "final lr", "final gap"],
+    [
+      "problem",
+      "peak lr",
+      "final lr",
+      "final gap",
+      "lr < peak/10 from step",
+      "gap then",
+      "probes tied before",
+      "tied after",
+    ],
     rows,
   )
   with open(os.path.join(args.out, "lr_at_minimum.md"), "w") as f:
