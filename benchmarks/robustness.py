@@ -230,6 +230,53 @@ def run_cnn(args) -> None:
   print(table)
 
 
+def plot_accuracy(
+  path: str,
+  lr0s: np.ndarray,
+  mean_acc: dict[str, np.ndarray],
+  best: float,
+  label: str,
+) -> None:
+  """Accuracy against lr0, one line per method; the right panel zooms in."""
+  fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
+  for ax, low in zip(axes, (0, 100 * best - 8), strict=True):
+    for i, (name, acc) in enumerate(mean_acc.items()):
+      ax.plot(
+        lr0s,
+        100 * acc,
+        "-" if name.startswith("hillclimb") else "--",
+        marker=".",
+        lw=1.2,
+        color=plt.cm.tab20(i % 20),
+        label=name,
+      )
+    ax.axhline(100 * (best - WITHIN), color="k", lw=0.6, ls=":")
+    ax.set(
+      xscale="log",
+      xlabel="lr0 (starting learning rate or its method's equivalent)",
+      ylabel="final test accuracy, %, mean of seeds",
+      ylim=(low, 100 * best + 1),
+    )
+  axes[0].set_title(f"Robustness to lr0: {label}", fontsize=9)
+  axes[1].set_title("zoom; dotted: 1 point below the best", fontsize=9)
+  axes[0].legend(fontsize=6.5, loc="lower left", ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def replot(out: str) -> None:
+  """Redraws robustness.png from robustness.json."""
+  with open(os.path.join(out, "robustness.json")) as f:
+    summary = json.load(f)
+  lr0s = np.array(summary.pop("_lr0"))
+  best, label = summary.pop("_best"), summary.pop("_data")
+  mean_acc = {k: np.array(v["accuracy_mean"]) for k, v in summary.items()}
+  plot_accuracy(
+    os.path.join(out, "robustness.png"), lr0s, mean_acc, best, label
+  )
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true")
@@ -246,8 +293,16 @@ def main() -> None:
     "--data", default=None, help="fashion_mnist (default), mnist or sample"
   )
   parser.add_argument("--out", default="docs/results")
+  parser.add_argument(
+    "--replot",
+    action="store_true",
+    help="only redraw robustness.png from robustness.json in --out",
+  )
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
+  if args.replot:
+    replot(args.out)
+    return
   if args.cnn:
     run_cnn(args)
     return
@@ -317,30 +372,13 @@ def main() -> None:
     [[m.name, *[f"{100 * a:.1f}" for a in mean_acc[m.name]]] for m in methods],
   )
 
-  fig, ax = plt.subplots(figsize=(9, 5.5))
-  for i, method in enumerate(methods):
-    style = "-" if method.name.startswith("hillclimb") else "--"
-    ax.plot(
-      lr0s,
-      100 * mean_acc[method.name],
-      style,
-      marker=".",
-      lw=1.2,
-      color=plt.cm.tab20(i % 20),
-      label=method.name,
-    )
-  ax.axhline(100 * (best - WITHIN), color="k", lw=0.6, ls=":")
-  ax.set(
-    xscale="log",
-    xlabel="lr0 (starting learning rate or its method's equivalent)",
-    ylabel="final test accuracy, %, mean of seeds",
-    title=f"Robustness to lr0: {data.label}",
+  plot_accuracy(
+    os.path.join(args.out, "robustness.png"),
+    lr0s,
+    {m.name: mean_acc[m.name] for m in methods},
+    best,
+    data.label,
   )
-  ax.set_ylim(0, 100)
-  ax.legend(fontsize=6.5, loc="lower left", ncol=2)
-  fig.tight_layout()
-  fig.savefig(os.path.join(args.out, "robustness.png"), dpi=110)
-  plt.close(fig)
 
   with open(os.path.join(args.out, "robustness.md"), "w") as f:
     f.write(
