@@ -193,3 +193,8 @@ def test_config_infinite_cap_means_no_cap(example):
   assert default.get_config().resolved_max_learning_rate() == 1.0
   uncapped = default.get_config(max_learning_rate=float("inf"))
   assert uncapped.resolved_max_learning_rate() is None
+  assert default.get_config(
+    learning_rate=2.0, max_learning_rate=float("inf")
+  ).resolved_learning_rate() == pytest.approx(2.0)
+  with pytest.raises(ValueError, match=r"above max_learning_rate=1\.0"):
+    default.get_config(learning_rate=2.0)

@@ -71,6 +71,14 @@ class Config:
       raise ValueError(
         f"learning_rate must be positive, got {self.learning_rate!r}."
       )
+    cap = self.resolved_max_learning_rate()
+    if self.optimizer == "hillclimb" and cap is not None:
+      if self.resolved_learning_rate() > cap:
+        raise ValueError(
+          f"learning_rate={self.resolved_learning_rate()} is above "
+          f"max_learning_rate={cap}: raise --max_learning_rate (inf for no "
+          "bound)."
+        )
 
   def resolved_max_learning_rate(self) -> float | None:
     if self.max_learning_rate is None or math.isinf(self.max_learning_rate):
