@@ -239,7 +239,7 @@ def load(
       raise FileNotFoundError(
         f"No {name} data found offline: no prepared TFDS dataset in "
         f"{_tfds_data_dir(data_dir)} and no IDX files in data_dir={data_dir!r}"
-        " (the built-in sample is MNIST only). Pass --data_dir to a directory "
+        " (the built-in sample is MNIST only). Point data_dir at a directory "
         "of IDX files, or use source='tfds' to download."
       )
 
