@@ -24,6 +24,7 @@ def hillclimb(
   max_lrlr: jax.typing.ArrayLike = 0.5,
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
+  tie_break: str = "down",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -57,6 +58,8 @@ def hillclimb(
     max_lrlr: largest relative step when ``lrlr_growth > 1``.
     probe: ``"auto"``, ``"vmap"`` or ``"sequential"`` evaluation of the probes.
     axis_name: device axis over which probe losses are averaged under ``pmap``.
+    tie_break: ``"down"`` (the reference rule) or ``"up"``: which way equal
+      probe losses move the learning rate, see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -108,6 +111,7 @@ def hillclimb(
       max_lrlr=max_lrlr,
       probe=probe,
       axis_name=axis_name,
+      tie_break=tie_break,
     ),
   )
 
@@ -129,6 +133,7 @@ def hillclimb_adam(
   max_lrlr: jax.typing.ArrayLike = 0.5,
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
+  tie_break: str = "down",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 
@@ -155,6 +160,8 @@ def hillclimb_adam(
     max_lrlr: largest relative step when ``lrlr_growth > 1``.
     probe: ``"auto"``, ``"vmap"`` or ``"sequential"`` evaluation of the probes.
     axis_name: device axis over which probe losses are averaged under ``pmap``.
+    tie_break: ``"down"`` (the reference rule) or ``"up"``: which way equal
+      probe losses move the learning rate, see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -188,5 +195,6 @@ def hillclimb_adam(
       max_lrlr=max_lrlr,
       probe=probe,
       axis_name=axis_name,
+      tie_break=tie_break,
     ),
   )

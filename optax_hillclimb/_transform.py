@@ -13,6 +13,8 @@ from optax_hillclimb import _probe
 from optax_hillclimb import _validation
 from optax_hillclimb import _value_fn
 
+TIE_BREAKS = ("down", "up")
+
 # Bounds |streak| so that the counter cannot overflow on very long runs; the
 # step it sets has long reached ``max_lrlr`` by then.
 _MAX_STREAK = 1 << 20
@@ -56,7 +58,7 @@ def learning_rate_dtype() -> jnp.dtype:
 
 def _check_hyperparameters(
     learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
-    backoff, guard_rtol, lrlr_growth, max_lrlr, probe,
+    backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
 ) -> None:  # fmt: skip
   check = _validation.check
   check("learning_rate", learning_rate, lambda x: x > 0, "positive")
@@ -78,6 +80,10 @@ def _check_hyperparameters(
   check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
   check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
+  if tie_break not in TIE_BREAKS:
+    raise ValueError(
+      f"tie_break must be one of {TIE_BREAKS}, got tie_break={tie_break!r}."
+    )
 
 
 def scale_by_hillclimb(
@@ -94,6 +100,7 @@ def scale_by_hillclimb(
   max_lrlr: jax.typing.ArrayLike = 0.5,
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
+  tie_break: str = "down",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -116,7 +123,8 @@ def scale_by_hillclimb(
       \eta_{\min}, \eta_{\max}\Big).
 
   A non-finite probe loss counts as :math:`+\infty`, so ties and two non-finite
-  losses lower the learning rate. The relative step is :math:`s =` ``lrlr``,
+  losses lower the learning rate (with ``tie_break="up"``, equal finite losses
+  raise it instead). The relative step is :math:`s =` ``lrlr``,
   or, with ``lrlr_growth`` :math:`= g > 1`, :math:`s = \min(\text{lrlr} \cdot
   g^{n - 1}, \text{max\_lrlr})` after :math:`n \geq 1` consecutive moves in
   the same direction, so the learning rate crosses decades in tens of steps
@@ -157,6 +165,11 @@ def scale_by_hillclimb(
     axis_name: under ``jax.pmap`` or ``shard_map`` with per-device data, the
       name of the device axis; probe losses (and ``value``) are averaged over it
       so every replica takes the same decision and keeps the same learning rate.
+    tie_break: which way equal finite probe losses move the learning rate.
+      ``"down"`` is the reference rule. When the step ``lr * u`` is too small
+      to change the loss in its floating-point precision, both probes tie, and
+      lowering the learning rate makes them tie forever; ``"up"`` climbs out
+      of that trap until the probes can tell the candidates apart.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
@@ -202,7 +215,7 @@ def scale_by_hillclimb(
   """
   _check_hyperparameters(
       learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
-      backoff, guard_rtol, lrlr_growth, max_lrlr, probe,
+      backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
   )  # fmt: skip
 
   def init_fn(params: optax.Params) -> HillclimbState:
@@ -257,6 +270,8 @@ def scale_by_hillclimb(
       losses = jnp.where(jnp.isfinite(losses), losses, jnp.inf)
       loss_up, loss_down = losses[0], losses[1]
       go_up = loss_up < loss_down
+      if tie_break == "up":
+        go_up = go_up | ((loss_up == loss_down) & jnp.isfinite(loss_up))
       new_lr = jnp.where(go_up, candidates[0], candidates[1])
       best = jnp.minimum(loss_up, loss_down)
 

@@ -266,3 +266,36 @@ def test_decision_matches_the_losses_on_random_problems(seed):
   test_utils.assert_trees_all_close(
     updates, otu.scale(-expected_lr, direction), rtol=1e-6
   )
+
+
+def test_tie_break_up_raises_the_learning_rate_on_equal_losses():
+  opt = ohc.scale_by_hillclimb(0.2, lrlr=0.25, tie_break="up")
+  params = jnp.array([1.0, -1.0])
+  updates, state = step(opt, opt.init(params), params, params, constant)
+  test_utils.assert_trees_all_close(state.learning_rate, 0.25)
+  test_utils.assert_trees_all_close(updates, jnp.array([-0.25, 0.25]))
+
+
+def test_tie_break_up_still_lowers_on_two_non_finite_losses():
+  opt = ohc.scale_by_hillclimb(0.5, lrlr=0.5, guard=False, tie_break="up")
+  params = jnp.array([1.0])
+  nan_loss = lambda w: jnp.sum(w) * jnp.nan
+  _, state = step(opt, opt.init(params), params, params, nan_loss)
+  test_utils.assert_trees_all_close(state.learning_rate, 0.25)
+
+
+def test_tie_break_up_climbs_out_of_steps_below_float_precision():
+  # At lr = 1e-9 the step changes w = 1 by 1e-9, below float32 resolution, so
+  # the two probes tie. "down" sinks further; "up" climbs until they differ.
+  params = jnp.array([1.0])
+
+  def run(tie_break):
+    opt = ohc.scale_by_hillclimb(1e-9, lrlr=0.5, tie_break=tie_break)
+
+    def body(state, _):
+      return step(opt, state, params, params, half_square)[1], None
+
+    return jax.lax.scan(body, opt.init(params), length=60)[0].learning_rate
+
+  assert float(run("down")) == pytest.approx(1e-9)
+  assert float(run("up")) > 1e-3
