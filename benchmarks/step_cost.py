@@ -536,6 +536,23 @@ def build_model(name: str, quick: bool, seed: int = 0) -> _models.Model:
   )
 
 
+def _git_version() -> str:
+  """The checkout's commit, with ``-dirty`` if files differ from it."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  try:
+    out = subprocess.run(
+      ["git", "describe", "--always", "--dirty"],
+      cwd=root,
+      capture_output=True,
+      text=True,
+      check=True,
+      timeout=30,
+    )
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+  return out.stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument(
@@ -598,6 +615,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
       "cpu_count": os.cpu_count(),
       "machine": platform.machine(),
     },
+    "git": _git_version(),
     "jax_version": jax.__version__,
     "optax_version": optax.__version__,
     "quick": args.quick,
