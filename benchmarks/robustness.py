@@ -194,7 +194,8 @@ def run_cnn(args) -> None:
   for name, make, lr_of in methods:
     for lr0 in CNN_LR0S:
       r = _cnn.train(
-        lambda make=make, lr0=lr0: make(lr0),
+        make,
+        lr0,
         images,
         labels,
         test_images,
