@@ -114,7 +114,10 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
   Returns:
     ``(lr, full loss, exact step or NaN, probes tied)``, each [steps].
   """
-  opt = ohc.hillclimb(lr0, lrlr=0.01, guard=False)
+  # The post's rule exactly, whose open question this answers.
+  opt = ohc.hillclimb(
+    lr0, lrlr=0.01, guard=False, lrlr_growth=1.0, tie_break="down"
+  )
   full_loss = loss
 
   def step(carry, idx):

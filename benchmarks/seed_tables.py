@@ -37,13 +37,18 @@ POST_ACCURACY = {
 }
 
 
+# The post's rule exactly: fixed relative steps, ties lower the learning rate,
+# no guard (the library's defaults improve on all three).
+REFERENCE = dict(guard=False, lrlr_growth=1.0, tie_break="down")
+
+
 def configurations() -> list[tuple[str, str, _vtrain.Method]]:
   """The post's four configurations: (key, table title, method)."""
 
   def rule(lrlr, every_k):
     return _vtrain.Method(
       f"rule every {every_k}, {lrlr:.0%}",
-      lambda lr0: ohc.hillclimb(lr0, lrlr=lrlr, every_k=every_k, guard=False),
+      lambda lr0: ohc.hillclimb(lr0, lrlr=lrlr, every_k=every_k, **REFERENCE),
       learning_rate=_vtrain.hillclimb_learning_rate,
     )
 

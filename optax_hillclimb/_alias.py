@@ -20,11 +20,11 @@ def hillclimb(
   guard: bool = True,
   backoff: jax.typing.ArrayLike = 0.5,
   guard_rtol: jax.typing.ArrayLike = 1.0,
-  lrlr_growth: jax.typing.ArrayLike = 1.0,
+  lrlr_growth: jax.typing.ArrayLike = 1.5,
   max_lrlr: jax.typing.ArrayLike = 0.5,
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
-  tie_break: str = "down",
+  tie_break: str = "up",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -129,11 +129,11 @@ def hillclimb_adam(
   guard: bool = True,
   backoff: jax.typing.ArrayLike = 0.5,
   guard_rtol: jax.typing.ArrayLike = 1.0,
-  lrlr_growth: jax.typing.ArrayLike = 1.0,
+  lrlr_growth: jax.typing.ArrayLike = 1.5,
   max_lrlr: jax.typing.ArrayLike = 0.5,
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
-  tie_break: str = "down",
+  tie_break: str = "up",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 

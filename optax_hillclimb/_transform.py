@@ -47,6 +47,13 @@ class HillclimbState(NamedTuple):
   num_rejected: jax.Array
 
 
+def _is_nonzero(tree: optax.Updates) -> jax.Array:
+  """Whether any entry of ``tree`` is nonzero (``False`` for no leaves)."""
+  return jnp.any(
+    jnp.asarray([jnp.any(leaf != 0) for leaf in jax.tree.leaves(tree)], bool)
+  )
+
+
 def learning_rate_dtype() -> jnp.dtype:
   """float64 when x64 is enabled, else float32.
 
@@ -96,11 +103,11 @@ def scale_by_hillclimb(
   guard: bool = True,
   backoff: jax.typing.ArrayLike = 0.5,
   guard_rtol: jax.typing.ArrayLike = 1.0,
-  lrlr_growth: jax.typing.ArrayLike = 1.0,
+  lrlr_growth: jax.typing.ArrayLike = 1.5,
   max_lrlr: jax.typing.ArrayLike = 0.5,
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
-  tie_break: str = "down",
+  tie_break: str = "up",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -135,7 +142,9 @@ def scale_by_hillclimb(
   :math:`f(w) + \text{guard\_rtol} \cdot |f(w)|`: the update is then zero and
   :math:`\eta \leftarrow \text{backoff} \cdot \eta`. Without it, a learning
   rate that overshoots falls by only :math:`s` per step, and training diverges
-  before it recovers. ``guard=False`` gives the reference rule exactly.
+  before it recovers. ``guard=False, lrlr_growth=1,
+  tie_break="down"`` gives the reference rule exactly; the defaults, measured
+  on the reference experiment, move faster and escape float-precision ties.
 
   Only steps where ``count % every_k == 0`` probe; on the others the learning
   rate is unchanged and ``value_fn`` does not run.
@@ -201,12 +210,13 @@ def scale_by_hillclimb(
     ...       grads, state, params, value_fn=loss, target=target
     ...   )
     ...   return optax.apply_updates(params, updates), state
+    >>> # Rises of 10%, 10%, then 15% (the step grows while moves agree).
     >>> for _ in range(3):
     ...   params, state = step(params, state)
     ...   print(f"{optax_hillclimb.get_learning_rate(state):.4f}")
     0.0110
     0.0121
-    0.0133
+    0.0139
 
   References:
     Baydin et al., `Online Learning Rate Adaptation with Hypergradient Descent
@@ -271,7 +281,10 @@ def scale_by_hillclimb(
       loss_up, loss_down = losses[0], losses[1]
       go_up = loss_up < loss_down
       if tie_break == "up":
-        go_up = go_up | ((loss_up == loss_down) & jnp.isfinite(loss_up))
+        # A zero direction ties at every learning rate: climbing would never
+        # end, so it lowers the learning rate as the reference rule does.
+        tie = (loss_up == loss_down) & jnp.isfinite(loss_up)
+        go_up = go_up | (tie & _is_nonzero(updates))
       new_lr = jnp.where(go_up, candidates[0], candidates[1])
       best = jnp.minimum(loss_up, loss_down)
 
@@ -288,6 +301,8 @@ def scale_by_hillclimb(
       new_lr = jnp.maximum(new_lr, jnp.asarray(min_learning_rate, dtype))
       if max_learning_rate is not None:
         new_lr = jnp.minimum(new_lr, jnp.asarray(max_learning_rate, dtype))
+      # Never inf: from there even the guard's back-off could not come down.
+      new_lr = jnp.minimum(new_lr, jnp.finfo(dtype).max)
 
       # A rejected step lowers the learning rate, so it counts as a fall.
       rising = go_up & ~reject

@@ -68,20 +68,40 @@ def test_hillclimb_adam_converges_on_rosenbrock(learning_rate):
   test_utils.assert_trees_all_close(params, final, rtol=3e-2, atol=3e-2)
 
 
-def test_learning_rate_climbs_from_far_too_small():
+def test_reference_rule_climbs_from_far_too_small():
   # On f = |w - 3|^2 the best constant step is 0.5; from 1e-5 the rule must
   # climb more than three decades, at 1% a step: 1.01 ** 800 = 2.9e3.
   initial, _, _ = parabola()
   loss = lambda p: jnp.sum((p - 3.0) ** 2)
-  _, state = minimize(ohc.hillclimb(1e-5, smoothing=0.0), initial, loss, 800)
+  opt = ohc.hillclimb(
+    1e-5, smoothing=0.0, guard=False, lrlr_growth=1.0, tie_break="down"
+  )
+  _, state = minimize(opt, initial, loss, 800)
   assert ohc.get_learning_rate(state) > 1e-2
+
+
+def test_growing_steps_cross_decades_in_tens_of_steps():
+  # The same climb with the default growing step: the minimum is reached in
+  # 60 steps, where the reference rule's lr has only grown by 1.01 ** 60.
+  initial, _, _ = parabola()
+  loss = lambda p: jnp.sum((p - 3.0) ** 2)
+  params, _ = minimize(ohc.hillclimb(1e-5, smoothing=0.0), initial, loss, 60)
+  assert loss(params) < 1e-6
+  reference = ohc.hillclimb(
+    1e-5, smoothing=0.0, guard=False, lrlr_growth=1.0, tie_break="down"
+  )
+  params, _ = minimize(reference, initial, loss, 60)
+  assert loss(params) > 0.9 * loss(initial)  # 69 at the start.
 
 
 def test_guard_recovers_from_a_diverging_learning_rate():
   # From lr = 10 on Rosenbrock, the reference rule diverges (loss inf) while
   # it lowers lr 1% a step; the guard backs off and converges.
   initial, final, loss = rosenbrock()
-  params, _ = minimize(ohc.hillclimb(10.0, guard=False), initial, loss, 200)
+  reference = ohc.hillclimb(
+    10.0, guard=False, lrlr_growth=1.0, tie_break="down"
+  )
+  params, _ = minimize(reference, initial, loss, 200)
   assert not jnp.isfinite(loss(params))
   params, _ = minimize(ohc.hillclimb(10.0), initial, loss, 30_000)
   test_utils.assert_trees_all_close(params, final, rtol=3e-3, atol=3e-3)

@@ -64,7 +64,7 @@ def test_overshooting_lowers_the_learning_rate():
 
 
 def test_ties_lower_the_learning_rate():
-  opt = ohc.scale_by_hillclimb(0.2, lrlr=0.25)
+  opt = ohc.scale_by_hillclimb(0.2, lrlr=0.25, tie_break="down")
   params = jnp.array([1.0, -1.0])
   updates, state = step(opt, opt.init(params), params, params, constant)
   test_utils.assert_trees_all_close(state.learning_rate, 0.15)
@@ -136,7 +136,9 @@ def test_guard_off_ignores_value():
 
 def test_learning_rate_is_clipped():
   params = jnp.array([1.0])
-  low = ohc.scale_by_hillclimb(1e-3, lrlr=0.5, min_learning_rate=8e-4)
+  low = ohc.scale_by_hillclimb(
+    1e-3, lrlr=0.5, min_learning_rate=8e-4, tie_break="down"
+  )
   _, state = step(low, low.init(params), params, params, constant)
   test_utils.assert_trees_all_close(state.learning_rate, 8e-4)
   high = ohc.scale_by_hillclimb(1.0, lrlr=0.5, max_learning_rate=1.2)
@@ -147,7 +149,7 @@ def test_learning_rate_is_clipped():
 
 def test_learning_rate_never_reaches_zero():
   # Ties lower lr by 90% a step: 1e-3 * 0.1 ** 400 would underflow to 0.
-  opt = ohc.scale_by_hillclimb(1e-3, lrlr=0.9)
+  opt = ohc.scale_by_hillclimb(1e-3, lrlr=0.9, tie_break="down")
   params = jnp.array([1.0])
 
   def body(state, _):
@@ -210,7 +212,7 @@ def test_lrlr_growth_lengthens_the_step_while_moves_agree():
 
 
 def test_lrlr_growth_resets_when_moves_alternate():
-  opt = ohc.scale_by_hillclimb(1.0, lrlr=0.1, lrlr_growth=2.0)
+  opt = ohc.scale_by_hillclimb(1.0, lrlr=0.1, lrlr_growth=2.0, tie_break="down")
   params = jnp.array([0.0])
   state = opt.init(params)
   for _ in range(3):  # Three rises: the next step would be 0.4.
@@ -299,3 +301,13 @@ def test_tie_break_up_climbs_out_of_steps_below_float_precision():
 
   assert float(run("down")) == pytest.approx(1e-9)
   assert float(run("up")) > 1e-3
+
+
+def test_tie_break_up_lowers_the_learning_rate_on_a_zero_direction():
+  # At an exact minimum the gradient is zero and every candidate ties: the
+  # learning rate must not climb forever (it would overflow and give NaN).
+  opt = ohc.scale_by_hillclimb(0.2, lrlr=0.25, tie_break="up")
+  params = jnp.array([0.0, 0.0])
+  updates, state = step(opt, opt.init(params), params, params, half_square)
+  test_utils.assert_trees_all_close(state.learning_rate, 0.15)
+  test_utils.assert_trees_all_close(updates, jnp.zeros(2))
