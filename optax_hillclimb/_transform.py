@@ -73,15 +73,11 @@ def _check_hyperparameters(
   _validation.check_positive_int("every_k", every_k)
   check("min_learning_rate", min_learning_rate, lambda x: x > 0, "positive")
   check("max_learning_rate", max_learning_rate, lambda x: x > 0, "positive")
-  if _validation.is_concrete_number(
-    min_learning_rate
-  ) and _validation.is_concrete_number(max_learning_rate):
-    check(
-      "min_learning_rate",
-      min_learning_rate,
-      lambda x: x <= max_learning_rate,
-      f"at most max_learning_rate={max_learning_rate!r}",
-    )
+  order = _validation.check_order
+  order("min_learning_rate", min_learning_rate, "max_learning_rate",
+        max_learning_rate)  # fmt: skip
+  order("min_learning_rate", min_learning_rate, "learning_rate", learning_rate)
+  order("learning_rate", learning_rate, "max_learning_rate", max_learning_rate)
   check("backoff", backoff, lambda x: 0 < x < 1, "in the interval (0, 1)")
   check("guard_rtol", guard_rtol, lambda x: x >= 0, "non-negative")
   check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
@@ -349,7 +345,9 @@ def get_learning_rate(state: optax.OptState) -> jax.Array:
     state: an optimizer state.
 
   Returns:
-    The ``learning_rate`` field of the :class:`HillclimbState` in ``state``.
+    The ``learning_rate`` field of the :class:`HillclimbState` in ``state``, as
+    a JAX array (also for ``nnx.Optimizer.opt_state``, whose leaves Flax
+    wraps).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -371,4 +369,8 @@ def get_learning_rate(state: optax.OptState) -> jax.Array:
       "get_learning_rate expects exactly one HillclimbState in the optimizer"
       f" state, found {len(found)}."
     )
-  return found[0].learning_rate
+  learning_rate = found[0].learning_rate
+  if not isinstance(learning_rate, jax.Array):
+    # Wrappers such as Flax NNX's OptArray hold the array; unwrap it.
+    learning_rate = jnp.asarray(learning_rate)
+  return learning_rate

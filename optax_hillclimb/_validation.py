@@ -41,3 +41,18 @@ def check_positive_int(name: str, value: Any) -> None:
     raise ValueError(
       f"{name} must be a positive integer, got {name}={value!r}."
     )
+
+
+def check_order(
+  lower_name: str, lower: Any, upper_name: str, upper: Any
+) -> None:
+  """Checks ``lower <= upper`` when both are concrete numbers."""
+  if (
+    is_concrete_number(lower)
+    and is_concrete_number(upper)
+    and not lower <= upper
+  ):
+    raise ValueError(
+      f"{lower_name} must be at most {upper_name}={upper!r}, got "
+      f"{lower_name}={lower!r}."
+    )

@@ -22,6 +22,14 @@ import optax_hillclimb as ohc
       {"min_learning_rate": 1e-2, "max_learning_rate": 1e-3},
       "min_learning_rate must be at most max_learning_rate=0.001",
     ),
+    (
+      {"learning_rate": 1e-10},
+      "min_learning_rate must be at most learning_rate=1e-10",
+    ),
+    (
+      {"learning_rate": 2.0, "max_learning_rate": 1.0},
+      "learning_rate must be at most max_learning_rate=1.0",
+    ),
     ({"backoff": 1.0}, r"backoff must be in the interval \(0, 1\)"),
     ({"backoff": 0.0}, r"backoff must be in the interval \(0, 1\)"),
     ({"guard_rtol": -0.1}, "guard_rtol must be non-negative"),

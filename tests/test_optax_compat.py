@@ -181,6 +181,16 @@ def test_tree_get_finds_the_learning_rate(factory):
   assert ohc.get_learning_rate(state) is learning_rate
 
 
+def test_get_learning_rate_unwraps_flax_nnx_optimizer_state():
+  from flax import nnx
+
+  model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
+  optimizer = nnx.Optimizer(model, ohc.hillclimb(0.1), wrt=nnx.Param)
+  learning_rate = ohc.get_learning_rate(optimizer.opt_state)
+  assert isinstance(learning_rate, jax.Array)
+  assert float(learning_rate) == pytest.approx(0.1)
+
+
 def test_tree_map_params_touches_only_parameter_shaped_state():
   opt = ohc.hillclimb(0.1)
   params = {"w": jnp.ones((2, 3))}
