@@ -25,37 +25,31 @@ class CNN(nn.Module):
 
 
 @functools.cache
-def _epoch_program(make_opt: Callable) -> Callable:
-  """One jitted epoch per optimizer family, reused across learning rates.
+def _step_program(make_opt: Callable) -> Callable:
+  """One jitted training step per optimizer family, reused across lr0s.
 
-  ``lr0`` is an argument of the program, so the three learning rates of a
-  method share one compilation (compiling this CNN dominates on 2 CPU cores).
+  ``lr0`` is an argument, so the three learning rates of a method share one
+  compilation. Steps are not ``lax.scan``-ed: on XLA:CPU this CNN ran 45x
+  slower per step inside a scan (3 s against 0.07 s, measured here).
   """
   model = CNN()
 
-  def epoch(params, state, order, x, y, lr0):
+  def step(params, state, images, labels, lr0):
     opt = optax.with_extra_args_support(make_opt(lr0))
 
-    def step(carry, idx):
-      params, state = carry
-      xb, yb = x[idx], y[idx]
+    def batch_loss(p):
+      logits = model.apply({"params": p}, images)
+      return optax.softmax_cross_entropy_with_integer_labels(
+        logits, labels
+      ).mean()
 
-      def batch_loss(p):
-        logits = model.apply({"params": p}, xb)
-        return optax.softmax_cross_entropy_with_integer_labels(
-          logits, yb
-        ).mean()
+    value, grads = jax.value_and_grad(batch_loss)(params)
+    updates, state = opt.update(
+      grads, state, params, value_fn=batch_loss, value=value
+    )
+    return optax.apply_updates(params, updates), state
 
-      value, grads = jax.value_and_grad(batch_loss)(params)
-      updates, state = opt.update(
-        grads, state, params, value_fn=batch_loss, value=value
-      )
-      return (optax.apply_updates(params, updates), state), value
-
-    (params, state), _ = jax.lax.scan(step, (params, state), order)
-    return params, state
-
-  return jax.jit(epoch)
+  return jax.jit(step)
 
 
 @jax.jit
@@ -98,21 +92,14 @@ def train(
   """
   params = CNN().init(jax.random.key(seed), jnp.zeros((1, 28, 28, 1)))["params"]
   state = optax.with_extra_args_support(make_opt(lr0)).init(params)
-  epoch = _epoch_program(make_opt)
-  x, y = jnp.asarray(images), jnp.asarray(labels)
+  step = _step_program(make_opt)
   lr0_array = jnp.asarray(lr0, jnp.float32)
   steps_per_epoch = len(labels) // batch_size
   rng = np.random.default_rng(seed)
   for _ in range(epochs):
     order = rng.permutation(len(labels))[: steps_per_epoch * batch_size]
-    params, state = epoch(
-      params,
-      state,
-      order.reshape(steps_per_epoch, batch_size),
-      x,
-      y,
-      lr0_array,
-    )
+    for idx in order.reshape(steps_per_epoch, batch_size):
+      params, state = step(params, state, images[idx], labels[idx], lr0_array)
   hits = sum(
     int(_correct(params, test_images[i : i + 1000], test_labels[i : i + 1000]))
     for i in range(0, len(test_labels), 1000)
