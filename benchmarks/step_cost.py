@@ -11,13 +11,15 @@ SGD step:
 * optax's backtracking line search chained after SGD, a peer that also spends
   loss evaluations to choose its step size;
 * the floor: an SGD step plus two plain loss evaluations at
-  ``params - c * grads``, written by hand, the least that two probes can cost.
+  ``params - c * grads``, written by hand: what two probes cost with no library
+  around them.
 
-Timing on a shared machine is noisy, so the variants run interleaved in rounds
-(each round runs every variant for the same number of steps, in a rotated
-order) and each ratio is the median of its per-round ratios, after every
-program has been compiled and warmed up. Memory comes from XLA's analysis of
-each compiled step (temporary and argument bytes).
+Timing on a shared machine is noisy, so after every program has been compiled
+and warmed up the variants run interleaved, step by step (or in chunks of at
+least 5 ms), in rounds of 10 steps each; a variant's time per step is the
+median over rounds of each position in the round, summed (see
+:func:`time_rounds`). Memory comes from XLA's analysis of each compiled step
+and of the optimizer's update alone (see :func:`update_copies`).
 
 Run from the repository root::
 
