@@ -7,7 +7,8 @@ depend on what the pixels or tokens are, so nothing is loaded from disk.
 
 from collections.abc import Callable
 import dataclasses
-import functools
+import importlib.util
+import pathlib
 from typing import Any
 
 from flax import nnx
@@ -17,6 +18,10 @@ import numpy as np
 import optax
 
 from benchmarks import _mlp
+
+_EXAMPLE_MODELS = (
+  pathlib.Path(__file__).parents[1] / "examples" / "mnist" / "models.py"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,30 +74,21 @@ def mlp(seed: int, batch_size: int = 1000) -> Model:
   )
 
 
-class _CNN(nnx.Module):
-  """Flax's MNIST CNN (google/flax examples/mnist, NNX version)."""
-
-  def __init__(self, *, rngs: nnx.Rngs):
-    self.conv1 = nnx.Conv(1, 32, kernel_size=(3, 3), rngs=rngs)
-    self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), rngs=rngs)
-    self.avg_pool = functools.partial(
-      nnx.avg_pool, window_shape=(2, 2), strides=(2, 2)
-    )
-    self.linear1 = nnx.Linear(3136, 256, rngs=rngs)
-    self.linear2 = nnx.Linear(256, 10, rngs=rngs)
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    x = self.avg_pool(nnx.relu(self.conv1(x)))
-    x = self.avg_pool(nnx.relu(self.conv2(x)))
-    x = x.reshape(x.shape[0], -1)
-    x = nnx.relu(self.linear1(x))
-    return self.linear2(x)
+def _example_cnn() -> type[nnx.Module]:
+  """The CNN class of ``examples/mnist/models.py``: the model users train."""
+  spec = importlib.util.spec_from_file_location(
+    "mnist_example_models", _EXAMPLE_MODELS
+  )
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.CNN
 
 
 def cnn(seed: int, batch_size: int = 128) -> Model:
   """Flax's MNIST CNN (conv32-pool-conv64-pool-dense256-dense10), batch 128."""
-  graphdef, _ = nnx.split(nnx.eval_shape(lambda: _CNN(rngs=nnx.Rngs(0))))
-  params = jax.jit(lambda: nnx.split(_CNN(rngs=nnx.Rngs(seed)))[1])()
+  model_class = _example_cnn()
+  graphdef, _ = nnx.split(nnx.eval_shape(lambda: model_class(rngs=nnx.Rngs(0))))
+  params = jax.jit(lambda: nnx.split(model_class(rngs=nnx.Rngs(seed)))[1])()
   images, labels = _batch(seed, (batch_size, 28, 28, 1), 10)
 
   def loss(params, batch):

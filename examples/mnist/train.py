@@ -8,7 +8,6 @@ later run resumes from, and ``summary.json`` and ``curves.png`` at the end.
 """
 
 import dataclasses
-import functools
 import json
 import os
 import time
@@ -19,6 +18,7 @@ from flax import nnx
 import input_pipeline
 import jax
 import jax.numpy as jnp
+from models import CNN
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
@@ -31,26 +31,6 @@ from optax_hillclimb.flax_utils import nnx_value_fn
 # a state of another structure, another dataset makes the history meaningless.
 # Other hyperparameters may change between runs (the restored state wins).
 _RESUME_MUST_MATCH = ("optimizer", "dataset")
-
-
-class CNN(nnx.Module):
-  """Flax's MNIST CNN: two conv + average-pool blocks, two dense layers."""
-
-  def __init__(self, *, rngs: nnx.Rngs):
-    self.conv1 = nnx.Conv(1, 32, kernel_size=(3, 3), rngs=rngs)
-    self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), rngs=rngs)
-    self.avg_pool = functools.partial(
-      nnx.avg_pool, window_shape=(2, 2), strides=(2, 2)
-    )
-    self.linear1 = nnx.Linear(3136, 256, rngs=rngs)
-    self.linear2 = nnx.Linear(256, 10, rngs=rngs)
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    x = self.avg_pool(nnx.relu(self.conv1(x)))
-    x = self.avg_pool(nnx.relu(self.conv2(x)))
-    x = x.reshape(x.shape[0], -1)  # flatten
-    x = nnx.relu(self.linear1(x))
-    return self.linear2(x)
 
 
 def loss_fn(
