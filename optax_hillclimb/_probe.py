@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 import jax
 
+from optax_hillclimb import _validation
+
 ProbeMode = Literal["auto", "vmap", "sequential"]
 PROBE_MODES = ("auto", "vmap", "sequential")
 
@@ -23,8 +25,7 @@ def resolve_probe_mode(mode: ProbeMode) -> Literal["vmap", "sequential"]:
   Returns:
     ``"vmap"`` or ``"sequential"``.
   """
-  if mode not in PROBE_MODES:
-    raise ValueError(f"probe must be one of {PROBE_MODES}, got probe={mode!r}.")
+  _validation.check_choice("probe", mode, PROBE_MODES)
   if mode == "auto":
     return "sequential" if jax.default_backend() == "cpu" else "vmap"
   return mode

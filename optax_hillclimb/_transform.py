@@ -83,10 +83,7 @@ def _check_hyperparameters(
   check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
   check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
-  if tie_break not in TIE_BREAKS:
-    raise ValueError(
-      f"tie_break must be one of {TIE_BREAKS}, got tie_break={tie_break!r}."
-    )
+  _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
 
 
 def scale_by_hillclimb(

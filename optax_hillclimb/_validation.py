@@ -5,7 +5,7 @@ Hyperparameters may also arrive as (traced) arrays, for example through
 alone, so that every transformation here stays injectable.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import numbers
 from typing import Any
 
@@ -40,6 +40,14 @@ def check_positive_int(name: str, value: Any) -> None:
   ):
     raise ValueError(
       f"{name} must be a positive integer, got {name}={value!r}."
+    )
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+  """Raises a ``ValueError`` naming ``name`` unless ``value`` is a choice."""
+  if value not in choices:
+    raise ValueError(
+      f"{name} must be one of {tuple(choices)}, got {name}={value!r}."
     )
 
 

