@@ -46,8 +46,6 @@ def load_flat(data: str, scale: str) -> FlatData:
     raise ValueError(
       f"data must be 'fashion_mnist', 'sample' or 'mnist', got data={data!r}."
     )
-  if scale not in ("raw", "unit"):
-    raise ValueError(f"scale must be 'raw' or 'unit', got scale={scale!r}.")
 
   def flat(images):
     return datasets.to_float(images, scale=scale).reshape(len(images), -1)
