@@ -68,7 +68,7 @@ def current_learning_rate(
 ) -> jax.Array:
   """The learning rate the next step uses."""
   if config.optimizer == "hillclimb":
-    return optax_hillclimb.get_learning_rate(optimizer.opt_state)[...]
+    return optax_hillclimb.get_learning_rate(optimizer.opt_state)
   return jnp.asarray(config.resolved_learning_rate(), jnp.float32)
 
 
