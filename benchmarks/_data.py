@@ -4,7 +4,9 @@ import dataclasses
 
 import numpy as np
 
-from optax_hillclimb import datasets
+from benchmarks import _example
+
+datasets = _example.module("datasets")
 
 # Debian's dataset-fashion-mnist package puts the four IDX files here.
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"

@@ -7,8 +7,6 @@ depend on what the pixels or tokens are, so nothing is loaded from disk.
 
 from collections.abc import Callable
 import dataclasses
-import importlib.util
-import pathlib
 from typing import Any
 
 from flax import nnx
@@ -17,11 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks import _example
 from benchmarks import _mlp
-
-_EXAMPLE_MODELS = (
-  pathlib.Path(__file__).parents[1] / "examples" / "mnist" / "models.py"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,19 +69,10 @@ def mlp(seed: int, batch_size: int = 1000) -> Model:
   )
 
 
-def _example_cnn() -> type[nnx.Module]:
-  """The CNN class of ``examples/mnist/models.py``: the model users train."""
-  spec = importlib.util.spec_from_file_location(
-    "mnist_example_models", _EXAMPLE_MODELS
-  )
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.CNN
-
-
 def cnn(seed: int, batch_size: int = 128) -> Model:
   """Flax's MNIST CNN (conv32-pool-conv64-pool-dense256-dense10), batch 128."""
-  model_class = _example_cnn()
+  # The CNN of examples/mnist/models.py: the very model users train.
+  model_class = _example.module("models").CNN
   graphdef, _ = nnx.split(nnx.eval_shape(lambda: model_class(rngs=nnx.Rngs(0))))
   params = jax.jit(lambda: nnx.split(model_class(rngs=nnx.Rngs(seed)))[1])()
   images, labels = _batch(seed, (batch_size, 28, 28, 1), 10)

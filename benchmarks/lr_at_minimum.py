@@ -37,6 +37,7 @@ import optax  # noqa: E402
 
 import optax_hillclimb as ohc  # noqa: E402
 
+from . import _example  # noqa: E402
 from . import _report  # noqa: E402
 from ._report import plt  # noqa: E402
 
@@ -160,8 +161,7 @@ def main() -> None:
   os.makedirs(args.out, exist_ok=True)
   start = time.time()
 
-  from optax_hillclimb import datasets
-
+  datasets = _example.module("datasets")
   if args.quick:
     ds = datasets.load(source="sample")
   else:

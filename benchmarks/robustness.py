@@ -36,6 +36,7 @@ from optax import contrib
 import optax_hillclimb as ohc
 
 from . import _data
+from . import _example
 from . import _report
 from . import _vtrain
 from ._report import plt
@@ -186,9 +187,9 @@ CNN_LR0S = (1e-4, 1e-2, 1.0)
 
 def run_cnn(args) -> None:
   """The CNN check: SGD with momentum against hill climbing at three lr0s."""
-  from optax_hillclimb import datasets
-
   from . import _cnn
+
+  datasets = _example.module("datasets")
 
   if args.quick:
     ds = datasets.load(source="sample")

@@ -15,9 +15,6 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-if REPO not in sys.path:
-  # benchmarks/ is a directory of scripts, not an installed package.
-  sys.path.insert(0, REPO)
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("mlxtend")

@@ -1,4 +1,4 @@
-"""Tests of optax_hillclimb.datasets: IDX files, the sample, TFDS, auto."""
+"""Tests of examples/mnist/datasets.py: IDX files, the sample, TFDS, auto."""
 
 import gzip
 import importlib.util
@@ -8,8 +8,9 @@ import socket
 import numpy as np
 import pytest
 
-from optax_hillclimb import datasets
+from benchmarks import _example
 
+datasets = _example.module("datasets")
 _HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
 

@@ -7,16 +7,16 @@ also runs the example's ``--source idx`` path end to end.
 import gzip
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from optax_hillclimb import datasets
+from benchmarks import _example
 
-EXAMPLE_DIR = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist"
+datasets = _example.module("datasets")
+EXAMPLE_DIR = _example.EXAMPLE_DIR
 NUM_TRAIN, NUM_TEST, BATCH_SIZE = 768, 256, 128
 STEPS_PER_EPOCH = NUM_TRAIN // BATCH_SIZE
 

