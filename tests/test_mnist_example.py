@@ -5,6 +5,7 @@ also runs the example's ``--source idx`` path end to end.
 """
 
 import gzip
+import inspect
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from benchmarks import _example
+import optax_hillclimb
 
 datasets = _example.module("datasets")
 EXAMPLE_DIR = _example.EXAMPLE_DIR
@@ -188,13 +190,41 @@ def test_config_rejects_bad_values(example):
     default.get_config(learning_rate=-1.0)
 
 
+def test_config_hillclimb_defaults_are_the_librarys(example):
+  # The example shows the library as a user gets it: every hillclimb flag it
+  # exposes defaults to optax_hillclimb.hillclimb's own default.
+  default, _ = example
+  signature = inspect.signature(optax_hillclimb.hillclimb).parameters
+  config = default.get_config()
+  for name in (
+    "lrlr",
+    "lrlr_growth",
+    "max_learning_rate",
+    "every_k",
+    "smoothing",
+  ):
+    assert getattr(config, name) == signature[name].default, name
+  assert config.resolved_learning_rate() == signature["learning_rate"].default
+  assert config.resolved_max_learning_rate() is None
+
+
 def test_config_infinite_cap_means_no_cap(example):
   default, _ = example
-  assert default.get_config().resolved_max_learning_rate() == 1.0
   uncapped = default.get_config(max_learning_rate=float("inf"))
   assert uncapped.resolved_max_learning_rate() is None
-  assert default.get_config(
-    learning_rate=2.0, max_learning_rate=float("inf")
-  ).resolved_learning_rate() == pytest.approx(2.0)
-  with pytest.raises(ValueError, match=r"above max_learning_rate=1\.0"):
-    default.get_config(learning_rate=2.0)
+  capped = default.get_config(max_learning_rate=1.0)
+  assert capped.resolved_max_learning_rate() == pytest.approx(1.0)
+
+
+def test_lr0_above_the_cap_fails_before_loading_data(example, tmp_path):
+  # The library checks its own hyperparameters; the example builds the
+  # optimizer first, so the error comes before any data is read.
+  default, train = example
+  config = default.get_config(
+    learning_rate=2.0,
+    max_learning_rate=1.0,
+    source="idx",
+    data_dir=str(tmp_path / "no_such_directory"),
+  )
+  with pytest.raises(ValueError, match=r"at most max_learning_rate=1\.0"):
+    train.train_and_evaluate(config, str(tmp_path / "work"))

@@ -57,7 +57,8 @@ _LRLR_GROWTH = flags.DEFINE_float(
 _MAX_LEARNING_RATE = flags.DEFINE_float(
   "max_learning_rate",
   _DEFAULTS.max_learning_rate,
-  "hillclimb: upper bound on the learning rate; inf for none.",
+  "hillclimb: upper bound on the learning rate; none by default (inf also "
+  "means none).",
 )
 _EVERY_K = flags.DEFINE_integer(
   "every_k", _DEFAULTS.every_k, "hillclimb: probe every k steps."

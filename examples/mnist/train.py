@@ -292,6 +292,9 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
   Returns:
     The summary also written to ``workdir/summary.json``.
   """
+  # Built first: the library checks its hyperparameters (say, a learning
+  # rate above max_learning_rate) before any data loads.
+  tx = create_optimizer(config)
   os.makedirs(workdir, exist_ok=True)
   train_ds, test_ds, data = input_pipeline.get_datasets(
     config.source, config.data_dir, config.dataset, config.seed
@@ -304,7 +307,7 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
   print(f"Optimizer: {described['name']}({arguments})")
 
   model = CNN(rngs=nnx.Rngs(config.seed))
-  optimizer = nnx.Optimizer(model, create_optimizer(config), wrt=nnx.Param)
+  optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
   checkpoints = _Checkpoints(workdir)
   record = {
     "config": dataclasses.asdict(config),
