@@ -228,3 +228,71 @@ def test_lr0_above_the_cap_fails_before_loading_data(example, tmp_path):
   )
   with pytest.raises(ValueError, match=r"at most max_learning_rate=1\.0"):
     train.train_and_evaluate(config, str(tmp_path / "work"))
+
+
+@pytest.fixture(scope="module", name="sweep")
+def sweep_module(example):
+  del example  # imported first: sweep imports configs and train by bare name
+  sys.path.insert(0, str(EXAMPLE_DIR))
+  try:
+    import sweep  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(str(EXAMPLE_DIR))
+  return sweep
+
+
+def test_sweep_writes_json_and_table_and_resumes(
+  sweep, idx_dir, tmp_path, monkeypatch
+):
+  rows = [sweep.Setting("hillclimb", 1.0)]
+  overrides = {
+    "epochs": 1,
+    "source": "idx",
+    "data_dir": idx_dir,
+    "batch_size": BATCH_SIZE,
+  }
+  results = sweep.sweep(rows, [0], str(tmp_path), "the command", **overrides)
+  (run,) = results["runs"]
+  assert run["config"]["learning_rate"] == 1.0
+  assert run["test_accuracy_per_epoch"] == [run["test_accuracy"]]
+  saved = json.loads((tmp_path / "sweep.json").read_text())
+  assert saved["runs"] == results["runs"]
+  assert saved["command"] == "the command"
+  table = (tmp_path / "sweep.md").read_text()
+  accuracy = 100 * run["test_accuracy"]
+  assert f"| hillclimb, lr0 1 | {accuracy:.2f} | {accuracy:.1f} |" in table
+
+  # Run again: the finished run is read back, not trained again.
+  def no_training(config):
+    raise AssertionError(f"trained again: {config}")
+
+  monkeypatch.setattr(sweep, "run_one", no_training)
+  again = sweep.sweep(rows, [0], str(tmp_path), "the command", **overrides)
+  assert again["runs"] == results["runs"]
+
+
+def test_sweep_table_compares_with_the_better_baseline(sweep):
+  def run(optimizer, learning_rate, seed, accuracy):
+    config = {"optimizer": optimizer, "learning_rate": learning_rate}
+    return {"config": {**config, "seed": seed}, "test_accuracy": accuracy}
+
+  results = {
+    "seeds": [0, 1],
+    "settings": [
+      {"optimizer": "hillclimb", "learning_rate": 1e-4},
+      {"optimizer": "sgd", "learning_rate": 0.1},
+      {"optimizer": "adam", "learning_rate": 1e-3},
+    ],
+    "runs": [
+      run("hillclimb", 1e-4, 0, 0.96),
+      run("hillclimb", 1e-4, 1, 0.97),
+      run("sgd", 0.1, 0, 0.95),
+      run("sgd", 0.1, 1, 0.95),
+      run("adam", 1e-3, 0, 0.96),
+      run("adam", 1e-3, 1, 0.962),
+    ],
+  }
+  lines = sweep.table(results).splitlines()
+  assert lines[2] == "| hillclimb, lr0 0.0001 | 96.50 | 96.0 | 97.0 | +0.40 |"
+  assert lines[3] == "| sgd 0.1, momentum 0.9 | 95.00 | 95.0 | 95.0 |  |"
+  assert lines[4] == "| adam 0.001 | 96.10 | 96.0 | 96.2 |  |"
