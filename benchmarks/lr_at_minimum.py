@@ -117,7 +117,12 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
   """
   # The post's rule exactly, whose open question this answers.
   opt = ohc.hillclimb(
-    lr0, lrlr=0.01, guard=False, lrlr_growth=1.0, tie_break="down"
+    lr0,
+    lrlr=0.01,
+    guard=False,
+    lrlr_growth=1.0,
+    tie_break="down",
+    scale_search=None,
   )
   full_loss = loss
 

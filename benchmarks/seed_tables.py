@@ -39,7 +39,9 @@ POST_ACCURACY = {
 
 # The post's rule exactly: fixed relative steps, ties lower the learning rate,
 # no guard (the library's defaults improve on all three).
-REFERENCE = dict(guard=False, lrlr_growth=1.0, tie_break="down")
+REFERENCE = dict(
+  guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
+)
 
 
 def configurations() -> list[tuple[str, str, _vtrain.Method]]:

@@ -10,12 +10,14 @@ from optax_hillclimb._alias import hillclimb_adam
 from optax_hillclimb._transform import get_learning_rate
 from optax_hillclimb._transform import HillclimbState
 from optax_hillclimb._transform import scale_by_hillclimb
+from optax_hillclimb._value_fn import drop_aux
 from optax_hillclimb.flax_utils import nnx_value_fn
 
 __version__ = "0.1.0"
 
 __all__ = (
   "HillclimbState",
+  "drop_aux",
   "get_learning_rate",
   "hillclimb",
   "hillclimb_adam",

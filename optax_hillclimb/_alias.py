@@ -1,5 +1,7 @@
 """Optimizers built with ``optax.chain`` around ``scale_by_hillclimb``."""
 
+from collections.abc import Sequence
+
 import jax
 import optax
 
@@ -25,6 +27,7 @@ def hillclimb(
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
   tie_break: str = "up",
+  scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -60,6 +63,9 @@ def hillclimb(
     axis_name: device axis over which probe losses are averaged under ``pmap``.
     tie_break: ``"down"`` (the reference rule) or ``"up"``: which way equal
       probe losses move the learning rate, see :func:`scale_by_hillclimb`.
+    scale_search: multiples of ``learning_rate`` scored at the first update,
+      the best of which starts the climb; ``None`` starts from
+      ``learning_rate``. See :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -83,7 +89,7 @@ def hillclimb(
     ...   )
     ...   params = optax.apply_updates(params, updates)
     >>> print(f"loss {loss(params):.2e}")
-    loss 1.20e-05
+    loss 5.12e-08
 
   References:
     The rule follows a blog post's experiment on MNIST; see the project's
@@ -112,6 +118,7 @@ def hillclimb(
       probe=probe,
       axis_name=axis_name,
       tie_break=tie_break,
+      scale_search=scale_search,
     ),
   )
 
@@ -134,6 +141,7 @@ def hillclimb_adam(
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
   tie_break: str = "up",
+  scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 
@@ -162,6 +170,9 @@ def hillclimb_adam(
     axis_name: device axis over which probe losses are averaged under ``pmap``.
     tie_break: ``"down"`` (the reference rule) or ``"up"``: which way equal
       probe losses move the learning rate, see :func:`scale_by_hillclimb`.
+    scale_search: multiples of ``learning_rate`` scored at the first update,
+      the best of which starts the climb; ``None`` starts from
+      ``learning_rate``. See :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -196,5 +207,6 @@ def hillclimb_adam(
       probe=probe,
       axis_name=axis_name,
       tie_break=tie_break,
+      scale_search=scale_search,
     ),
   )

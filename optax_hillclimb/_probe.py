@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+import jax.numpy as jnp
 
 from optax_hillclimb import _validation
 
@@ -37,8 +38,14 @@ def probe_losses(
   direction: Any,
   step_sizes: jax.Array,
   mode: Literal["vmap", "sequential"],
+  *,
+  batch_size: int | None = None,
 ) -> jax.Array:
   """Returns ``[loss(params - c * direction) for c in step_sizes]``.
+
+  A candidate whose parameters are not all finite scores ``inf``, whatever
+  ``loss`` says of them: a loss that ignores some parameters must not let
+  them overflow.
 
   Args:
     loss: scalar function of the parameters.
@@ -49,6 +56,8 @@ def probe_losses(
       is traced once); ``"sequential"`` evaluates them one after another with
       ``jax.lax.map``, so that at most one candidate parameter tree is alive at
       a time.
+    batch_size: in ``"vmap"`` mode, evaluate at most this many candidates at
+      once (``None``: all), to bound memory when there are many.
 
   Returns:
     A vector with one loss per step size.
@@ -58,8 +67,16 @@ def probe_losses(
     candidate = jax.tree.map(
       lambda p, u: p - (step_size * u).astype(p.dtype), params, direction
     )
-    return loss(candidate)
+    finite = jnp.all(
+      jnp.asarray(
+        [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(candidate)]
+      )
+    )
+    value = loss(candidate)
+    return jnp.where(finite, value, jnp.inf)
 
   if mode == "vmap":
-    return jax.vmap(loss_at)(step_sizes)
+    if batch_size is None or batch_size >= step_sizes.shape[0]:
+      return jax.vmap(loss_at)(step_sizes)
+    return jax.lax.map(loss_at, step_sizes, batch_size=batch_size)
   return jax.lax.map(loss_at, step_sizes)

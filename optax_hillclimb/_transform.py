@@ -1,6 +1,6 @@
 """Hill climbing on the learning rate: the ``scale_by_hillclimb`` transform."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -15,6 +15,12 @@ from optax_hillclimb import _value_fn
 
 TIE_BREAKS = ("down", "up")
 
+# Multiples of the starting learning rate scored at the first update: six
+# decades on each side, so that any starting guess from 1e-6 to 1e2 lands
+# within a factor of 10 of the best single step for learning rates between
+# 1e-4 and 1 (SGD's and Adam's usual range).
+SCALE_SEARCH = tuple(10.0**k for k in range(-6, 7))
+
 # Bounds |streak| so that the counter cannot overflow on very long runs; the
 # step it sets has long reached ``max_lrlr`` by then.
 _MAX_STREAK = 1 << 20
@@ -25,18 +31,24 @@ class HillclimbState(NamedTuple):
 
   Attributes:
     count: number of updates so far (int32). Updates where ``count % every_k
-      == 0`` probe the loss.
+      == 0`` probe the loss; the first one runs the scale search instead when
+      ``scale_search`` is set.
     learning_rate: the current learning rate (float32, or float64 when x64 is
       enabled, whatever the dtype of the parameters).
     streak: signed number of consecutive learning-rate moves in the same
       direction (int32): ``+n`` after ``n`` rises in a row, ``-n`` after ``n``
-      falls, ``0`` before the first probe. It sets the relative step of the next
-      probe when ``lrlr_growth > 1``.
+      falls, ``0`` before the first probe and after a tie that held the
+      learning rate. It sets the relative step of the next probe when
+      ``lrlr_growth > 1``.
     loss_up: loss at the larger candidate learning rate at the last probe step
-      (``inf`` before the first probe, and for non-finite losses).
+      (after the scale search: the loss at the learning rate it chose; ``inf``
+      before the first probe, and for non-finite losses).
     loss_down: loss at the smaller candidate learning rate at the last probe
-      step (``inf`` before the first probe, and for non-finite losses).
+      step (after the scale search, like ``loss_up``).
     num_rejected: number of steps rejected by the guard so far (int32).
+    tie_ceiling: the highest learning rate that a comparison of unequal probe
+      losses has chosen so far (the starting learning rate before any): with
+      ``tie_break="up"``, ties never raise the learning rate above it.
   """
 
   count: jax.Array
@@ -45,6 +57,7 @@ class HillclimbState(NamedTuple):
   loss_up: jax.Array
   loss_down: jax.Array
   num_rejected: jax.Array
+  tie_ceiling: jax.Array
 
 
 def _is_nonzero(tree: optax.Updates) -> jax.Array:
@@ -63,9 +76,26 @@ def learning_rate_dtype() -> jnp.dtype:
   return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
 
 
+def _check_scale_search(scale_search: Any) -> None:
+  if scale_search is None:
+    return
+  if not isinstance(scale_search, Sequence) or isinstance(scale_search, str):
+    raise TypeError(
+      "scale_search must be None or a sequence of positive multiples of the "
+      f"starting learning rate, got scale_search={scale_search!r}."
+    )
+  for scale in scale_search:
+    if not _validation.is_concrete_number(scale) or not 0 < scale < jnp.inf:
+      raise ValueError(
+        "scale_search must hold positive finite numbers, got "
+        f"scale_search={tuple(scale_search)!r}."
+      )
+
+
 def _check_hyperparameters(
     learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
     backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
+    scale_search,
 ) -> None:  # fmt: skip
   check = _validation.check
   check("learning_rate", learning_rate, lambda x: x > 0, "positive")
@@ -84,6 +114,7 @@ def _check_hyperparameters(
   check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
   _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
+  _check_scale_search(scale_search)
 
 
 def scale_by_hillclimb(
@@ -101,6 +132,7 @@ def scale_by_hillclimb(
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
   tie_break: str = "up",
+  scale_search: Sequence[float] | None = SCALE_SEARCH,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -122,22 +154,33 @@ def scale_by_hillclimb(
                     \eta (1 - s) & \text{otherwise} \end{cases},\
       \eta_{\min}, \eta_{\max}\Big).
 
-  A non-finite probe loss counts as :math:`+\infty`, so ties and two non-finite
-  losses lower the learning rate (with ``tie_break="up"``, equal finite losses
-  raise it instead). The relative step is :math:`s =` ``lrlr``,
-  or, with ``lrlr_growth`` :math:`= g > 1`, :math:`s = \min(\text{lrlr} \cdot
-  g^{n - 1}, \text{max\_lrlr})` after :math:`n \geq 1` consecutive moves in
-  the same direction, so the learning rate crosses decades in tens of steps
-  rather than hundreds, and falls back to ``lrlr`` as soon as moves alternate.
+  A non-finite probe loss, or a probe whose parameters are not finite, counts
+  as :math:`+\infty`, so ties and two non-finite losses lower the learning
+  rate. With ``tie_break="up"``, equal finite losses raise it instead, but
+  never above the highest learning rate that unequal losses have chosen
+  (``tie_ceiling`` in the state): ties climb out of float-precision traps
+  without running away where the loss is flat. The relative step is
+  :math:`s =` ``lrlr``, or, with ``lrlr_growth`` :math:`= g > 1`, :math:`s =
+  \min(\text{lrlr} \cdot g^{n - 1}, \text{max\_lrlr})` after :math:`n \geq 1`
+  consecutive moves in the same direction, so the learning rate crosses
+  decades in tens of steps rather than hundreds, and falls back to ``lrlr`` as
+  soon as moves alternate.
+
+  The first update runs a scale search instead (unless ``scale_search`` is
+  ``None``): it scores :math:`f(w - c\,\eta_0 u)` for every multiple
+  :math:`c` in ``scale_search`` (by default :math:`10^{-6}, \dots, 10^{6}`),
+  takes the best, and starts from :math:`c^\star \eta_0`, so the first step
+  is the best of thirteen rather than a guess.
 
   The guard (``guard=True``) rejects a step whose better probe is non-finite
   or, when the current loss :math:`f(w)` is given as ``value``, exceeds
-  :math:`f(w) + \text{guard\_rtol} \cdot |f(w)|`: the update is then zero and
-  :math:`\eta \leftarrow \text{backoff} \cdot \eta`. Without it, a learning
-  rate that overshoots falls by only :math:`s` per step, and training diverges
-  before it recovers. ``guard=False, lrlr_growth=1,
-  tie_break="down"`` gives the reference rule exactly; the defaults, measured
-  on the reference experiment, move faster and escape float-precision ties.
+  :math:`f(w) + \text{guard\_rtol} \cdot |f(w)|`: the update is then exactly
+  zero and :math:`\eta \leftarrow \text{backoff} \cdot \eta`. Without it, a
+  learning rate that overshoots falls by only :math:`s` per step, and
+  training diverges before it recovers. ``guard=False, lrlr_growth=1,
+  tie_break="down", scale_search=None`` gives the reference rule exactly; the
+  defaults, measured on the reference experiment, start from a searched
+  scale, move faster and escape float-precision ties.
 
   Only steps where ``count % every_k == 0`` probe; on the others the learning
   rate is unchanged and ``value_fn`` does not run.
@@ -161,23 +204,32 @@ def scale_by_hillclimb(
       further move in the same direction; ``1`` keeps it at ``lrlr``.
     max_lrlr: largest relative step, in (0, 1), when ``lrlr_growth > 1``
       (never below ``lrlr``).
-    probe: how the two probes are evaluated: ``"vmap"`` in one batched program,
+    probe: how the probes are evaluated: ``"vmap"`` in one batched program,
       ``"sequential"`` one after the other (at most one extra copy of the
-      parameters alive), ``"auto"`` sequential on CPU and vmap elsewhere.
+      parameters alive), ``"auto"`` sequential on CPU and vmap elsewhere. The
+      scale search is batched two candidates at a time in ``"vmap"`` mode, so
+      that it needs no more memory than a probe step.
     axis_name: under ``jax.pmap`` or ``shard_map`` with per-device data, the
       name of the device axis; probe losses (and ``value``) are averaged over it
       so every replica takes the same decision and keeps the same learning rate.
     tie_break: which way equal finite probe losses move the learning rate.
       ``"down"`` is the reference rule. When the step ``lr * u`` is too small
       to change the loss in its floating-point precision, both probes tie, and
-      lowering the learning rate makes them tie forever; ``"up"`` climbs out
-      of that trap until the probes can tell the candidates apart.
+      lowering the learning rate makes them tie forever; ``"up"`` climbs back
+      toward ``tie_ceiling`` (see above) until the probes can tell the
+      candidates apart. A zero direction ties at every learning rate and
+      lowers it either way.
+    scale_search: multiples of ``learning_rate`` scored at the first update;
+      the best becomes the learning rate (the one nearest ``learning_rate``
+      among equal losses). ``None`` starts from ``learning_rate`` as it is.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
     ``(updates, state, params, *, value_fn, value=None, **extra_args)``:
 
-    * ``value_fn``: the loss, ``value_fn(params, **kwargs) -> scalar``.
+    * ``value_fn``: the loss, ``value_fn(params, **kwargs) -> scalar``. For a
+      function that returns ``(loss, aux)``, pass
+      :func:`optax_hillclimb.drop_aux` of it.
     * ``value``: optional loss at the current ``params``, used by the guard.
     * ``**extra_args``: those whose names are parameters of ``value_fn`` (a
       batch, say) are passed on to it; the others are ignored.
@@ -192,7 +244,7 @@ def scale_by_hillclimb(
     >>> target = jnp.array([1.0, -2.0])
     >>> solver = optax.chain(
     ...     optax.scale_by_adam(),
-    ...     optax_hillclimb.scale_by_hillclimb(0.01, lrlr=0.1),
+    ...     optax_hillclimb.scale_by_hillclimb(1e-4, lrlr=0.1),
     ... )
     >>> params = jnp.zeros(2)
     >>> state = solver.init(params)
@@ -203,13 +255,14 @@ def scale_by_hillclimb(
     ...       grads, state, params, value_fn=loss, target=target
     ...   )
     ...   return optax.apply_updates(params, updates), state
-    >>> # Rises of 10%, 10%, then 15% (the step grows while moves agree).
-    >>> for _ in range(3):
+    >>> # The scale search picks 1e-4 * 1e4; then falls of 10%, 10%, 15%.
+    >>> for _ in range(4):
     ...   params, state = step(params, state)
     ...   print(f"{optax_hillclimb.get_learning_rate(state):.4f}")
-    0.0110
-    0.0121
-    0.0139
+    1.0000
+    0.9000
+    0.8100
+    0.6885
 
   References:
     Baydin et al., `Online Learning Rate Adaptation with Hypergradient Descent
@@ -219,18 +272,22 @@ def scale_by_hillclimb(
   _check_hyperparameters(
       learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
       backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
+      scale_search,
   )  # fmt: skip
+  searches = bool(scale_search)
 
   def init_fn(params: optax.Params) -> HillclimbState:
     del params  # The state does not depend on the parameters' dtype.
     dtype = learning_rate_dtype()
+    lr = jnp.asarray(learning_rate, dtype)
     return HillclimbState(
       count=jnp.zeros([], jnp.int32),
-      learning_rate=jnp.asarray(learning_rate, dtype),
+      learning_rate=lr,
       streak=jnp.zeros([], jnp.int32),
       loss_up=jnp.asarray(jnp.inf, dtype),
       loss_down=jnp.asarray(jnp.inf, dtype),
       num_rejected=jnp.zeros([], jnp.int32),
+      tie_ceiling=lr,
     )
 
   def update_fn(
@@ -257,45 +314,92 @@ def scale_by_hillclimb(
     mode = _probe.resolve_probe_mode(probe)
     dtype = state.learning_rate.dtype
 
-    def probe_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
-      lr = state.learning_rate
-      base_step = jnp.asarray(lrlr, dtype)
-      streak_length = jnp.maximum(jnp.abs(state.streak) - 1, 0)
-      step = jnp.minimum(
-        base_step * jnp.asarray(lrlr_growth, dtype) ** streak_length,
-        jnp.maximum(jnp.asarray(max_lrlr, dtype), base_step),
-      )
-      candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
-      losses = _probe.probe_losses(loss, params, updates, candidates, mode)
-      losses = losses.astype(dtype)
+    def as_lr(x: jax.typing.ArrayLike) -> jax.Array:
+      return jnp.asarray(x, dtype)
+
+    def clip(lr: jax.Array) -> jax.Array:
+      lr = jnp.maximum(lr, as_lr(min_learning_rate))
+      if max_learning_rate is not None:
+        lr = jnp.minimum(lr, as_lr(max_learning_rate))
+      # Never inf: from there even the guard's back-off could not come down.
+      return jnp.minimum(lr, jnp.finfo(dtype).max)
+
+    def score(candidates: jax.Array, batch_size: int | None) -> jax.Array:
+      losses = _probe.probe_losses(
+        loss, params, updates, candidates, mode, batch_size=batch_size
+      ).astype(dtype)
       if axis_name is not None:
         losses = lax.pmean(losses, axis_name)
-      losses = jnp.where(jnp.isfinite(losses), losses, jnp.inf)
-      loss_up, loss_down = losses[0], losses[1]
-      go_up = loss_up < loss_down
-      if tie_break == "up":
-        # A zero direction ties at every learning rate: climbing would never
-        # end, so it lowers the learning rate as the reference rule does.
-        tie = (loss_up == loss_down) & jnp.isfinite(loss_up)
-        go_up = go_up | (tie & _is_nonzero(updates))
-      new_lr = jnp.where(go_up, candidates[0], candidates[1])
-      best = jnp.minimum(loss_up, loss_down)
+      return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
 
+    def rejects(best: jax.Array) -> jax.Array:
+      """The guard: whether the better probe loss is unacceptable."""
       reject = jnp.logical_and(guard, ~jnp.isfinite(best))
       if value is not None:
         current = jnp.asarray(value).astype(dtype)
         if axis_name is not None:
           current = lax.pmean(current, axis_name)
-        too_high = best > current + jnp.asarray(guard_rtol, dtype) * jnp.abs(
-          current
-        )
+        too_high = best > current + as_lr(guard_rtol) * jnp.abs(current)
         reject = reject | jnp.logical_and(guard, too_high)
-      new_lr = jnp.where(reject, lr * jnp.asarray(backoff, dtype), new_lr)
-      new_lr = jnp.maximum(new_lr, jnp.asarray(min_learning_rate, dtype))
-      if max_learning_rate is not None:
-        new_lr = jnp.minimum(new_lr, jnp.asarray(max_learning_rate, dtype))
-      # Never inf: from there even the guard's back-off could not come down.
-      new_lr = jnp.minimum(new_lr, jnp.finfo(dtype).max)
+      return reject
+
+    def search_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+      lr0 = state.learning_rate
+      candidates = clip(lr0 * as_lr(scale_search))
+      losses = score(candidates, batch_size=2)
+      best = jnp.min(losses)
+      # The smallest candidate that achieves at least half of the best
+      # decrease, measured from the smallest candidate's loss (about f(w)):
+      # the greedy best on one batch can be far too long for the steps that
+      # follow (on separable data, the longer the better, without end).
+      reference = losses[jnp.argmin(candidates)]
+      good_enough = losses <= best + (reference - best) / 2
+      chosen = jnp.argmin(jnp.where(good_enough, candidates, jnp.inf))
+      # All equal: nothing to choose between, so lr0 stays.
+      decided = jnp.any(losses != best)
+      reject = rejects(losses[chosen])
+      new_lr = jnp.where(decided, candidates[chosen], lr0)
+      new_lr = clip(
+        jnp.where(reject, jnp.min(candidates) * as_lr(backoff), new_lr)
+      )
+      decided = decided & ~reject
+      new_state = state._replace(
+        learning_rate=new_lr,
+        loss_up=losses[chosen],
+        loss_down=losses[chosen],
+        num_rejected=state.num_rejected + reject.astype(jnp.int32),
+        tie_ceiling=jnp.where(
+          decided, jnp.maximum(state.tie_ceiling, new_lr), state.tie_ceiling
+        ),
+      )
+      return new_state, reject
+
+    def probe_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+      lr = state.learning_rate
+      base_step = as_lr(lrlr)
+      streak_length = jnp.maximum(jnp.abs(state.streak) - 1, 0)
+      step = jnp.minimum(
+        base_step * as_lr(lrlr_growth) ** streak_length,
+        jnp.maximum(as_lr(max_lrlr), base_step),
+      )
+      candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
+      loss_up, loss_down = score(candidates, batch_size=None)
+      go_up = loss_up < loss_down
+      new_lr = jnp.where(go_up, candidates[0], candidates[1])
+      tie = (loss_up == loss_down) & jnp.isfinite(loss_up)
+      hold = jnp.zeros([], bool)
+      if tie_break == "up":
+        # A zero direction ties at every learning rate: climbing would never
+        # end, so it lowers the learning rate as the reference rule does.
+        climb = tie & _is_nonzero(updates)
+        tie_lr = jnp.maximum(lr, jnp.minimum(candidates[0], state.tie_ceiling))
+        new_lr = jnp.where(climb, tie_lr, new_lr)
+        hold = climb & (tie_lr == lr)
+        go_up = go_up | (climb & ~hold)
+      best = jnp.minimum(loss_up, loss_down)
+      reject = rejects(best)
+      new_lr = clip(jnp.where(reject, lr * as_lr(backoff), new_lr))
+      decided = ~tie & ~reject & jnp.isfinite(best)
 
       # A rejected step lowers the learning rate, so it counts as a fall.
       rising = go_up & ~reject
@@ -303,26 +407,42 @@ def scale_by_hillclimb(
       streak = jnp.where(
         same_way, jnp.minimum(jnp.abs(state.streak) + 1, _MAX_STREAK), 1
       )
+      streak = jnp.where(rising, streak, -streak)
       new_state = state._replace(
-        learning_rate=new_lr.astype(dtype),
-        streak=jnp.where(rising, streak, -streak).astype(jnp.int32),
+        learning_rate=new_lr,
+        streak=jnp.where(hold & ~reject, 0, streak).astype(jnp.int32),
         loss_up=loss_up,
         loss_down=loss_down,
         num_rejected=state.num_rejected + reject.astype(jnp.int32),
+        tie_ceiling=jnp.where(
+          decided, jnp.maximum(state.tie_ceiling, new_lr), state.tie_ceiling
+        ),
       )
       return new_state, reject
 
     def skip_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
       return state, jnp.zeros([], bool)
 
-    if _validation.is_concrete_number(every_k) and every_k == 1:
-      new_state, reject = probe_step(state)
-    else:
+    def probe_or_skip(
+      state: HillclimbState,
+    ) -> tuple[HillclimbState, jax.Array]:
+      if _validation.is_concrete_number(every_k) and every_k == 1:
+        return probe_step(state)
+      return lax.cond(state.count % every_k == 0, probe_step, skip_step, state)
+
+    if searches:
       new_state, reject = lax.cond(
-        state.count % every_k == 0, probe_step, skip_step, state
+        state.count == 0, search_step, probe_or_skip, state
       )
-    scale = jnp.where(reject, 0, -new_state.learning_rate)
-    updates = jax.tree.map(lambda u: (scale * u).astype(u.dtype), updates)
+    else:
+      new_state, reject = probe_or_skip(state)
+    lr = new_state.learning_rate
+    # jnp.where, not a zero scale: 0 * nan is nan, and a rejected step must
+    # leave the parameters exactly where they are.
+    updates = jax.tree.map(
+      lambda u: jnp.where(reject, jnp.zeros_like(u), (-lr * u).astype(u.dtype)),
+      updates,
+    )
     new_state = new_state._replace(count=numerics.safe_increment(state.count))
     return updates, new_state
 

@@ -87,7 +87,7 @@ def test_non_scalar_loss_is_named():
 
 
 def test_single_element_loss_is_accepted():
-  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5)
+  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5, scale_search=None)
   params = jnp.array([2.0])
   _, state = opt.update(
     params, opt.init(params), params, value_fn=lambda p: 0.5 * p**2

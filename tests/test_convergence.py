@@ -74,7 +74,12 @@ def test_reference_rule_climbs_from_far_too_small():
   initial, _, _ = parabola()
   loss = lambda p: jnp.sum((p - 3.0) ** 2)
   opt = ohc.hillclimb(
-    1e-5, smoothing=0.0, guard=False, lrlr_growth=1.0, tie_break="down"
+    1e-5,
+    smoothing=0.0,
+    guard=False,
+    lrlr_growth=1.0,
+    tie_break="down",
+    scale_search=None,
   )
   _, state = minimize(opt, initial, loss, 800)
   assert ohc.get_learning_rate(state) > 1e-2
@@ -88,7 +93,12 @@ def test_growing_steps_cross_decades_in_tens_of_steps():
   params, _ = minimize(ohc.hillclimb(1e-5, smoothing=0.0), initial, loss, 60)
   assert loss(params) < 1e-6
   reference = ohc.hillclimb(
-    1e-5, smoothing=0.0, guard=False, lrlr_growth=1.0, tie_break="down"
+    1e-5,
+    smoothing=0.0,
+    guard=False,
+    lrlr_growth=1.0,
+    tie_break="down",
+    scale_search=None,
   )
   params, _ = minimize(reference, initial, loss, 60)
   assert loss(params) > 0.9 * loss(initial)  # 69 at the start.
@@ -99,7 +109,11 @@ def test_guard_recovers_from_a_diverging_learning_rate():
   # it lowers lr 1% a step; the guard backs off and converges.
   initial, final, loss = rosenbrock()
   reference = ohc.hillclimb(
-    10.0, guard=False, lrlr_growth=1.0, tie_break="down"
+    10.0,
+    guard=False,
+    lrlr_growth=1.0,
+    tie_break="down",
+    scale_search=None,
   )
   params, _ = minimize(reference, initial, loss, 200)
   assert not jnp.isfinite(loss(params))

@@ -1,5 +1,7 @@
 """The rule, step by step, on problems small enough to work out by hand."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +10,10 @@ from optax._src import test_utils
 import pytest
 
 import optax_hillclimb as ohc
+
+# These tests follow the probe rule step by step, so they start from lr0 as it
+# is; the first-update scale search has its own tests (test_scale_search.py).
+rule = functools.partial(ohc.scale_by_hillclimb, scale_search=None)
 
 
 def half_square(w):
@@ -33,7 +39,7 @@ def test_one_probe_step_moves_toward_the_better_candidate():
   # w = 2, u = f'(w) = 2, lr = 0.1, s = 0.5:
   # up:   w - 0.15 * 2 = 1.7, f = 1.445; down: w - 0.05 * 2 = 1.9, f = 1.805.
   # Up is better: lr = 0.15 and the update is -0.15 * 2 = -0.3.
-  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5)
+  opt = rule(0.1, lrlr=0.5)
   params = jnp.array([2.0])
   updates, state = step(opt, opt.init(params), params, params, half_square)
   test_utils.assert_trees_all_close(updates, jnp.array([-0.3]))
@@ -52,7 +58,7 @@ def test_overshooting_lowers_the_learning_rate():
   # Up still wins here; one more step from lr = 1.35 overshoots:
   # up:   w - 2.025 * 2 = -2.05, f = 2.10125; down: w - 0.675 * 2 = 0.65,
   # f = 0.21125: down wins, lr = 0.675.
-  opt = ohc.scale_by_hillclimb(1.35, lrlr=0.5)
+  opt = rule(1.35, lrlr=0.5)
   params = jnp.array([2.0])
   updates, state = step(opt, opt.init(params), params, params, half_square)
   test_utils.assert_trees_all_close(state.learning_rate, 0.675)
@@ -64,7 +70,7 @@ def test_overshooting_lowers_the_learning_rate():
 
 
 def test_ties_lower_the_learning_rate():
-  opt = ohc.scale_by_hillclimb(0.2, lrlr=0.25, tie_break="down")
+  opt = rule(0.2, lrlr=0.25, tie_break="down")
   params = jnp.array([1.0, -1.0])
   updates, state = step(opt, opt.init(params), params, params, constant)
   test_utils.assert_trees_all_close(state.learning_rate, 0.15)
@@ -79,7 +85,7 @@ def test_non_finite_probe_loses(bad):
   def loss(w):
     return jnp.where(w[0] < 0.5, bad, jnp.sum(w))
 
-  opt = ohc.scale_by_hillclimb(0.15, lrlr=1 / 3, guard=False)
+  opt = rule(0.15, lrlr=1 / 3, guard=False)
   params, updates = jnp.array([1.0]), jnp.array([4.0])
   new_updates, state = step(opt, opt.init(params), params, updates, loss)
   test_utils.assert_trees_all_close(state.learning_rate, 0.1)
@@ -89,7 +95,7 @@ def test_non_finite_probe_loses(bad):
 
 
 def test_two_non_finite_probes_without_guard_follow_the_reference_rule():
-  opt = ohc.scale_by_hillclimb(0.5, lrlr=0.5, guard=False)
+  opt = rule(0.5, lrlr=0.5, guard=False)
   params = jnp.array([1.0])
   nan_loss = lambda w: jnp.sum(w) * jnp.nan
   updates, state = step(opt, opt.init(params), params, params, nan_loss)
@@ -99,7 +105,7 @@ def test_two_non_finite_probes_without_guard_follow_the_reference_rule():
 
 
 def test_guard_rejects_two_non_finite_probes():
-  opt = ohc.scale_by_hillclimb(0.5, lrlr=0.5, backoff=0.1)
+  opt = rule(0.5, lrlr=0.5, backoff=0.1)
   params = jnp.array([1.0])
   nan_loss = lambda w: jnp.sum(w) * jnp.nan
   updates, state = step(opt, opt.init(params), params, params, nan_loss)
@@ -116,7 +122,7 @@ def test_guard_compares_the_better_probe_with_value():
   # With value = 2 and guard_rtol = 0.5, 2 <= 2 + 1 passes; with value = 1
   # and guard_rtol = 0.5, 2 > 1.5 is rejected.
   params = jnp.array([2.0])
-  opt = ohc.scale_by_hillclimb(4.0, lrlr=0.5, guard_rtol=0.5, backoff=0.25)
+  opt = rule(4.0, lrlr=0.5, guard_rtol=0.5, backoff=0.25)
   state = opt.init(params)
   updates, accepted = step(opt, state, params, params, half_square, value=2.0)
   test_utils.assert_trees_all_close(accepted.learning_rate, 2.0)
@@ -129,19 +135,17 @@ def test_guard_compares_the_better_probe_with_value():
 
 def test_guard_off_ignores_value():
   params = jnp.array([2.0])
-  opt = ohc.scale_by_hillclimb(4.0, lrlr=0.5, guard=False, guard_rtol=0.0)
+  opt = rule(4.0, lrlr=0.5, guard=False, guard_rtol=0.0)
   _, state = step(opt, opt.init(params), params, params, half_square, value=0.0)
   test_utils.assert_trees_all_close(state.learning_rate, 2.0)
 
 
 def test_learning_rate_is_clipped():
   params = jnp.array([1.0])
-  low = ohc.scale_by_hillclimb(
-    1e-3, lrlr=0.5, min_learning_rate=8e-4, tie_break="down"
-  )
+  low = rule(1e-3, lrlr=0.5, min_learning_rate=8e-4, tie_break="down")
   _, state = step(low, low.init(params), params, params, constant)
   test_utils.assert_trees_all_close(state.learning_rate, 8e-4)
-  high = ohc.scale_by_hillclimb(1.0, lrlr=0.5, max_learning_rate=1.2)
+  high = rule(1.0, lrlr=0.5, max_learning_rate=1.2)
   updates, state = step(high, high.init(params), params, params, linear)
   test_utils.assert_trees_all_close(state.learning_rate, 1.2)
   test_utils.assert_trees_all_close(updates, jnp.array([-1.2]))
@@ -149,7 +153,7 @@ def test_learning_rate_is_clipped():
 
 def test_learning_rate_never_reaches_zero():
   # Ties lower lr by 90% a step: 1e-3 * 0.1 ** 400 would underflow to 0.
-  opt = ohc.scale_by_hillclimb(1e-3, lrlr=0.9, tie_break="down")
+  opt = rule(1e-3, lrlr=0.9, tie_break="down")
   params = jnp.array([1.0])
 
   def body(state, _):
@@ -161,7 +165,7 @@ def test_learning_rate_never_reaches_zero():
 
 def test_every_k_probes_only_on_multiples_of_k():
   # f = sum(w), u = 1: up always wins, so probe steps multiply lr by 1.5.
-  opt = ohc.scale_by_hillclimb(1.0, lrlr=0.5, every_k=3)
+  opt = rule(1.0, lrlr=0.5, every_k=3)
   params = jnp.array([0.0])
   state = opt.init(params)
   lrs, updates = [], []
@@ -181,7 +185,7 @@ def test_value_fn_does_not_run_on_steps_that_do_not_probe():
     jax.debug.callback(lambda: calls.append(1))
     return linear(w)
 
-  opt = ohc.scale_by_hillclimb(1.0, every_k=4, probe="sequential")
+  opt = rule(1.0, every_k=4, probe="sequential")
 
   @jax.jit
   def update(state, params):
@@ -199,7 +203,7 @@ def test_lrlr_growth_lengthens_the_step_while_moves_agree():
   # s = 0.1 * 2 ** (n - 1) after n rises in a row, capped at 0.35:
   # lr: 1 -> 1.1 (s=0.1) -> 1.21 (0.1) -> 1.452 (0.2) -> 2.0328 (0.4 capped to
   # 0.35: 1.9602) ...
-  opt = ohc.scale_by_hillclimb(1.0, lrlr=0.1, lrlr_growth=2.0, max_lrlr=0.35)
+  opt = rule(1.0, lrlr=0.1, lrlr_growth=2.0, max_lrlr=0.35)
   params = jnp.array([0.0])
   state = opt.init(params)
   lrs = []
@@ -212,7 +216,7 @@ def test_lrlr_growth_lengthens_the_step_while_moves_agree():
 
 
 def test_lrlr_growth_resets_when_moves_alternate():
-  opt = ohc.scale_by_hillclimb(1.0, lrlr=0.1, lrlr_growth=2.0, tie_break="down")
+  opt = rule(1.0, lrlr=0.1, lrlr_growth=2.0, tie_break="down")
   params = jnp.array([0.0])
   state = opt.init(params)
   for _ in range(3):  # Three rises: the next step would be 0.4.
@@ -229,7 +233,7 @@ def test_lrlr_growth_resets_when_moves_alternate():
 def test_updates_follow_the_direction_tree():
   params = {"a": jnp.array([1.0, 2.0]), "b": (jnp.array(3.0),)}
   direction = {"a": jnp.array([0.5, -1.0]), "b": (jnp.array(2.0),)}
-  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5)
+  opt = rule(0.1, lrlr=0.5)
 
   def loss(p):
     return half_square(p["a"]) + half_square(p["b"][0])
@@ -253,7 +257,7 @@ def test_decision_matches_the_losses_on_random_problems(seed):
   def loss(p, x):
     return jnp.mean(jnp.tanh(x @ p["w"] + p["b"]) ** 2)
 
-  opt = ohc.scale_by_hillclimb(lr, lrlr=0.2, guard=False)
+  opt = rule(lr, lrlr=0.2, guard=False)
   updates, state = step(opt, opt.init(params), params, direction, loss, x=x)
 
   def loss_at(scale):
@@ -270,34 +274,58 @@ def test_decision_matches_the_losses_on_random_problems(seed):
   )
 
 
-def test_tie_break_up_raises_the_learning_rate_on_equal_losses():
-  opt = ohc.scale_by_hillclimb(0.2, lrlr=0.25, tie_break="up")
+def test_tie_break_up_raises_the_learning_rate_up_to_the_tie_ceiling():
+  # lr = 0.2 and tie_ceiling = 0.3 (as if unequal losses had once chosen 0.3);
+  # s = 0.25: a tie climbs to 0.25, then to min(0.3125, 0.3) = 0.3, then holds.
+  opt = rule(0.2, lrlr=0.25, lrlr_growth=1.0, tie_break="up")
+  params = jnp.array([1.0, -1.0])
+  state = opt.init(params)._replace(tie_ceiling=jnp.asarray(0.3))
+  lrs, streaks = [], []
+  for _ in range(3):
+    updates, state = step(opt, state, params, params, constant)
+    lrs.append(float(state.learning_rate))
+    streaks.append(int(state.streak))
+  np.testing.assert_allclose(lrs, [0.25, 0.3, 0.3], rtol=1e-6)
+  assert streaks == [1, 2, 0]
+  test_utils.assert_trees_all_close(updates, jnp.array([-0.3, 0.3]))
+  test_utils.assert_trees_all_close(state.tie_ceiling, 0.3)
+
+
+def test_ties_hold_the_starting_learning_rate_before_any_decision():
+  opt = rule(0.2, lrlr=0.25, tie_break="up")
   params = jnp.array([1.0, -1.0])
   updates, state = step(opt, opt.init(params), params, params, constant)
-  test_utils.assert_trees_all_close(state.learning_rate, 0.25)
-  test_utils.assert_trees_all_close(updates, jnp.array([-0.25, 0.25]))
+  test_utils.assert_trees_all_close(state.learning_rate, 0.2)
+  test_utils.assert_trees_all_close(updates, jnp.array([-0.2, 0.2]))
+  assert int(state.streak) == 0
 
 
-def test_tie_break_up_still_lowers_on_two_non_finite_losses():
-  opt = ohc.scale_by_hillclimb(0.5, lrlr=0.5, guard=False, tie_break="up")
-  params = jnp.array([1.0])
-  nan_loss = lambda w: jnp.sum(w) * jnp.nan
-  _, state = step(opt, opt.init(params), params, params, nan_loss)
-  test_utils.assert_trees_all_close(state.learning_rate, 0.25)
+def test_unequal_losses_raise_the_tie_ceiling():
+  # f = sum(w), u = 1: up wins, lr 1 -> 1.5, and so does the ceiling. A fall
+  # leaves the ceiling where it was.
+  opt = rule(1.0, lrlr=0.5, lrlr_growth=1.0)
+  params = jnp.array([0.0])
+  _, state = step(opt, opt.init(params), params, jnp.ones(1), linear)
+  test_utils.assert_trees_all_close(state.tie_ceiling, 1.5)
+  _, state = step(opt, state, params, jnp.ones(1), lambda w: -jnp.sum(w))
+  test_utils.assert_trees_all_close(state.learning_rate, 0.75)
+  test_utils.assert_trees_all_close(state.tie_ceiling, 1.5)
 
 
 def test_tie_break_up_climbs_out_of_steps_below_float_precision():
   # At lr = 1e-9 the step changes w = 1 by 1e-9, below float32 resolution, so
-  # the two probes tie. "down" sinks further; "up" climbs until they differ.
+  # the two probes tie. "down" sinks further; "up" climbs back toward the
+  # ceiling (0.5 here, as if earlier probes had chosen it) until they differ.
   params = jnp.array([1.0])
 
   def run(tie_break):
-    opt = ohc.scale_by_hillclimb(1e-9, lrlr=0.5, tie_break=tie_break)
+    opt = rule(1e-9, lrlr=0.5, tie_break=tie_break)
+    state = opt.init(params)._replace(tie_ceiling=jnp.asarray(0.5))
 
     def body(state, _):
       return step(opt, state, params, params, half_square)[1], None
 
-    return jax.lax.scan(body, opt.init(params), length=60)[0].learning_rate
+    return jax.lax.scan(body, state, length=60)[0].learning_rate
 
   assert float(run("down")) == pytest.approx(1e-9)
   assert float(run("up")) > 1e-3
@@ -306,7 +334,7 @@ def test_tie_break_up_climbs_out_of_steps_below_float_precision():
 def test_tie_break_up_lowers_the_learning_rate_on_a_zero_direction():
   # At an exact minimum the gradient is zero and every candidate ties: the
   # learning rate must not climb forever (it would overflow and give NaN).
-  opt = ohc.scale_by_hillclimb(0.2, lrlr=0.25, tie_break="up")
+  opt = rule(0.2, lrlr=0.25, tie_break="up")
   params = jnp.array([0.0, 0.0])
   updates, state = step(opt, opt.init(params), params, params, half_square)
   test_utils.assert_trees_all_close(state.learning_rate, 0.15)

@@ -1,0 +1,147 @@
+"""The scale search of the first update, worked out by hand."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from optax._src import test_utils
+import pytest
+
+import optax_hillclimb as ohc
+
+SCALES = (0.1, 1.0, 10.0, 100.0)
+
+
+def exp_loss(w):
+  """f(w) = sum(exp(w)): along -u with u = 1, f(c) = exp(-c)."""
+  return jnp.sum(jnp.exp(w))
+
+
+def update(opt, state, value_fn, **kwargs):
+  """One update at w = 0 along u = 1."""
+  params = jnp.zeros(1)
+  return opt.update(jnp.ones(1), state, params, value_fn=value_fn, **kwargs)
+
+
+def test_search_takes_the_smallest_scale_with_half_the_best_decrease():
+  # lr0 = 0.1: candidates 0.01, 0.1, 1, 10 score exp(-c) = 0.990, 0.905,
+  # 0.368, 4.5e-5. The best decrease from the smallest candidate's 0.990 is
+  # 0.990; half of it is reached first at c = 1 (0.368), not at the argmin 10.
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  updates, state = update(opt, opt.init(jnp.zeros(1)), exp_loss)
+  test_utils.assert_trees_all_close(state.learning_rate, 1.0)
+  test_utils.assert_trees_all_close(updates, jnp.array([-1.0]))
+  test_utils.assert_trees_all_close(
+    (state.loss_up, state.loss_down), (np.exp(-1.0), np.exp(-1.0))
+  )
+  test_utils.assert_trees_all_close(state.tie_ceiling, 1.0)
+  assert int(state.streak) == 0
+  assert int(state.count) == 1
+
+
+def test_search_runs_only_at_the_first_update():
+  # The second update is a probe step: lr 1 -> 1.01 (up is better on exp).
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  _, state = update(opt, opt.init(jnp.zeros(1)), exp_loss)
+  _, state = update(opt, state, exp_loss)
+  test_utils.assert_trees_all_close(state.learning_rate, 1.01)
+
+
+def test_search_keeps_lr0_when_every_candidate_ties():
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  constant = lambda w: jnp.asarray(3.0)
+  updates, state = update(opt, opt.init(jnp.zeros(1)), constant)
+  test_utils.assert_trees_all_close(state.learning_rate, 0.1)
+  test_utils.assert_trees_all_close(state.tie_ceiling, 0.1)
+  test_utils.assert_trees_all_close(updates, jnp.array([-0.1]))
+
+
+def test_search_candidates_are_clipped_to_the_bounds():
+  # Candidates 0.01 .. 10 clipped to [0.05, 0.5]: the best is 0.5.
+  opt = ohc.scale_by_hillclimb(
+    0.1,
+    scale_search=SCALES,
+    min_learning_rate=0.05,
+    max_learning_rate=0.5,
+  )
+  _, state = update(opt, opt.init(jnp.zeros(1)), exp_loss)
+  test_utils.assert_trees_all_close(state.learning_rate, 0.5)
+
+
+def test_guard_rejects_a_search_with_no_finite_candidate():
+  # Zero update, and lr = smallest candidate (0.01) * backoff (0.5).
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  nan_loss = lambda w: jnp.sum(w) * jnp.nan
+  updates, state = update(opt, opt.init(jnp.zeros(1)), nan_loss)
+  test_utils.assert_trees_all_equal(updates, jnp.zeros(1))
+  test_utils.assert_trees_all_close(state.learning_rate, 0.005)
+  assert int(state.num_rejected) == 1
+
+
+def test_guard_rejects_a_search_whose_choice_is_far_worse_than_value():
+  # The chosen candidate (c = 1, loss 0.368) is above 2 * value = 0.2.
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  updates, state = update(opt, opt.init(jnp.zeros(1)), exp_loss, value=0.1)
+  test_utils.assert_trees_all_equal(updates, jnp.zeros(1))
+  assert int(state.num_rejected) == 1
+
+
+def test_default_search_escapes_a_start_below_float_precision():
+  # From 1e-9, f = w^2 / 2 at w = 1 cannot tell lr0 * (1 +- s) apart, and
+  # without the search ties hold lr0; the search jumps to 1e-9 * 1e6.
+  params = jnp.array([1.0])
+  half_square = lambda w: 0.5 * jnp.sum(w**2)
+  opt = ohc.scale_by_hillclimb(1e-9)
+  _, state = opt.update(params, opt.init(params), params, value_fn=half_square)
+  test_utils.assert_trees_all_close(state.learning_rate, 1e-3)
+
+
+@pytest.mark.parametrize("every_k", [1, 3])
+def test_every_k_counts_the_search_as_the_first_probe(every_k):
+  calls = []
+
+  def loss(w):
+    jax.debug.callback(lambda: calls.append(1))
+    return exp_loss(w)
+
+  opt = ohc.scale_by_hillclimb(
+    0.1, scale_search=SCALES, every_k=every_k, probe="sequential"
+  )
+  step = jax.jit(functools.partial(update, opt, value_fn=loss))
+  state = opt.init(jnp.zeros(1))
+  for _ in range(4):
+    _, state = step(state)
+  jax.effects_barrier()
+  # Four candidates at count 0, then two per probe step (counts 1, 2, 3, or
+  # only 3).
+  assert len(calls) == len(SCALES) + 2 * len(range(1, 4, every_k))
+
+
+def test_vmap_and_sequential_searches_agree():
+  results = []
+  for probe in ("vmap", "sequential"):
+    opt = ohc.scale_by_hillclimb(0.1, probe=probe)
+    _, state = update(opt, opt.init(jnp.zeros(1)), exp_loss)
+    results.append(state.learning_rate)
+  test_utils.assert_trees_all_equal(*results)
+
+
+@pytest.mark.parametrize(
+  ("scale_search", "error"),
+  [
+    ((), None),
+    ((0.0, 1.0), ValueError),
+    ((-1.0,), ValueError),
+    ((float("inf"),), ValueError),
+    (("1",), ValueError),
+    ("10", TypeError),
+    (10.0, TypeError),
+  ],
+)
+def test_bad_scale_search_is_named(scale_search, error):
+  if error is None:
+    ohc.scale_by_hillclimb(scale_search=scale_search)
+    return
+  with pytest.raises(error, match="scale_search"):
+    ohc.scale_by_hillclimb(scale_search=scale_search)
