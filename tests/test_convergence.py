@@ -8,6 +8,11 @@ import pytest
 
 import optax_hillclimb as ohc
 
+# The blog post's rule exactly (see docs/rule.md).
+REFERENCE_RULE = dict(
+  guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
+)
+
 
 def parabola():
   target = jnp.array([1.0, -1.0, 1.0])
@@ -73,14 +78,7 @@ def test_reference_rule_climbs_from_far_too_small():
   # climb more than three decades, at 1% a step: 1.01 ** 800 = 2.9e3.
   initial, _, _ = parabola()
   loss = lambda p: jnp.sum((p - 3.0) ** 2)
-  opt = ohc.hillclimb(
-    1e-5,
-    smoothing=0.0,
-    guard=False,
-    lrlr_growth=1.0,
-    tie_break="down",
-    scale_search=None,
-  )
+  opt = ohc.hillclimb(1e-5, smoothing=0.0, **REFERENCE_RULE)
   _, state = minimize(opt, initial, loss, 800)
   assert ohc.get_learning_rate(state) > 1e-2
 
@@ -90,16 +88,10 @@ def test_growing_steps_cross_decades_in_tens_of_steps():
   # 60 steps, where the reference rule's lr has only grown by 1.01 ** 60.
   initial, _, _ = parabola()
   loss = lambda p: jnp.sum((p - 3.0) ** 2)
-  params, _ = minimize(ohc.hillclimb(1e-5, smoothing=0.0), initial, loss, 60)
+  growing = ohc.hillclimb(1e-5, smoothing=0.0, scale_search=None)
+  params, _ = minimize(growing, initial, loss, 60)
   assert loss(params) < 1e-6
-  reference = ohc.hillclimb(
-    1e-5,
-    smoothing=0.0,
-    guard=False,
-    lrlr_growth=1.0,
-    tie_break="down",
-    scale_search=None,
-  )
+  reference = ohc.hillclimb(1e-5, smoothing=0.0, **REFERENCE_RULE)
   params, _ = minimize(reference, initial, loss, 60)
   assert loss(params) > 0.9 * loss(initial)  # 69 at the start.
 
@@ -108,13 +100,7 @@ def test_guard_recovers_from_a_diverging_learning_rate():
   # From lr = 10 on Rosenbrock, the reference rule diverges (loss inf) while
   # it lowers lr 1% a step; the guard backs off and converges.
   initial, final, loss = rosenbrock()
-  reference = ohc.hillclimb(
-    10.0,
-    guard=False,
-    lrlr_growth=1.0,
-    tie_break="down",
-    scale_search=None,
-  )
+  reference = ohc.hillclimb(10.0, **REFERENCE_RULE)
   params, _ = minimize(reference, initial, loss, 200)
   assert not jnp.isfinite(loss(params))
   params, _ = minimize(ohc.hillclimb(10.0), initial, loss, 30_000)

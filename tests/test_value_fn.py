@@ -11,6 +11,17 @@ import optax_hillclimb as ohc
 from optax_hillclimb import _value_fn
 
 
+def probe_losses(value_fn, **extra_args):
+  """(loss_up, loss_down) of one probe step at w = 2 along u = 1, lr 0.1 and
+  s = 0.5: the candidates are w = 1.85 and w = 1.95."""
+  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5, scale_search=None)
+  params = jnp.array([2.0])
+  _, state = opt.update(
+    jnp.ones(1), opt.init(params), params, value_fn=value_fn, **extra_args
+  )
+  return state.loss_up, state.loss_down
+
+
 def test_matching_extra_args_are_passed_and_the_rest_ignored():
   seen = {}
 
@@ -18,23 +29,15 @@ def test_matching_extra_args_are_passed_and_the_rest_ignored():
     seen.update(batch=batch, weight=weight)
     return weight * jnp.sum((params - batch) ** 2)
 
-  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5, scale_search=None)
-  params = jnp.array([2.0])
-  # f(w) = 3 (w - 1)^2, u = 1: up: 2 - 0.15 = 1.85, f = 2.1675; down:
-  # 2 - 0.05 = 1.95, f = 2.7075.
-  _, state = opt.update(
-    jnp.ones(1),
-    opt.init(params),
-    params,
-    value_fn=loss,
+  # f(w) = 3 (w - 1)^2: f(1.85) = 2.1675, f(1.95) = 2.7075.
+  losses = probe_losses(
+    loss,
     batch=jnp.array([1.0]),
     weight=3.0,
     unexpected_extra_args_your_optimizer_doesnt_expect=1,
   )
   assert seen["weight"] == 3.0
-  test_utils.assert_trees_all_close(
-    (state.loss_up, state.loss_down), (2.1675, 2.7075)
-  )
+  test_utils.assert_trees_all_close(losses, (2.1675, 2.7075))
 
 
 def test_keyword_names_of_partials_and_builtins():
@@ -84,20 +87,9 @@ def test_drop_aux_passes_the_batch_and_keeps_the_loss():
 
   value_fn = ohc.drop_aux(loss_fn)
   assert _value_fn.keyword_names(value_fn) == {"params", "batch"}
-  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5, scale_search=None)
-  params = jnp.array([2.0])
-  # f(w) = w^2, u = 1: up: 2 - 0.15 = 1.85, f = 3.4225; down: 1.95, 3.8025.
-  _, state = opt.update(
-    jnp.ones(1),
-    opt.init(params),
-    params,
-    value_fn=value_fn,
-    batch=jnp.ones(1),
-    other=None,
-  )
-  test_utils.assert_trees_all_close(
-    (state.loss_up, state.loss_down), (3.4225, 3.8025)
-  )
+  # f(w) = w^2: f(1.85) = 3.4225, f(1.95) = 3.8025.
+  losses = probe_losses(value_fn, batch=jnp.ones(1), other=None)
+  test_utils.assert_trees_all_close(losses, (3.4225, 3.8025))
 
 
 def test_drop_aux_names_a_function_without_aux():

@@ -1,0 +1,170 @@
+r"""Safe from the first step: a ReLU MLP trained from lr0 = 1e-6 .. 1e2.
+
+A far too large starting learning rate can kill most ReLU units in the first
+steps, before the guard reacts. This compares hill climbing with the
+first-update scale search (the default) against the same optimizer without it
+(``scale_search=None``, the former start), on sklearn's bundled 8x8 digits
+(1437 train / 360 test, inputs in [0, 1]), a 64-64-10 ReLU MLP, batch 64,
+3 epochs (66 steps), for both ``hillclimb`` and ``hillclimb_adam``.
+
+Reported per lr0, over seeds: test accuracy, the share of hidden units dead
+on the whole training set, and the worst ratio of a batch's loss after an
+accepted step to before it.
+
+  python -m benchmarks.safe_start                  # docs/results/
+  python -m benchmarks.safe_start --seeds 2 --out /tmp/safe_start
+"""
+
+import argparse
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from sklearn import datasets as sk_datasets
+
+import optax_hillclimb as ohc
+
+from . import _report
+
+LR0S = tuple(10.0**k for k in range(-6, 3))
+NUM_TRAIN = 1437
+
+
+def digits():
+  """sklearn's bundled digits: ``((x, y), (x_test, y_test))``."""
+  x, y = sk_datasets.load_digits(return_X_y=True)
+  order = np.random.default_rng(0).permutation(len(y))
+  x, y = jnp.asarray(x[order] / 16.0, jnp.float32), jnp.asarray(y[order])
+  return (x[:NUM_TRAIN], y[:NUM_TRAIN]), (x[NUM_TRAIN:], y[NUM_TRAIN:])
+
+
+def init(key):
+  keys = jax.random.split(key, 2)
+  he = lambda k, shape: jax.random.normal(k, shape) * np.sqrt(2 / shape[0])
+  return [
+    {"w": he(keys[0], (64, 64)), "b": jnp.zeros(64)},
+    {"w": he(keys[1], (64, 10)), "b": jnp.zeros(10)},
+  ]
+
+
+def hidden(params, x):
+  return jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
+
+
+def logits(params, x):
+  return hidden(params, x) @ params[1]["w"] + params[1]["b"]
+
+
+def loss(params, x, y):
+  return optax.softmax_cross_entropy_with_integer_labels(
+    logits(params, x), y
+  ).mean()
+
+
+def train(opt, seed, epochs=3, batch=64):
+  """Trains the MLP; returns (test accuracy, dead share, worst loss ratio)."""
+  (x, y), (x_test, y_test) = digits()
+  params = init(jax.random.key(seed))
+  steps = len(y) // batch
+  order = jnp.concatenate(
+    [
+      jax.random.permutation(k, len(y))[: steps * batch]
+      for k in jax.random.split(jax.random.key(seed), epochs)
+    ]
+  ).reshape(-1, batch)
+
+  def step(carry, idx):
+    params, state = carry
+    bx, by = x[idx], y[idx]
+    value, grads = jax.value_and_grad(loss)(params, bx, by)
+    updates, state = opt.update(
+      grads, state, params, value_fn=loss, value=value, x=bx, y=by
+    )
+    params = optax.apply_updates(params, updates)
+    return (params, state), loss(params, bx, by) / value
+
+  (params, _), growth = jax.jit(lambda c, o: jax.lax.scan(step, c, o))(
+    (params, opt.init(params)), order
+  )
+  accuracy = float(jnp.mean(jnp.argmax(logits(params, x_test), -1) == y_test))
+  dead = float(jnp.mean(jnp.all(hidden(params, x) == 0, axis=0)))
+  return accuracy, dead, float(jnp.max(growth))
+
+
+VARIANTS = {
+  "hillclimb (defaults: scale search)": ohc.hillclimb,
+  "hillclimb, scale_search=None": lambda lr0: ohc.hillclimb(
+    lr0, scale_search=None
+  ),
+  "hillclimb_adam (defaults: scale search)": ohc.hillclimb_adam,
+  "hillclimb_adam, scale_search=None": lambda lr0: ohc.hillclimb_adam(
+    lr0, scale_search=None
+  ),
+}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--seeds", type=int, default=5)
+  parser.add_argument("--out", default="docs/results")
+  args = parser.parse_args()
+  os.makedirs(args.out, exist_ok=True)
+  start = time.time()
+  summary, rows = {}, []
+  for name, make in VARIANTS.items():
+    runs = np.array(
+      [[train(make(lr0), seed) for seed in range(args.seeds)] for lr0 in LR0S]
+    )  # [lr0, seed, (accuracy, dead, growth)]
+    summary[name] = {
+      "accuracy_mean": runs[:, :, 0].mean(1).tolist(),
+      "accuracy_min": runs[:, :, 0].min(1).tolist(),
+      "dead_mean": runs[:, :, 1].mean(1).tolist(),
+      "dead_max": runs[:, :, 1].max(1).tolist(),
+      "worst_loss_ratio": runs[:, :, 2].max(1).tolist(),
+    }
+    for i, lr0 in enumerate(LR0S):
+      rows.append(
+        [
+          name,
+          f"{lr0:g}",
+          _report.percent(runs[i, :, 0].mean()),
+          _report.percent(runs[i, :, 0].min()),
+          _report.percent(runs[i, :, 1].mean()),
+          _report.percent(runs[i, :, 1].max()),
+          f"{runs[i, :, 2].max():.2f}",
+        ]
+      )
+    print(name, f"{time.time() - start:.0f} s", flush=True)
+  table = _report.markdown_table(
+    [
+      "optimizer",
+      "lr0",
+      "accuracy (mean)",
+      "accuracy (worst seed)",
+      "dead units (mean)",
+      "dead units (worst seed)",
+      "worst loss ratio",
+    ],
+    rows,
+  )
+  with open(os.path.join(args.out, "safe_start.md"), "w") as f:
+    f.write(
+      "# Safe from the first step: the numbers\n\n"
+      "sklearn's 8x8 digits (1437 train / 360 test), a 64-64-10 ReLU MLP,"
+      f" batch 64, 3 epochs, {args.seeds} seeds per cell. Dead units: hidden"
+      " units that output 0 on every training image. Worst loss ratio: the"
+      " largest ratio of a batch's loss after an accepted step to before"
+      " it.\n\n" + _report.machine_notes(time.time() - start) + "\n" + table
+    )
+  summary["_lr0"] = list(LR0S)
+  with open(os.path.join(args.out, "safe_start.json"), "w") as f:
+    json.dump(summary, f, indent=1)
+  print(table)
+
+
+if __name__ == "__main__":
+  main()
