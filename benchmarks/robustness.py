@@ -6,7 +6,7 @@ consecutive grid values of ``lr0`` whose mean final test accuracy is within
 value alone counts as 0 decades).
 
 Protocol: the reference MLP (784-20-10, batch 1000, 10 epochs) on [0, 1]
-inputs, ``lr0`` on ``logspace(-6, 0, 13)`` (half-decade steps), 3 seeds. Each
+inputs, ``lr0`` on ``logspace(-6, 2, 17)`` (half-decade steps), 5 seeds. Each
 method has one knob that sets its starting step size, swept over the grid:
 ``learning_rate`` for SGD, Adam, schedule-free SGD, COCOB (a multiplier) and
 hill climbing; the initial step estimate for Prodigy and D-Adaptation
@@ -14,14 +14,19 @@ hill climbing; the initial step estimate for Prodigy and D-Adaptation
 (``s_init``, on SGD with learning rate 1); Adam's learning rate under
 ``reduce_on_plateau``.
 
+Also written: the goals of ``GOAL_TEXT``, checked on the grid, and a
+compute-fair table, in which every baseline trains again for the extra steps
+that hill climbing's measured extra cost per step (``docs/results/
+step_cost.json``) would buy it.
+
   python -m benchmarks.robustness                 # docs/results/
   python -m benchmarks.robustness --quick --out /tmp/robustness
 
 With ``--cnn``, the smaller check instead: Flax's MNIST CNN, 3 epochs, batch
 128, one seed, hill climbing (defaults, and the former defaults: fixed 1%
-step, ties lower lr) against SGD with momentum 0.9 at lr0 = 1e-4, 1e-2 and 1,
-on a subset of the training set (``--cnn-train``; all 10000 test images);
-writes ``robustness_cnn.md``.
+step, ties lower lr, no scale search) against SGD with momentum 0.9 at lr0 =
+1e-4, 1e-2 and 1, on a subset of the training set (``--cnn-train``; all 10000
+test images); writes ``robustness_cnn.md``.
 """
 
 import argparse
@@ -42,35 +47,41 @@ from . import _vtrain
 from ._report import plt
 
 WITHIN = 0.01  # one accuracy point
-GRID_STEP_DECADES = 0.5
+# Goals (a), (b) and (d) are judged over these six decades of lr0.
+GOAL_LR0S = (1e-6, 1e0)
+FAR_BELOW = 0.05  # goal (c): never more than 5 points below the family's best
+K10_WITHIN = 0.02  # goal (d): every_k=10 within 2 points of every_k=1
+# The measured per-step costs, read for the compute-fair table.
+STEP_COST = os.path.join(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+  "docs",
+  "results",
+  "step_cost.json",
+)
 
 
 def _plateau_learning_rate(state, lr0):
   return lr0 * optax.tree.get(state, "scale")
 
 
-def _hillclimb(name, **kwargs):
+def _hillclimb(name, make, **kwargs):
   return _vtrain.Method(
     name,
-    lambda lr0: ohc.hillclimb(lr0, **kwargs),
-    learning_rate=_vtrain.hillclimb_learning_rate,
-  )
-
-
-def _hillclimb_adam(name, **kwargs):
-  return _vtrain.Method(
-    name,
-    lambda lr0: ohc.hillclimb_adam(lr0, **kwargs),
+    lambda lr0: make(lr0, **kwargs),
     learning_rate=_vtrain.hillclimb_learning_rate,
   )
 
 
 # Settings are spelled out, so that the labels stay true when defaults change.
-# The fixed 1% step with ties lowering lr: the reference rule's adaptation.
-OLD = dict(lrlr_growth=1.0, tie_break="down")
-DEFAULT_HILLCLIMB = "hillclimb (defaults: lrlr_growth=1.5, ties up)"
+HC_REFERENCE = "hillclimb, reference rule"
+HC_NO_SEARCH = "hillclimb, no scale search"
+HC_DEFAULT = "hillclimb (defaults)"
+HC_K10 = "hillclimb, every_k=10, lrlr=0.1"
+HCA_NO_SEARCH = "hillclimb_adam, no scale search"
+HCA_DEFAULT = "hillclimb_adam (defaults)"
+HCA_K10 = "hillclimb_adam, every_k=10, lrlr=0.1"
 
-METHODS = [
+BASELINES = [
   _vtrain.Method("SGD", optax.sgd),
   _vtrain.Method("SGD momentum 0.9", lambda lr: optax.sgd(lr, momentum=0.9)),
   _vtrain.Method("Adam", optax.adam),
@@ -108,50 +119,65 @@ METHODS = [
     lambda lr: contrib.schedule_free_sgd(learning_rate=lr),
     eval_params=contrib.schedule_free_eval_params,
   ),
-  _hillclimb("hillclimb, reference rule", guard=False, **OLD),
-  _hillclimb("hillclimb, 1% step, ties down (former defaults)", **OLD),
-  _hillclimb(
-    "hillclimb, guard_rtol=0, 1% step, ties down", guard_rtol=0, **OLD
-  ),
-  _hillclimb(
-    "hillclimb, lrlr_growth=1.5, ties down", lrlr_growth=1.5, tie_break="down"
-  ),
-  _hillclimb(
-    "hillclimb, lrlr_growth=1.5, max_lrlr=0.1, ties down",
-    lrlr_growth=1.5,
-    max_lrlr=0.1,
-    tie_break="down",
-  ),
-  _hillclimb(
-    "hillclimb, guard_rtol=0, lrlr_growth=1.5, ties down",
-    guard_rtol=0.0,
-    lrlr_growth=1.5,
-    tie_break="down",
-  ),
-  _hillclimb(DEFAULT_HILLCLIMB),
-  _hillclimb_adam(
-    "hillclimb_adam, 1% step, ties down (former defaults)", **OLD
-  ),
-  _hillclimb_adam(
-    "hillclimb_adam, lrlr_growth=1.5, ties down",
-    lrlr_growth=1.5,
-    tie_break="down",
-  ),
-  _hillclimb_adam(
-    "hillclimb_adam, lrlr_growth=1.5, max_lrlr=0.1, ties down",
-    lrlr_growth=1.5,
-    max_lrlr=0.1,
-    tie_break="down",
-  ),
-  _hillclimb_adam(
-    "hillclimb_adam, guard_rtol=0, lrlr_growth=1.5, ties down",
-    guard_rtol=0.0,
-    lrlr_growth=1.5,
-    tie_break="down",
-  ),
-  _hillclimb_adam("hillclimb_adam (defaults: lrlr_growth=1.5, ties up)"),
 ]
-QUICK_METHODS = ("SGD", "prodigy", DEFAULT_HILLCLIMB)
+METHODS = [
+  *BASELINES,
+  _hillclimb(
+    HC_REFERENCE,
+    ohc.hillclimb,
+    guard=False,
+    lrlr_growth=1.0,
+    tie_break="down",
+    scale_search=None,
+  ),
+  _hillclimb(HC_NO_SEARCH, ohc.hillclimb, scale_search=None),
+  _hillclimb(HC_DEFAULT, ohc.hillclimb),
+  _hillclimb(HC_K10, ohc.hillclimb, every_k=10, lrlr=0.1),
+  _hillclimb(HCA_NO_SEARCH, ohc.hillclimb_adam, scale_search=None),
+  _hillclimb(HCA_DEFAULT, ohc.hillclimb_adam),
+  _hillclimb(HCA_K10, ohc.hillclimb_adam, every_k=10, lrlr=0.1),
+]
+# Enough for every goal and both compute-fair ratios to be computed once.
+QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_K10, HCA_DEFAULT, HCA_K10)
+
+# The two families the goals compare within: the baselines whose step is
+# SGD-like (one gradient step, no per-coordinate scaling) or Adam-like, and the
+# hill-climbing variants built on each.
+SGD_BASELINES = (
+  "SGD",
+  "SGD momentum 0.9",
+  "schedule_free_sgd",
+  "dog",
+  "cocob",
+  "mechanize(SGD)",
+)
+ADAM_BASELINES = ("Adam", "Adam + reduce_on_plateau", "prodigy", "dadapt_adamw")
+FAMILIES = {
+  "SGD": (*SGD_BASELINES, HC_REFERENCE, HC_NO_SEARCH, HC_DEFAULT, HC_K10),
+  "Adam": (*ADAM_BASELINES, HCA_NO_SEARCH, HCA_DEFAULT, HCA_K10),
+}
+assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
+
+# The ratio of step_cost.json (models.mlp) that sets each baseline's budget in
+# the compute-fair table: its 10 epochs times what a step of the hill climber
+# of its family costs relative to it. Only SGD and Adam were measured; DoG,
+# COCOB, Mechanic and schedule-free SGD do at least SGD's work per step, and
+# Prodigy and D-Adaptation at least Adam's, so the measured ratio is an upper
+# bound on hill climbing's cost relative to them: the baseline gets at least
+# its fair share of steps.
+FAIR_RATIO = {
+  **{name: "hillclimb_k1_over_sgd" for name in SGD_BASELINES},
+  **{name: "hillclimb_adam_over_adam" for name in ADAM_BASELINES},
+}
+# What the table compares the baselines with, at the base budget.
+FAIR_HILLCLIMB = (HC_DEFAULT, HCA_DEFAULT)
+# Read and reported: the k1 ratios set the budgets; the others are context.
+STEP_COST_RATIOS = (
+  "hillclimb_k1_over_sgd",
+  "hillclimb_adam_over_adam",
+  "hillclimb_k10_over_sgd",
+  "adam_over_sgd",
+)
 
 
 def robust_range(
@@ -182,6 +208,172 @@ def robust_range(
   return widest, lo, hi
 
 
+GOAL_TEXT = {
+  "a": "within 1 pt of the best of all methods, at every lr0 in 1e-6..1e0",
+  "b": (
+    "within 1 pt of the best SGD-family baseline (each at its best lr0), at"
+    " every lr0 in 1e-6..1e0"
+  ),
+  "c": (
+    "never more than 5 pts below its family's best (any method, any lr0),"
+    " at any lr0 of the grid"
+  ),
+  "d": (
+    "every_k=10 within 2 pts of every_k=1 (the defaults) at the same lr0, at"
+    " every lr0 in 1e-6..1e0"
+  ),
+}
+
+
+def goal_window(lr0s: np.ndarray) -> np.ndarray:
+  """Which grid values lie in ``GOAL_LR0S`` (the grid is rounded)."""
+  lo, hi = GOAL_LR0S
+  return (lr0s >= lo * (1 - 1e-6)) & (lr0s <= hi * (1 + 1e-6))
+
+
+def _tuned_best(
+  mean_acc: dict[str, np.ndarray], names: tuple[str, ...]
+) -> tuple[float, str]:
+  """Best mean accuracy at any lr0 of those of ``names`` that ran, and who."""
+  ran = [n for n in names if n in mean_acc]
+  who = max(ran, key=lambda n: mean_acc[n].max())
+  return float(mean_acc[who].max()), who
+
+
+def _check(
+  goal: str,
+  method: str,
+  acc: np.ndarray,
+  std: np.ndarray,
+  reference: float | np.ndarray,
+  reference_label: str,
+  lr0s: np.ndarray,
+  where: np.ndarray,
+  limit: float,
+) -> dict:
+  """How far ``acc`` falls below ``reference`` over ``lr0s[where]``."""
+  shortfall = np.where(where, reference - acc, -np.inf)
+  i = int(np.argmax(shortfall))
+  return {
+    "goal": goal,
+    "method": method,
+    "reference": reference_label,
+    "limit": limit,
+    "worst_shortfall": float(shortfall[i]),
+    "at_lr0": float(lr0s[i]),
+    "std_there": float(std[i]),
+    "within": int(np.sum(where & (shortfall <= limit))),
+    "of": int(np.sum(where)),
+    "met": bool(shortfall[i] <= limit),
+  }
+
+
+def goals(
+  mean_acc: dict[str, np.ndarray],
+  std_acc: dict[str, np.ndarray],
+  lr0s: np.ndarray,
+) -> list[dict]:
+  """Checks the goals (a) to (d) of ``GOAL_TEXT`` on the methods that ran.
+
+  Args:
+    mean_acc: mean accuracy over seeds per lr0, by method name.
+    std_acc: its standard deviation over seeds.
+    lr0s: the grid.
+
+  Returns:
+    One dict per (goal, method) whose methods ran: the worst shortfall below
+    the reference, at which lr0 (and the seed std there), how many lr0s are
+    within the limit, and whether the goal is met.
+  """
+  window = goal_window(lr0s)
+  everywhere = np.ones_like(window)
+  rows = []
+
+  def check(goal, method, reference, label, where, limit):
+    rows.append(
+      _check(
+        goal,
+        method,
+        mean_acc[method],
+        std_acc[method],
+        reference,
+        label,
+        lr0s,
+        where,
+        limit,
+      )
+    )
+
+  def best_label(best, who):
+    return f"{who}, {_report.percent(best)}"
+
+  if HCA_DEFAULT in mean_acc:
+    best, who = _tuned_best(mean_acc, tuple(mean_acc))
+    check("a", HCA_DEFAULT, best, best_label(best, who), window, WITHIN)
+    rows[-1]["decades"] = robust_range(mean_acc[HCA_DEFAULT], lr0s, best)[0]
+  if HC_DEFAULT in mean_acc and any(n in mean_acc for n in SGD_BASELINES):
+    best, who = _tuned_best(mean_acc, SGD_BASELINES)
+    check("b", HC_DEFAULT, best, best_label(best, who), window, WITHIN)
+    rows[-1]["decades"] = robust_range(mean_acc[HC_DEFAULT], lr0s, best)[0]
+  for family, method in (("Adam", HCA_DEFAULT), ("SGD", HC_DEFAULT)):
+    if method in mean_acc:
+      best, who = _tuned_best(mean_acc, FAMILIES[family])
+      check("c", method, best, best_label(best, who), everywhere, FAR_BELOW)
+  for k1, k10 in ((HC_DEFAULT, HC_K10), (HCA_DEFAULT, HCA_K10)):
+    if k1 in mean_acc and k10 in mean_acc:
+      check("d", k10, mean_acc[k1], f"{k1}, same lr0", window, K10_WITHIN)
+  return rows
+
+
+def goals_table(rows: list[dict]) -> str:
+  """The goals as a Markdown table."""
+  return _report.markdown_table(
+    [
+      "goal",
+      "method",
+      "reference",
+      "worst shortfall (pts)",
+      "at lr0 (seed std there, pts)",
+      "lr0s within the limit",
+      "decades within 1 pt",
+      "met",
+    ],
+    [
+      [
+        f"({r['goal']}) {GOAL_TEXT[r['goal']]}",
+        r["method"],
+        r["reference"],
+        f"{100 * r['worst_shortfall']:.1f} (limit {100 * r['limit']:.0f})",
+        f"{r['at_lr0']:.0e} ({100 * r['std_there']:.1f})",
+        f"{r['within']} of {r['of']}",
+        f"{r['decades']:.1f}" if "decades" in r else "-",
+        "met" if r["met"] else "**NOT met**",
+      ]
+      for r in rows
+    ],
+  )
+
+
+def read_step_cost(path: str = STEP_COST) -> dict:
+  """The MLP's per-step cost ratios from step_cost.json, and their origin."""
+  with open(path) as f:
+    cost = json.load(f)
+  mlp = cost["models"]["mlp"]
+  return {
+    "path": os.path.relpath(path),
+    "git": cost["git"],
+    "jax": cost["jax_version"],
+    "optax": cost["optax_version"],
+    "quick": cost["quick"],
+    "model": mlp["description"],
+    "ratios": {k: mlp[k] for k in STEP_COST_RATIOS},
+    "quartiles": {
+      k: (mlp["ratios"][k]["q1"], mlp["ratios"][k]["q3"])
+      for k in STEP_COST_RATIOS
+    },
+  }
+
+
 CNN_LR0S = (1e-4, 1e-2, 1.0)
 
 
@@ -210,11 +402,13 @@ def run_cnn(args) -> None:
   methods = [
     ("SGD momentum 0.9", lambda lr: optax.sgd(lr, momentum=0.9), None),
     (
-      "hillclimb, 1% step, ties down (former defaults)",
-      lambda lr: ohc.hillclimb(lr, **OLD),
+      "hillclimb, 1% step, ties down, no scale search",
+      lambda lr: ohc.hillclimb(
+        lr, lrlr_growth=1.0, tie_break="down", scale_search=None
+      ),
       hc_lr,
     ),
-    (DEFAULT_HILLCLIMB, ohc.hillclimb, hc_lr),
+    (HC_DEFAULT, ohc.hillclimb, hc_lr),
   ]
   start = time.time()
   rows, summary = [], {}
@@ -297,17 +491,60 @@ def replot(out: str) -> None:
   """Redraws robustness.png from robustness.json."""
   with open(os.path.join(out, "robustness.json")) as f:
     summary = json.load(f)
-  lr0s = np.array(summary.pop("_lr0"))
-  best, label = summary.pop("_best"), summary.pop("_data")
-  mean_acc = {k: np.array(v["accuracy_mean"]) for k, v in summary.items()}
+  lr0s = np.array(summary["_lr0"])
+  mean_acc = {
+    k: np.array(v["accuracy_mean"])
+    for k, v in summary.items()
+    if not k.startswith("_")
+  }
   plot_accuracy(
-    os.path.join(out, "robustness.png"), lr0s, mean_acc, best, label
+    os.path.join(out, "robustness.png"),
+    lr0s,
+    mean_acc,
+    summary["_best"],
+    summary["_data"],
   )
+
+
+def _band_rows(names, acc_of, lr0s, best, extra) -> list[list[str]]:
+  """Summary rows: best, where, decades within 1 pt of ``best``, range."""
+  window = goal_window(lr0s)
+  rows = []
+  for name in names:
+    acc = acc_of[name]
+    decades, lo, hi = robust_range(acc, lr0s, best)
+    i = int(np.argmax(acc))
+    rows.append(
+      [
+        name,
+        *extra(name),
+        _report.percent(acc[i]),
+        f"{lr0s[i]:.0e}",
+        f"{decades:.1f}",
+        "-" if np.isnan(lo) else f"{lo:.0e} to {hi:.0e}",
+        _report.percent(acc[window].min()),
+        _report.percent(acc.min()),
+      ]
+    )
+  return rows
+
+
+BAND_HEADERS = [
+  "best accuracy",
+  "at lr0",
+  "decades within 1 pt",
+  "range",
+  "lowest, 1e-6..1e0",
+  "lowest, whole grid",
+]
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true")
+  parser.add_argument(
+    "--seeds", type=int, default=None, help="seeds (default 5; 1 with --quick)"
+  )
   parser.add_argument(
     "--cnn", action="store_true", help="run the CNN check instead"
   )
@@ -336,69 +573,114 @@ def main() -> None:
     return
   if args.quick:
     data_name = args.data or "sample"
-    lr0s = np.logspace(-6, 0, 5)
-    grid = dict(num_seeds=1, batch_size=200, epochs=2)
+    lr0s = np.logspace(-6, 2, 5)
+    grid = dict(num_seeds=args.seeds or 1, batch_size=200, epochs=2)
     methods = [m for m in METHODS if m.name in QUICK_METHODS]
   else:
     data_name = args.data or "fashion_mnist"
-    lr0s = np.logspace(-6, 0, 13)
-    grid = dict(num_seeds=3, batch_size=1000, epochs=10)
+    lr0s = np.logspace(-6, 2, 17)
+    grid = dict(num_seeds=args.seeds or 5, batch_size=1000, epochs=10)
     methods = METHODS
-  os.makedirs(args.out, exist_ok=True)
 
   start = time.time()
   data = _data.load_flat(data_name, "unit")
-  results = {}
+  base_steps = grid["epochs"] * (len(data.y_train) // grid["batch_size"])
+  cost = read_step_cost()
+  # Accuracy [seed, lr0] and final learning rate at the base budget; for the
+  # baselines also at the compute-fair one, from the same runs continued.
+  accuracy, final_lr, fair, fair_steps = {}, {}, {}, {}
   for method in methods:
+    name = method.name
     t = time.time()
-    results[method.name] = _vtrain.train_grid(method, data, lr0s=lr0s, **grid)
-    acc = results[method.name].accuracy.mean(0)
+    if name in FAIR_RATIO:
+      steps = round(base_steps * cost["ratios"][FAIR_RATIO[name]])
+      r = _vtrain.train_grid(
+        method,
+        data,
+        lr0s=lr0s,
+        **grid,
+        steps=max(steps, base_steps),
+        eval_at=(base_steps, steps),
+      )
+      fair_steps[name], fair[name] = steps, r.accuracy_at[steps]
+      accuracy[name] = r.accuracy_at[base_steps]
+      note = f", best {fair[name].mean(0).max():.3f} after {steps} steps"
+    else:
+      r = _vtrain.train_grid(method, data, lr0s=lr0s, **grid)
+      accuracy[name], note = r.accuracy, ""
+    final_lr[name] = r.learning_rate[:, :, base_steps - 1]
     print(
-      f"{method.name}: {time.time() - t:.0f} s, best {acc.max():.3f}",
+      f"{name}: {time.time() - t:.0f} s, best"
+      f" {accuracy[name].mean(0).max():.3f} after {base_steps} steps{note}",
       flush=True,
     )
   seconds = time.time() - start
 
-  mean_acc = {k: r.accuracy.mean(0) for k, r in results.items()}
+  mean_acc = {k: a.mean(0) for k, a in accuracy.items()}
+  std_acc = {k: a.std(0) for k, a in accuracy.items()}
   best = max(float(a.max()) for a in mean_acc.values())
-  rows, summary = [], {}
-  for method in methods:
-    acc = mean_acc[method.name]
-    decades, lo, hi = robust_range(acc, lr0s, best)
-    i = int(np.argmax(acc))
-    rows.append(
-      [
-        method.name,
-        f"`{method.knob}`",
-        _report.percent(acc[i]),
-        f"{lr0s[i]:.0e}",
-        f"{decades:.1f}",
-        "-" if np.isnan(lo) else f"{lo:.0e} to {hi:.0e}",
-      ]
+
+  goal_rows = goals(mean_acc, std_acc, lr0s)
+  for r in goal_rows:
+    print(
+      f"goal ({r['goal']}) {r['method']}:"
+      f" {'met' if r['met'] else 'NOT met'}; worst"
+      f" {100 * r['worst_shortfall']:.1f} pts below {r['reference']}"
+      f" (limit {100 * r['limit']:.0f}) at lr0 {r['at_lr0']:.0e};"
+      f" {r['within']} of {r['of']} lr0s within the limit",
+      flush=True,
     )
-    summary[method.name] = {
-      "accuracy_mean": acc.tolist(),
-      "accuracy_std": results[method.name].accuracy.std(0).tolist(),
-      "decades": decades,
-      "final_lr_median": _report.nan_median(
-        results[method.name].learning_rate[:, :, -1], 0
-      ).tolist(),
-    }
+
   summary_table = _report.markdown_table(
+    ["method", "knob swept as lr0", *BAND_HEADERS],
+    _band_rows(
+      [m.name for m in methods],
+      mean_acc,
+      lr0s,
+      best,
+      lambda name: [f"`{next(m.knob for m in methods if m.name == name)}`"],
+    ),
+  )
+
+  # The fair table has its own band: 1 point below its best row.
+  fair_acc = {k: a.mean(0) for k, a in fair.items()}
+  fair_std = {k: a.std(0) for k, a in fair.items()}
+  for name in FAIR_HILLCLIMB:
+    if name in mean_acc:
+      fair_acc[name], fair_std[name] = mean_acc[name], std_acc[name]
+  fair_best = max(float(a.max()) for a in fair_acc.values())
+
+  def fair_extra(name):
+    if name in fair_steps:
+      steps = fair_steps[name]
+      return [
+        f"{steps} ({steps / base_steps * grid['epochs']:.1f} epochs)",
+        f"`{FAIR_RATIO[name]}`",
+        _report.percent(mean_acc[name].max()),
+      ]
+    return [f"{base_steps} ({grid['epochs']} epochs)", "-", "-"]
+
+  fair_table = _report.markdown_table(
     [
       "method",
-      "knob swept as lr0",
-      "best accuracy",
-      "at lr0",
-      "decades within 1 pt",
-      "range",
+      "steps",
+      "ratio that set them",
+      f"best at {grid['epochs']} epochs",
+      *BAND_HEADERS,
     ],
-    rows,
+    _band_rows(list(fair_acc), fair_acc, lr0s, fair_best, fair_extra),
   )
-  grid_table = _report.markdown_table(
-    ["method", *[f"{x:.0e}" for x in lr0s]],
-    [[m.name, *[f"{100 * a:.1f}" for a in mean_acc[m.name]]] for m in methods],
+  ratio_lines = "".join(
+    f"- `{k}` = {v:.3f} (per-round quartiles"
+    f" {cost['quartiles'][k][0]:.2f}-{cost['quartiles'][k][1]:.2f})\n"
+    for k, v in cost["ratios"].items()
   )
+
+  def grid_table(values, fmt):
+    return _report.markdown_table(
+      ["method", *[f"{x:.0e}" for x in lr0s]],
+      [[m.name, *[fmt(a) for a in values[m.name]]] for m in methods],
+    )
 
   plot_accuracy(
     os.path.join(args.out, "robustness.png"),
@@ -408,24 +690,81 @@ def main() -> None:
     data.label,
   )
 
+  seeds = grid["num_seeds"]
   with open(os.path.join(args.out, "robustness.md"), "w") as f:
     f.write(
       "# Robustness to the starting learning rate: the numbers\n\n"
-      f"Data: {data.label}. Grid {grid}; best mean accuracy of any method"
+      f"Data: {data.label}. Grid {grid}: {base_steps} steps, lr0 on"
+      f" `logspace({np.log10(lr0s[0]):.0f}, {np.log10(lr0s[-1]):.0f},"
+      f" {len(lr0s)})`, {seeds} seed{'s' * (seeds > 1)} per lr0; every"
+      " accuracy is the mean over seeds. Best mean accuracy of any method"
       f" {_report.percent(best)}; the band is 1 point below it.\n\n"
       + _report.machine_notes(seconds)
+      + "\n## Goals\n\n"
+      "Families: SGD-like = "
+      + ", ".join(FAMILIES["SGD"])
+      + "; Adam-like = "
+      + ", ".join(FAMILIES["Adam"])
+      + ". A shortfall is the reference minus the method's mean accuracy"
+      " (negative: above it).\n\n"
+      + goals_table(goal_rows)
       + "\n## Summary\n\n"
       + summary_table
+      + "\n## Compute-fair comparison\n\n"
+      f"Each baseline's runs continue past its {base_steps} steps to"
+      f" {base_steps} times the per-step cost of the hill climber of its"
+      " family relative to it (the same runs: the first"
+      f" {base_steps} steps are those of the tables above), as"
+      f" measured in `{cost['path']}` (models.mlp: {cost['model']}; measured"
+      f" at commit {cost['git']}, JAX {cost['jax']}, optax {cost['optax']},"
+      f" quick={cost['quick']}):\n\n"
+      + ratio_lines
+      + "\nSGD-like baselines get `hillclimb_k1_over_sgd`, Adam-like ones"
+      " `hillclimb_adam_over_adam`; for DoG, COCOB, Mechanic, schedule-free"
+      " SGD, Prodigy and D-Adaptation (not measured) these are upper bounds"
+      " on hill climbing's relative cost, since each does at least the work"
+      " of SGD or Adam per step. Hill climbing keeps its"
+      f" {grid['epochs']} epochs. The band here is 1 point below the best row"
+      f" of this table, {_report.percent(fair_best)}.\n\n"
+      + fair_table
       + "\n## Mean test accuracy (%) at each lr0\n\n"
-      + grid_table
+      + grid_table(mean_acc, lambda a: f"{100 * a:.1f}")
+      + f"\n## Standard deviation over the {seeds} seeds (points)\n\n"
+      + grid_table(std_acc, lambda a: f"{100 * a:.1f}")
       + "\n![accuracy against lr0](robustness.png)\n"
     )
+  summary = {}
+  for method in methods:
+    name = method.name
+    summary[name] = {
+      "accuracy_mean": mean_acc[name].tolist(),
+      "accuracy_std": std_acc[name].tolist(),
+      "decades": robust_range(mean_acc[name], lr0s, best)[0],
+      "final_lr_median": _report.nan_median(final_lr[name], 0).tolist(),
+    }
   summary["_best"] = best
   summary["_lr0"] = lr0s.tolist()
   summary["_data"] = data.label
+  summary["_grid"] = grid
+  summary["_goals"] = goal_rows
+  summary["_compute_fair"] = {
+    "step_cost": cost,
+    "best": fair_best,
+    "methods": {
+      name: {
+        "steps": fair_steps.get(name, base_steps),
+        "accuracy_mean": acc.tolist(),
+        "accuracy_std": fair_std[name].tolist(),
+        "decades": robust_range(acc, lr0s, fair_best)[0],
+      }
+      for name, acc in fair_acc.items()
+    },
+  }
   with open(os.path.join(args.out, "robustness.json"), "w") as f:
     json.dump(summary, f, indent=1)
   print(summary_table)
+  print(fair_table)
+  print(goals_table(goal_rows))
 
 
 if __name__ == "__main__":

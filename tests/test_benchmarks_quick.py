@@ -95,20 +95,41 @@ def test_lr_at_minimum_quick(tmp_path):
 
 @pytest.mark.slow
 def test_robustness_quick(tmp_path):
+  from benchmarks import robustness
+
   out = str(tmp_path)
   _run("robustness", out)
   _assert_png(os.path.join(out, "robustness.png"))
   summary = json.load(open(os.path.join(out, "robustness.json")))
-  best = summary.pop("_best")
-  summary.pop("_lr0"), summary.pop("_data")
-  assert len(summary) == 3
-  accs = [a for m in summary.values() for a in m["accuracy_mean"]]
+  best, goals, fair = (
+    summary["_best"],
+    summary["_goals"],
+    summary["_compute_fair"],
+  )
+  methods = {k: v for k, v in summary.items() if not k.startswith("_")}
+  assert set(methods) == set(robustness.QUICK_METHODS)
+  accs = [a for m in methods.values() for a in m["accuracy_mean"]]
   assert best == pytest.approx(max(accs))
   assert best > 0.5, "no method learned anything on the sample"
-  for name, result in summary.items():
-    assert 0 <= result["decades"] <= 6, name
+  for name, result in methods.items():
+    assert 0 <= result["decades"] <= 8, name
+  # The quick methods are chosen so that every goal is checked.
+  assert [g["goal"] for g in goals] == ["a", "b", "c", "c", "d", "d"]
+  for g in goals:
+    assert g["met"] == (g["worst_shortfall"] <= g["limit"]), g
+    assert 0 <= g["within"] <= g["of"], g
+  # Baselines train for hill climbing's cost ratio times the base 40 steps.
+  ratios = fair["step_cost"]["ratios"]
+  assert fair["methods"]["SGD"]["steps"] == round(
+    40 * ratios["hillclimb_k1_over_sgd"]
+  )
+  assert fair["methods"]["Adam"]["steps"] == round(
+    40 * ratios["hillclimb_adam_over_adam"]
+  )
+  assert fair["methods"][robustness.HC_DEFAULT]["steps"] == 40
   page = open(os.path.join(out, "robustness.md")).read()
-  assert "decades within 1 pt" in page
+  for heading in ("## Goals", "## Compute-fair comparison", "decades within"):
+    assert heading in page
 
 
 def test_robust_range():
