@@ -132,6 +132,24 @@ def test_robustness_quick(tmp_path):
     assert heading in page
 
 
+def test_safe_start_quick(tmp_path):
+  _run("safe_start", str(tmp_path))
+  with open(tmp_path / "safe_start.json") as f:
+    summary = json.load(f)
+  assert summary["_lr0"] == [1e-6, 100.0]
+  assert sorted(k for k in summary if not k.startswith("_")) == [
+    "hillclimb (defaults: scale search)",
+    "hillclimb_adam (defaults: scale search)",
+  ]
+  for name, row in summary.items():
+    if name.startswith("_"):
+      continue
+    # Both lr0 start from the same searched learning rate: same numbers.
+    assert row["accuracy_mean"][0] == row["accuracy_mean"][1], name
+    assert row["accuracy_mean"][0] > 0.9, name
+  assert (tmp_path / "safe_start.md").read_text().startswith("# Safe from")
+
+
 def test_robust_range():
   from benchmarks import robustness
 
