@@ -343,6 +343,26 @@ def scale_by_hillclimb(
         reject = reject | jnp.logical_and(guard, too_high)
       return reject
 
+    def settle(
+      state: HillclimbState,
+      new_lr: jax.Array,
+      *,
+      decided: jax.Array,
+      reject: jax.Array,
+      **fields: jax.Array,
+    ) -> HillclimbState:
+      """The state after a probe or search step that chose ``new_lr``."""
+      return state._replace(
+        learning_rate=new_lr,
+        num_rejected=state.num_rejected + reject.astype(jnp.int32),
+        # Only unequal losses are evidence for a learning rate that ties may
+        # climb back to.
+        tie_ceiling=jnp.where(
+          decided, jnp.maximum(state.tie_ceiling, new_lr), state.tie_ceiling
+        ),
+        **fields,
+      )
+
     def search_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
       lr0 = state.learning_rate
       candidates = clip(lr0 * as_lr(scale_search))
@@ -362,15 +382,13 @@ def scale_by_hillclimb(
       new_lr = clip(
         jnp.where(reject, jnp.min(candidates) * as_lr(backoff), new_lr)
       )
-      decided = decided & ~reject
-      new_state = state._replace(
-        learning_rate=new_lr,
+      new_state = settle(
+        state,
+        new_lr,
+        decided=decided & ~reject,
+        reject=reject,
         loss_up=losses[chosen],
         loss_down=losses[chosen],
-        num_rejected=state.num_rejected + reject.astype(jnp.int32),
-        tie_ceiling=jnp.where(
-          decided, jnp.maximum(state.tie_ceiling, new_lr), state.tie_ceiling
-        ),
       )
       return new_state, reject
 
@@ -408,15 +426,14 @@ def scale_by_hillclimb(
         same_way, jnp.minimum(jnp.abs(state.streak) + 1, _MAX_STREAK), 1
       )
       streak = jnp.where(rising, streak, -streak)
-      new_state = state._replace(
-        learning_rate=new_lr,
+      new_state = settle(
+        state,
+        new_lr,
+        decided=decided,
+        reject=reject,
         streak=jnp.where(hold & ~reject, 0, streak).astype(jnp.int32),
         loss_up=loss_up,
         loss_down=loss_down,
-        num_rejected=state.num_rejected + reject.astype(jnp.int32),
-        tie_ceiling=jnp.where(
-          decided, jnp.maximum(state.tie_ceiling, new_lr), state.tie_ceiling
-        ),
       )
       return new_state, reject
 
