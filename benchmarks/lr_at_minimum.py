@@ -35,6 +35,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+if not __package__:  # Run as a file: python benchmarks/lr_at_minimum.py.
+  import _as_module  # noqa: F401
+
 import optax_hillclimb as ohc  # noqa: E402
 
 from . import _example  # noqa: E402

@@ -38,6 +38,9 @@ import numpy as np
 import optax
 from optax import contrib
 
+if not __package__:  # Run as a file: python benchmarks/robustness.py.
+  import _as_module  # noqa: F401
+
 import optax_hillclimb as ohc
 
 from . import _data

@@ -27,6 +27,9 @@ import numpy as np
 import optax
 from sklearn import datasets as sk_datasets
 
+if not __package__:  # Run as a file: python benchmarks/safe_start.py.
+  import _as_module  # noqa: F401
+
 import optax_hillclimb as ohc
 
 from . import _report

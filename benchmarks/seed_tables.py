@@ -22,6 +22,9 @@ import time
 import numpy as np
 import optax
 
+if not __package__:  # Run as a file: python benchmarks/seed_tables.py.
+  import _as_module  # noqa: F401
+
 import optax_hillclimb as ohc
 
 from . import _data

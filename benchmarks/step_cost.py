@@ -43,6 +43,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+if not __package__:  # Run as a file: python benchmarks/step_cost.py.
+  import _as_module  # noqa: F401
+
 from benchmarks import _models
 import optax_hillclimb as ohc
 

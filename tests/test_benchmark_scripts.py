@@ -1,0 +1,68 @@
+"""The benchmark scripts run as files and as modules of ``benchmarks``.
+
+``python benchmarks/<name>.py`` puts ``benchmarks/`` on the path, not the
+repository root, and gives the script no package for its relative imports;
+``benchmarks/_as_module.py`` mends both. ``--help`` imports everything a
+script needs and exits, so these runs take seconds.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "step_cost",
+           "safe_start")  # fmt: skip
+
+
+def _python(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
+  env = dict(os.environ)
+  # As a user would run them: without the test session's path or flags.
+  env.pop("PYTHONPATH", None)
+  env.pop("XLA_FLAGS", None)
+  return subprocess.run(
+    [sys.executable, *args],
+    cwd=cwd,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+  )
+
+
+def test_every_runnable_script_is_tested():
+  runnable = {
+    path.stem
+    for path in (ROOT / "benchmarks").glob("*.py")
+    if 'if __name__ == "__main__":' in path.read_text()
+  }
+  assert runnable == set(SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_runs_as_a_file_from_another_directory(script, tmp_path):
+  path = ROOT / "benchmarks" / f"{script}.py"
+  result = _python(str(path), "--help", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith(f"usage: {script}.py")
+
+
+def test_a_script_run_as_a_file_imports_this_checkout(tmp_path):
+  # Not a copy of optax_hillclimb installed elsewhere: `python -v` names the
+  # file each module's code comes from.
+  path = ROOT / "benchmarks" / "step_cost.py"
+  result = _python("-v", str(path), "--help", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  sources = set(re.findall(r"\S*optax_hillclimb/__init__\.py", result.stderr))
+  assert sources == {str(ROOT / "optax_hillclimb" / "__init__.py")}
+
+
+def test_runs_as_a_module():
+  result = _python("-m", "benchmarks.safe_start", "--help", cwd=ROOT)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith("usage: safe_start.py")
