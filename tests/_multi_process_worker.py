@@ -166,10 +166,12 @@ def main(argv):
   args = parser.parse_args(argv)
 
   # [START multi_process_setup]
-  # Before any other JAX call: CPU devices of different processes talk
-  # through gloo.
+  # CPU devices of different processes talk through gloo; set it before JAX
+  # starts its backend.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if args.num_processes > 1:
+    # Every process calls this with its own process_id; process 0 hosts the
+    # coordinator (on several hosts: host 0's address).
     jax.distributed.initialize(
       coordinator_address=f"127.0.0.1:{args.port}",
       num_processes=args.num_processes,
