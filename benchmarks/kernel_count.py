@@ -1,0 +1,437 @@
+r"""Counts the kernels that one probe step launches, in each probe mode.
+
+For each model of the step-cost benchmark (``benchmarks/step_cost.py``), this
+compiles, on the default device:
+
+* ``forward``: one loss evaluation, the unit of the counts;
+* ``probe_vmap``, ``probe_sequential``: the update of ``scale_by_hillclimb``
+  alone (gradients given) in each probe mode: the probe step and nothing
+  else;
+* ``step_sgd``, ``step_vmap``, ``step_sequential``: a whole training step
+  (``value_and_grad``, update, ``apply_updates``) of SGD and of ``hillclimb``
+  in each probe mode.
+
+The hill-climbing programs use ``scale_search=None``: the search runs at the
+first update only, and under its ``lax.cond`` the program would hold both the
+search and the probe step, though a step runs only one of them.
+
+From each optimized HLO module (``compiled.as_text()``) it counts, with
+:func:`count_launches`, the instructions that run as kernels: fusions,
+custom-calls (cuBLAS gemms and cuDNN convolutions are custom-calls on GPU) and
+any other instruction that is not bookkeeping (parameters, constants, tuples,
+bitcasts), in the ENTRY computation and in the computations it runs through
+control flow (loop bodies and conditions, times the loop's trip count;
+conditional branches; calls, such as the command buffers of XLA:GPU). It
+also counts the matrix products among them, inside fusions too. On a GPU a
+kernel is a launch; XLA:CPU runs the same units one after another as thunks.
+
+:func:`dots_per_weight` reads the lowered StableHLO instead
+(``lowered.as_text()``), what JAX hands XLA before any backend rewrites it:
+``tests/test_one_launch.py`` uses it to check that ``probe="vmap"`` computes
+each layer's matrix product once for both candidates.
+
+Writes ``kernel_counts.json``, and every optimized HLO module under ``hlo/``
+so that a run on a machine one no longer has can be counted again::
+
+  python -m benchmarks.kernel_count --out /tmp/kernels
+  python -m benchmarks.kernel_count --out /tmp/kernels --quick  # small models
+"""
+
+import argparse
+import collections
+from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+import json
+import os
+import re
+import sys
+from typing import Any
+
+import jax
+import optax
+
+if not __package__:  # Run as a file: python benchmarks/kernel_count.py.
+  import _as_module  # noqa: F401
+
+import optax_hillclimb as ohc
+
+from . import step_cost
+
+PROBE_MODES = ("vmap", "sequential")
+
+# Instructions that launch nothing: they name, pack or reinterpret buffers.
+# The second halves of asynchronous pairs ("...-done") only wait.
+BOOKKEEPING = frozenset(
+  {
+    "add-dependency",
+    "after-all",
+    "bitcast",
+    "constant",
+    "domain",
+    "get-tuple-element",
+    "opt-barrier",
+    "parameter",
+    "partition-id",
+    "replica-id",
+    "tuple",
+  }
+)
+
+# Library calls that are matrix products (cuBLAS, cuBLASLt, cuDNN, oneDNN).
+_MATMUL_TARGET = re.compile(r"gemm|matmul|conv|dot", re.IGNORECASE)
+
+_COMPUTATION = re.compile(r"^(ENTRY\s+)?%?([\w.\-]+)\s")
+_INSTRUCTION = re.compile(r"^\s+(?:ROOT\s+)?%?([\w.\-]+)\s+=\s+(.*)$")
+_COMMENT = re.compile(r"/\*.*?\*/")
+_CALLED = re.compile(
+  r"\b(calls|body|condition|to_apply|true_computation|false_computation)"
+  r"=%?([\w.\-]+)"
+)
+_BRANCHES = re.compile(r"\bbranch_computations=\{([^}]*)\}")
+_TARGET = re.compile(r'custom_call_target="([^"]*)"')
+_TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
+_FUSION_KIND = re.compile(r"\bkind=(k\w+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Instruction:
+  """One HLO instruction: its opcode and what it refers to."""
+
+  name: str
+  opcode: str
+  called: dict[str, str]
+  branches: tuple[str, ...]
+  target: str | None
+  fusion_kind: str | None
+  trip_count: int | None
+
+
+def _skip_shape(text: str) -> int:
+  """The index just past the result shape that ``text`` starts with."""
+  if not text.startswith("("):
+    return text.find(" ")
+  # A tuple: its elements are separated by spaces, so match the parentheses.
+  depth = 0
+  for i, char in enumerate(text):
+    depth += {"(": 1, ")": -1}.get(char, 0)
+    if depth == 0:
+      return i + 1
+  raise ValueError(f"Unbalanced tuple shape in HLO: {text[:200]!r}")
+
+
+def _instruction(name: str, rest: str) -> Instruction:
+  rest = _COMMENT.sub("", rest)
+  after_shape = rest[_skip_shape(rest) :].lstrip()
+  opcode = after_shape[: after_shape.index("(")]
+  branches = _BRANCHES.search(rest)
+  target = _TARGET.search(rest)
+  fusion_kind = _FUSION_KIND.search(rest)
+  trip_count = _TRIP_COUNT.search(rest)
+  return Instruction(
+    name=name,
+    opcode=opcode,
+    called=dict(_CALLED.findall(rest)),
+    branches=tuple(b.strip().lstrip("%") for b in branches.group(1).split(","))
+    if branches
+    else (),
+    target=target.group(1) if target else None,
+    fusion_kind=fusion_kind.group(1) if fusion_kind else None,
+    trip_count=int(trip_count.group(1)) if trip_count else None,
+  )
+
+
+def parse_hlo(text: str) -> tuple[str, dict[str, list[Instruction]]]:
+  """Parses an HLO module's text into computations.
+
+  Args:
+    text: ``compiled.as_text()``.
+
+  Returns:
+    The ENTRY computation's name, and every computation's instructions.
+  """
+  computations: dict[str, list[Instruction]] = {}
+  entry = None
+  current = None
+  for line in text.splitlines():
+    if current is None:
+      header = _COMPUTATION.match(line)
+      if header and line.rstrip().endswith("{"):
+        current = computations.setdefault(header.group(2), [])
+        if header.group(1):
+          entry = header.group(2)
+      continue
+    if line.startswith("}"):
+      current = None
+      continue
+    instruction = _INSTRUCTION.match(line)
+    if instruction:
+      current.append(_instruction(*instruction.groups()))
+  if entry is None:
+    raise ValueError("No ENTRY computation in the HLO text.")
+  return entry, computations
+
+
+@dataclasses.dataclass
+class LaunchCounts:
+  """What :func:`count_launches` found.
+
+  Attributes:
+    launches: instructions run as kernels, each counted as many times as it
+      runs (a loop body's as many times as the loop's trip count).
+    matmuls: the matrix products among them: ``dot`` and ``convolution``
+      instructions, inside fusions too, and library calls to a gemm or a
+      convolution.
+    by_kind: launches by opcode; custom-calls by target
+      (``"custom-call __cublas$gemm"``), fusions by kind
+      (``"fusion kLoop"``).
+    loops: the trip count of each loop run (``None``: XLA did not know it,
+      and the body was counted once).
+    conditionals: conditionals run; every one of their branches is counted,
+      so the counts are then an upper bound.
+  """
+
+  launches: int = 0
+  matmuls: int = 0
+  by_kind: collections.Counter = dataclasses.field(
+    default_factory=collections.Counter
+  )
+  loops: list[int | None] = dataclasses.field(default_factory=list)
+  conditionals: int = 0
+
+  def as_dict(self) -> dict[str, Any]:
+    out = dataclasses.asdict(self)
+    out["by_kind"] = dict(sorted(self.by_kind.items()))
+    return out
+
+
+def _matmuls(
+  computations: Mapping[str, list[Instruction]], instruction: Instruction
+) -> int:
+  """Matrix products that ``instruction`` computes, in a fusion too."""
+  if instruction.opcode in ("dot", "convolution"):
+    return 1
+  if instruction.opcode == "custom-call":
+    return int(bool(_MATMUL_TARGET.search(instruction.target or "")))
+  if instruction.opcode == "fusion":
+    return sum(
+      _matmuls(computations, inner)
+      for inner in computations[instruction.called["calls"]]
+    )
+  return 0
+
+
+def count_launches(hlo_text: str) -> LaunchCounts:
+  """Counts the kernels that one run of an optimized HLO module launches.
+
+  Args:
+    hlo_text: ``jax.jit(f).lower(...).compile().as_text()``.
+
+  Returns:
+    The counts, see :class:`LaunchCounts`.
+  """
+  entry, computations = parse_hlo(hlo_text)
+  counts = LaunchCounts()
+
+  def walk(name: str, times: int) -> None:
+    for instruction in computations[name]:
+      opcode = instruction.opcode
+      if opcode == "while":
+        trips = instruction.trip_count
+        counts.loops.append(trips)
+        trips = 1 if trips is None else trips
+        walk(instruction.called["body"], times * trips)
+        walk(instruction.called["condition"], times * (trips + 1))
+      elif opcode == "conditional":
+        counts.conditionals += times
+        branches = instruction.branches or (
+          instruction.called["true_computation"],
+          instruction.called["false_computation"],
+        )
+        for branch in branches:
+          walk(branch, times)
+      elif opcode in ("call", "async-start"):
+        walk(instruction.called.get("to_apply") or instruction.called["calls"],
+             times)  # fmt: skip
+      elif opcode in BOOKKEEPING or opcode.endswith(("-done", "-update")):
+        continue
+      else:
+        kind = opcode
+        if opcode == "custom-call":
+          kind = f"custom-call {instruction.target}"
+        elif opcode == "fusion":
+          kind = f"fusion {instruction.fusion_kind}"
+        counts.launches += times
+        counts.by_kind[kind] += times
+        counts.matmuls += times * _matmuls(computations, instruction)
+
+  walk(entry, 1)
+  return counts
+
+
+_DOT_GENERAL = re.compile(
+  r"stablehlo\.dot_general\s.*:\s*\((tensor<[^>]*>),\s*(tensor<[^>]*>)\)"
+)
+
+
+def _tensor_shape(tensor_type: str) -> tuple[int, ...]:
+  """``tensor<2x784x20xf32>`` -> ``(2, 784, 20)``."""
+  dims = tensor_type[len("tensor<") : -1].split("x")[:-1]
+  return tuple(int(d) for d in dims)
+
+
+def dots_per_weight(
+  stablehlo_text: str, weights: Mapping[str, Sequence[int]]
+) -> dict[str, dict[str, int]]:
+  """Counts the matrix products that take each weight, alone or batched.
+
+  A product counts for a weight when one of its operands has the weight's
+  shape (``"unbatched"``: one candidate's weight) or that shape with a leading
+  axis of 2 (``"batched"``: both candidates' weights in one product). Shapes
+  identify the weights, so give weights of distinct shapes, and none with an
+  axis of 2. A product inside a loop body counts once, however often the
+  loop runs.
+
+  Args:
+    stablehlo_text: ``jax.jit(f).lower(...).as_text()``.
+    weights: name -> shape of each weight matrix.
+
+  Returns:
+    name -> ``{"batched": n, "unbatched": n}``.
+  """
+  shapes = [tuple(shape) for shape in weights.values()]
+  if len(set(shapes)) != len(shapes):
+    raise ValueError(f"Weights of equal shapes cannot be told apart: {shapes}")
+  out = {name: {"batched": 0, "unbatched": 0} for name in weights}
+  for line in stablehlo_text.splitlines():
+    match = _DOT_GENERAL.search(line)
+    if not match:
+      continue
+    operands = {_tensor_shape(t) for t in match.groups()}
+    for name, shape in weights.items():
+      shape = tuple(shape)
+      out[name]["unbatched"] += shape in operands
+      out[name]["batched"] += (2, *shape) in operands
+  return out
+
+
+def programs(model) -> dict[str, tuple[Callable, tuple]]:
+  """The programs counted for one model: name -> (function, arguments)."""
+  lr = step_cost.SGD_LR[model.name]
+  out = {"forward": (model.loss, (model.params, model.batch))}
+  for mode in PROBE_MODES:
+    opt = ohc.scale_by_hillclimb(lr, probe=mode, scale_search=None)
+
+    def update(grads, state, params, batch, opt=opt):
+      return opt.update(grads, state, params, value_fn=model.loss, batch=batch)
+
+    args = (model.params, opt.init(model.params), model.params, model.batch)
+    out[f"probe_{mode}"] = (update, args)
+  steps = {"step_sgd": (optax.sgd(lr), step_cost._plain_step)}
+  for mode in PROBE_MODES:
+    opt = ohc.hillclimb(lr, probe=mode, scale_search=None)
+    steps[f"step_{mode}"] = (opt, step_cost._hillclimb_step)
+  for name, (opt, make_step) in steps.items():
+    args = (model.params, opt.init(model.params), model.batch)
+    out[name] = (make_step(model, opt), args)
+  return out
+
+
+def count_model(model, hlo_dir: str | None = None) -> dict[str, Any]:
+  """Compiles and counts every program of :func:`programs` for ``model``.
+
+  Args:
+    model: a :class:`benchmarks._models.Model`.
+    hlo_dir: if given, where to write each optimized HLO module, as
+      ``<model>_<program>.hlo.txt``.
+
+  Returns:
+    The model's entry of ``kernel_counts.json``.
+  """
+  counts = {}
+  for name, (fn, args) in programs(model).items():
+    hlo = jax.jit(fn).lower(*args).compile().as_text()
+    if hlo_dir is not None:
+      path = os.path.join(hlo_dir, f"{model.name}_{name}.hlo.txt")
+      with open(path, "w") as f:
+        f.write(hlo)
+    counts[name] = count_launches(hlo).as_dict()
+  forward = counts["forward"]["launches"]
+  return {
+    "description": model.description,
+    "programs": counts,
+    "probe_launches_in_forwards": {
+      mode: counts[f"probe_{mode}"]["launches"] / forward
+      for mode in PROBE_MODES
+    },
+  }
+
+
+def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+  """A Markdown table: launches and matrix products per program and model."""
+  names = list(results)
+  lines = [
+    "| kernels (matmuls) | " + " | ".join(names) + " |",
+    "|---|" + "---:|" * len(names),
+  ]
+  for program in results[names[0]]["programs"]:
+    cells = []
+    for name in names:
+      counts = results[name]["programs"][program]
+      cells.append(f"{counts['launches']} ({counts['matmuls']})")
+    lines.append(f"| {program} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument(
+    "--out", required=True, help="folder for kernel_counts.json and hlo/"
+  )
+  parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="the step-cost benchmark's small models",
+  )
+  parser.add_argument(
+    "--models",
+    default=",".join(step_cost.MODEL_NAMES),
+    help="comma-separated subset",
+  )
+  args = parser.parse_args(argv)
+  wanted = args.models.split(",")
+  unknown = set(wanted) - set(step_cost.MODEL_NAMES)
+  if unknown:
+    parser.error(
+      f"unknown --models {sorted(unknown)}, expected some of "
+      f"{step_cost.MODEL_NAMES}"
+    )
+  hlo_dir = os.path.join(args.out, "hlo")
+  os.makedirs(hlo_dir, exist_ok=True)
+  device = jax.devices()[0]
+  print(f"device: {device.platform} ({device.device_kind})", file=sys.stderr)
+  results = {}
+  for name in wanted:
+    model = step_cost.build_model(name, args.quick)
+    print(f"{name}: {model.description}", file=sys.stderr, flush=True)
+    results[name] = count_model(model, hlo_dir)
+  report = {
+    "device": {
+      "platform": device.platform,
+      "device_kind": device.device_kind,
+      "num_devices": jax.device_count(),
+    },
+    "git": step_cost._git_version(),
+    "jax_version": jax.__version__,
+    "quick": args.quick,
+    "models": results,
+  }
+  with open(os.path.join(args.out, "kernel_counts.json"), "w") as f:
+    json.dump(report, f, indent=2)
+    f.write("\n")
+  print(f"device: {device.platform} ({device.device_kind})")
+  print(format_table(results))
+  return report
+
+
+if __name__ == "__main__":
+  main()
