@@ -6,12 +6,12 @@ repository root, and gives the script no package for its relative imports;
 script needs and exits, so these runs take seconds.
 """
 
-import os
 import pathlib
 import re
 import subprocess
 import sys
 
+import _user_shell
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -20,19 +20,7 @@ SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "step_cost",
 
 
 def _python(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
-  env = dict(os.environ)
-  # As a user would run them: without the test session's path or flags.
-  env.pop("PYTHONPATH", None)
-  env.pop("XLA_FLAGS", None)
-  return subprocess.run(
-    [sys.executable, *args],
-    cwd=cwd,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=120,
-    check=False,
-  )
+  return _user_shell.run([sys.executable, *args], cwd, timeout=120)
 
 
 def test_every_runnable_script_is_tested():

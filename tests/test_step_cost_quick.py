@@ -6,11 +6,11 @@ ratio's value; only that every number is there and sane.
 
 import json
 import math
-import os
 import pathlib
 import subprocess
 import sys
 
+import _user_shell
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -27,20 +27,8 @@ HEADLINE_KEYS = (
 def _run_benchmark(*args: str) -> subprocess.CompletedProcess:
   # A separate process: --quick changes jax's global configuration, and the
   # benchmark should see one device, not the eight conftest.py asks for.
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = " ".join(
-    flag
-    for flag in env.get("XLA_FLAGS", "").split()
-    if not flag.startswith("--xla_force_host_platform_device_count")
-  )
-  return subprocess.run(
-    [sys.executable, "-m", "benchmarks.step_cost", *args],
-    cwd=ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
+  return _user_shell.run(
+    [sys.executable, "-m", "benchmarks.step_cost", *args], ROOT, timeout=300
   )
 
 
