@@ -89,8 +89,11 @@ _CALLED = re.compile(
 )
 _BRANCHES = re.compile(r"\bbranch_computations=\{([^}]*)\}")
 _TARGET = re.compile(r'custom_call_target="([^"]*)"')
-_TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
+_TRIP_COUNT = re.compile(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"(\d+)"')
 _FUSION_KIND = re.compile(r"\bkind=(k\w+)")
+# What a kCustom fusion is, in its backend config: "__triton_gemm" on GPU,
+# "__ynn_fusion" on CPU, ...
+_CUSTOM_FUSION_KIND = re.compile(r'"kind"\s*:\s*"([^"]+)"')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,13 +122,21 @@ def _skip_shape(text: str) -> int:
   raise ValueError(f"Unbalanced tuple shape in HLO: {text[:200]!r}")
 
 
+def _fusion_kind(rest: str) -> str | None:
+  """``"kLoop"``, ``"kCustom __triton_gemm"``, ...; ``None`` if no fusion."""
+  kind = _FUSION_KIND.search(rest)
+  if kind is None or kind.group(1) != "kCustom":
+    return kind and kind.group(1)
+  custom = _CUSTOM_FUSION_KIND.search(rest)
+  return f"kCustom {custom.group(1)}" if custom else "kCustom"
+
+
 def _instruction(name: str, rest: str) -> Instruction:
   rest = _COMMENT.sub("", rest)
   after_shape = rest[_skip_shape(rest) :].lstrip()
   opcode = after_shape[: after_shape.index("(")]
   branches = _BRANCHES.search(rest)
   target = _TARGET.search(rest)
-  fusion_kind = _FUSION_KIND.search(rest)
   trip_count = _TRIP_COUNT.search(rest)
   return Instruction(
     name=name,
@@ -135,7 +146,7 @@ def _instruction(name: str, rest: str) -> Instruction:
     if branches
     else (),
     target=target.group(1) if target else None,
-    fusion_kind=fusion_kind.group(1) if fusion_kind else None,
+    fusion_kind=_fusion_kind(rest),
     trip_count=int(trip_count.group(1)) if trip_count else None,
   )
 
@@ -183,7 +194,7 @@ class LaunchCounts:
       convolution.
     by_kind: launches by opcode; custom-calls by target
       (``"custom-call __cublas$gemm"``), fusions by kind
-      (``"fusion kLoop"``).
+      (``"fusion kLoop"``, ``"fusion kCustom __triton_gemm"``).
     loops: the trip count of each loop run (``None``: XLA did not know it,
       and the body was counted once).
     conditionals: conditionals run; every one of their branches is counted,

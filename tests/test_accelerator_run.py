@@ -12,6 +12,8 @@ import subprocess
 import _user_shell
 import pytest
 
+from benchmarks import kernel_count
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "accelerator.sh"
 PROGRAMS = ("forward", "probe_vmap", "probe_sequential", "step_sgd",
@@ -86,3 +88,90 @@ def test_rejects_a_missing_folder_or_an_unknown_option(tmp_path):
   assert result.returncode == 2
   assert "--fast" in result.stderr
   assert not (tmp_path / "out").exists()
+
+
+# The shape of XLA:GPU's optimized HLO, written by hand (no GPU here): a
+# Triton gemm fusion, a cuBLAS gemm whose result is a tuple with its
+# workspace, a loop whose trip count XLA knows, and a conditional.
+GPU_STYLE_HLO = """\
+HloModule jit_probe, entry_computation_layout={(f32[8,4]{1,0}, f32[2,4,3]{2,1,0})->f32[8,2,3]{2,1,0}}
+
+%fused_multiply (param_0: f32[2,4,3]) -> f32[2,4,3] {
+  %param_0 = f32[2,4,3]{2,1,0} parameter(0)
+  %constant_1 = f32[] constant(2)
+  %broadcast.1 = f32[2,4,3]{2,1,0} broadcast(%constant_1), dimensions={}
+  ROOT %multiply.1 = f32[2,4,3]{2,1,0} multiply(%param_0, %broadcast.1)
+}
+
+%triton_gemm_dot (p0: f32[8,4], p1: f32[2,4,3]) -> f32[8,2,3] {
+  %p0 = f32[8,4]{1,0} parameter(0)
+  %p1 = f32[2,4,3]{2,1,0} parameter(1)
+  ROOT %dot.1 = f32[8,2,3]{2,1,0} dot(%p0, %p1), lhs_contracting_dims={1}, rhs_contracting_dims={1}
+}
+
+%fused_add (param_0.1: f32[8,4]) -> f32[8,4] {
+  %param_0.1 = f32[8,4]{1,0} parameter(0)
+  ROOT %add.1 = f32[8,4]{1,0} add(%param_0.1, %param_0.1)
+}
+
+%body (arg: (s32[], f32[8,4])) -> (s32[], f32[8,4]) {
+  %arg = (s32[], f32[8,4]{1,0}) parameter(0)
+  %i = s32[] get-tuple-element(%arg), index=0
+  %x = f32[8,4]{1,0} get-tuple-element(%arg), index=1
+  %gemm.2 = (f32[8,4]{1,0}, s8[4194304]{0}) custom-call(%x, %x), custom_call_target="__cublas$gemm", backend_config={"gemm_backend_config":{"alpha_real":1}}
+  %y = f32[8,4]{1,0} get-tuple-element(%gemm.2), index=0
+  %add_fusion = f32[8,4]{1,0} fusion(%y), kind=kLoop, calls=%fused_add
+  ROOT %tuple.2 = (s32[], f32[8,4]{1,0}) tuple(%i, %add_fusion)
+}
+
+%fused_compare (param_0.2: s32[]) -> pred[] {
+  %param_0.2 = s32[] parameter(0)
+  %constant_2 = s32[] constant(2)
+  ROOT %compare.1 = pred[] compare(%param_0.2, %constant_2), direction=LT
+}
+
+%cond (arg.1: (s32[], f32[8,4])) -> pred[] {
+  %arg.1 = (s32[], f32[8,4]{1,0}) parameter(0)
+  %i.1 = s32[] get-tuple-element(%arg.1), index=0
+  ROOT %compare_fusion = pred[] fusion(%i.1), kind=kLoop, calls=%fused_compare
+}
+
+%branch_0 (x.1: f32[8,4]) -> f32[8,4] {
+  %x.1 = f32[8,4]{1,0} parameter(0)
+  ROOT %add_fusion.1 = f32[8,4]{1,0} fusion(%x.1), kind=kLoop, calls=%fused_add
+}
+
+%branch_1 (x.2: f32[8,4]) -> f32[8,4] {
+  %x.2 = f32[8,4]{1,0} parameter(0)
+  ROOT %add_fusion.2 = f32[8,4]{1,0} fusion(%x.2), kind=kLoop, calls=%fused_add
+}
+
+ENTRY %main.10 (Arg_0.1: f32[8,4], Arg_1.2: f32[2,4,3], Arg_2.3: s32[]) -> f32[8,2,3] {
+  %Arg_0.1 = f32[8,4]{1,0} parameter(0)
+  %Arg_1.2 = f32[2,4,3]{2,1,0} parameter(1)
+  %Arg_2.3 = s32[] parameter(2)
+  %loop_multiply_fusion = f32[2,4,3]{2,1,0} fusion(%Arg_1.2), kind=kLoop, calls=%fused_multiply
+  %gemm_fusion_dot.1 = f32[8,2,3]{2,1,0} fusion(%Arg_0.1, %loop_multiply_fusion), kind=kCustom, calls=%triton_gemm_dot, backend_config={"operation_queue_id":"0","fusion_backend_config":{"kind":"__triton_gemm","triton_gemm_config":{"block_m":"16"}}}
+  %gemm.1 = (f32[8,4]{1,0}, s8[4194304]{0}) custom-call(%Arg_0.1, %Arg_0.1), custom_call_target="__cublas$gemm", backend_config={"gemm_backend_config":{"alpha_real":1}}
+  %c0 = s32[] constant(0)
+  %tuple.0 = (s32[], f32[8,4]{1,0}) tuple(%c0, %Arg_0.1)
+  %while.1 = (s32[], /*index=1*/f32[8,4]{1,0}) while(%tuple.0), condition=%cond, body=%body, backend_config={"known_trip_count":{"n":"2"},"known_init_step":{"init":"0","step":"1"}}
+  %conditional.1 = f32[8,4]{1,0} conditional(%Arg_2.3, %Arg_0.1, %Arg_0.1), branch_computations={%branch_0, %branch_1}
+  ROOT %bitcast.1 = f32[8,2,3]{2,1,0} bitcast(%gemm_fusion_dot.1)
+}
+"""  # noqa: E501 (XLA prints an instruction on one line)
+
+
+def test_counts_kernels_of_a_gpu_style_module():
+  counts = kernel_count.count_launches(GPU_STYLE_HLO)
+  # In ENTRY: 2 fusions and a gemm; the loop's body (a gemm, a fusion) twice
+  # and its condition three times; each branch of the conditional once.
+  assert counts.by_kind == {
+    "custom-call __cublas$gemm": 1 + 2,
+    "fusion kCustom __triton_gemm": 1,
+    "fusion kLoop": 1 + 2 + 3 + 2,
+  }
+  assert counts.launches == 12
+  assert counts.matmuls == 1 + 1 + 2
+  assert counts.loops == [2]
+  assert counts.conditionals == 1
