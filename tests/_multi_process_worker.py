@@ -78,6 +78,22 @@ def local_rows(sharding, global_batch):
   return slice(starts[0], stops[-1])
 
 
+def run_training(mesh, opt, train_step, batches):
+  """Replicated parameters and state, then one train_step per batch."""
+  # [START multi_process_loop]
+  # Built inside jit, replicated: every process holds the same values.
+  params = jax.jit(init_params, out_shardings=NamedSharding(mesh, P()))(
+    jax.random.key(0)
+  )
+  opt_state = jax.jit(opt.init)(params)
+  losses = []
+  for x, y in batches():
+    params, opt_state, loss = train_step(params, opt_state, x, y)
+    losses.append(loss)
+  # [END multi_process_loop]
+  return params, opt_state, losses
+
+
 def train_sharded_jit(mesh, batches):
   # [START multi_process_jit]
   # No axis_name: under jit the loss of the global batch is one value, and
@@ -92,17 +108,8 @@ def train_sharded_jit(mesh, batches):
     )
     return optax.apply_updates(params, updates), opt_state, loss
 
-  # Built inside jit, replicated: every process holds the same values.
-  params = jax.jit(init_params, out_shardings=NamedSharding(mesh, P()))(
-    jax.random.key(0)
-  )
-  opt_state = jax.jit(opt.init)(params)
-  losses = []
-  for x, y in batches():
-    params, opt_state, loss = train_step(params, opt_state, x, y)
-    losses.append(loss)
+  return run_training(mesh, opt, train_step, batches)
   # [END multi_process_jit]
-  return params, opt_state, losses
 
 
 def train_shard_map(mesh, batches):
@@ -131,16 +138,8 @@ def train_shard_map(mesh, batches):
     params = optax.apply_updates(params, updates)
     return params, opt_state, jax.lax.pmean(loss, "batch")
 
-  params = jax.jit(init_params, out_shardings=NamedSharding(mesh, P()))(
-    jax.random.key(0)
-  )
-  opt_state = jax.jit(opt.init)(params)
-  losses = []
-  for x, y in batches():
-    params, opt_state, loss = train_step(params, opt_state, x, y)
-    losses.append(loss)
+  return run_training(mesh, opt, train_step, batches)
   # [END multi_process_shard_map]
-  return params, opt_state, losses
 
 
 def local_copies(tree, prefix):
