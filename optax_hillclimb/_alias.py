@@ -64,8 +64,8 @@ def hillclimb(
     tie_break: ``"down"`` (the reference rule) or ``"up"``: which way equal
       probe losses move the learning rate, see :func:`scale_by_hillclimb`.
     scale_search: multiples of ``learning_rate`` scored at the first update,
-      the best of which starts the climb; ``None`` starts from
-      ``learning_rate``. See :func:`scale_by_hillclimb`.
+      the smallest achieving half of the best decrease starts the climb;
+      ``None`` starts from ``learning_rate``. See :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -171,8 +171,8 @@ def hillclimb_adam(
     tie_break: ``"down"`` (the reference rule) or ``"up"``: which way equal
       probe losses move the learning rate, see :func:`scale_by_hillclimb`.
     scale_search: multiples of ``learning_rate`` scored at the first update,
-      the best of which starts the climb; ``None`` starts from
-      ``learning_rate``. See :func:`scale_by_hillclimb`.
+      the smallest achieving half of the best decrease starts the climb;
+      ``None`` starts from ``learning_rate``. See :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes

@@ -168,9 +168,10 @@ def scale_by_hillclimb(
 
   The first update runs a scale search instead (unless ``scale_search`` is
   ``None``): it scores :math:`f(w - c\,\eta_0 u)` for every multiple
-  :math:`c` in ``scale_search`` (by default :math:`10^{-6}, \dots, 10^{6}`),
-  takes the best, and starts from :math:`c^\star \eta_0`, so the first step
-  is the best of thirteen rather than a guess.
+  :math:`c` in ``scale_search`` (by default :math:`10^{-6}, \dots, 10^{6}`)
+  and starts from the smallest :math:`c\,\eta_0` whose loss achieves at least
+  half of the best decrease (measured from the smallest candidate's loss), so
+  the first step is scored rather than guessed.
 
   The guard (``guard=True``) rejects a step whose better probe is non-finite
   or, when the current loss :math:`f(w)` is given as ``value``, exceeds
@@ -220,8 +221,9 @@ def scale_by_hillclimb(
       candidates apart. A zero direction ties at every learning rate and
       lowers it either way.
     scale_search: multiples of ``learning_rate`` scored at the first update;
-      the best becomes the learning rate (the one nearest ``learning_rate``
-      among equal losses). ``None`` starts from ``learning_rate`` as it is.
+      the smallest that achieves half of the best decrease becomes the
+      learning rate (``learning_rate`` stays if all losses are equal).
+      ``None`` starts from ``learning_rate`` as it is.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
