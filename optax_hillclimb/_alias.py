@@ -28,6 +28,7 @@ def hillclimb(
   axis_name: str | None = None,
   tie_break: str = "up",
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
+  decision: str = "two_probes",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -66,11 +67,14 @@ def hillclimb(
     scale_search: multiples of ``learning_rate`` scored at the first update,
       the smallest achieving half of the best decrease starts the climb;
       ``None`` starts from ``learning_rate``. See :func:`scale_by_hillclimb`.
+    decision: what a probe step spends to decide: ``"two_probes"`` (the
+      default), ``"one_probe"`` (needs ``value`` and ``grad``) or
+      ``"no_probe"`` (needs ``grad``), see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
-    ``value_fn`` (and optionally ``value`` and the arguments of ``value_fn``)
-    as keyword arguments, see :func:`scale_by_hillclimb`.
+    ``value_fn`` (and optionally ``value``, ``grad`` and the arguments of
+    ``value_fn``) as keyword arguments, see :func:`scale_by_hillclimb`.
 
   Examples:
     >>> import jax
@@ -119,6 +123,7 @@ def hillclimb(
       axis_name=axis_name,
       tie_break=tie_break,
       scale_search=scale_search,
+      decision=decision,
     ),
   )
 
@@ -142,6 +147,7 @@ def hillclimb_adam(
   axis_name: str | None = None,
   tie_break: str = "up",
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
+  decision: str = "two_probes",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 
@@ -173,11 +179,14 @@ def hillclimb_adam(
     scale_search: multiples of ``learning_rate`` scored at the first update,
       the smallest achieving half of the best decrease starts the climb;
       ``None`` starts from ``learning_rate``. See :func:`scale_by_hillclimb`.
+    decision: what a probe step spends to decide: ``"two_probes"`` (the
+      default), ``"one_probe"`` (needs ``value`` and ``grad``) or
+      ``"no_probe"`` (needs ``grad``), see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
-    ``value_fn`` (and optionally ``value`` and the arguments of ``value_fn``)
-    as keyword arguments, see :func:`scale_by_hillclimb`.
+    ``value_fn`` (and optionally ``value``, ``grad`` and the arguments of
+    ``value_fn``) as keyword arguments, see :func:`scale_by_hillclimb`.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -208,5 +217,6 @@ def hillclimb_adam(
       axis_name=axis_name,
       tie_break=tie_break,
       scale_search=scale_search,
+      decision=decision,
     ),
   )

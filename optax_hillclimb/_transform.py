@@ -15,6 +15,11 @@ from optax_hillclimb import _value_fn
 
 TIE_BREAKS = ("down", "up")
 
+# What a decision spends: two probes (the reference rule), one probe (compared
+# with ``value`` and the slope ``-grad . u``), or none (the sign of the next
+# gradient's dot product with the previous step's direction).
+DECISIONS = ("two_probes", "one_probe", "no_probe")
+
 # Multiples of the starting learning rate scored at the first update: six
 # decades on each side, so that any starting guess from 1e-6 to 1e2 lands
 # within a factor of 10 of the best single step for learning rates between
@@ -49,6 +54,11 @@ class HillclimbState(NamedTuple):
     tie_ceiling: the highest learning rate that a comparison of unequal probe
       losses has chosen so far (the starting learning rate before any): with
       ``tie_break="up"``, ties never raise the learning rate above it.
+    previous_direction: with ``decision="no_probe"``, the direction of the
+      last step taken (a tree like the updates, in their dtypes; zeros before
+      the first step and after a rejected one), whose dot product with the
+      next gradient decides; ``()`` otherwise, so the other rules keep no
+      copy.
   """
 
   count: jax.Array
@@ -58,6 +68,7 @@ class HillclimbState(NamedTuple):
   loss_down: jax.Array
   num_rejected: jax.Array
   tie_ceiling: jax.Array
+  previous_direction: optax.Updates = ()
 
 
 def _is_nonzero(tree: optax.Updates) -> jax.Array:
@@ -65,6 +76,14 @@ def _is_nonzero(tree: optax.Updates) -> jax.Array:
   return jnp.any(
     jnp.asarray([jnp.any(leaf != 0) for leaf in jax.tree.leaves(tree)], bool)
   )
+
+
+def _dot(a: optax.Updates, b: optax.Updates, dtype: jnp.dtype) -> jax.Array:
+  """Sum over leaves of ``a * b``, accumulated in ``dtype``."""
+  products = jax.tree.map(
+    lambda x, y: jnp.sum(x.astype(dtype) * y.astype(dtype)), a, b
+  )
+  return sum(jax.tree.leaves(products), jnp.zeros([], dtype))
 
 
 def learning_rate_dtype() -> jnp.dtype:
@@ -95,7 +114,7 @@ def _check_scale_search(scale_search: Any) -> None:
 def _check_hyperparameters(
     learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
     backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-    scale_search,
+    scale_search, decision,
 ) -> None:  # fmt: skip
   check = _validation.check
   check("learning_rate", learning_rate, lambda x: x > 0, "positive")
@@ -115,6 +134,7 @@ def _check_hyperparameters(
   _probe.resolve_probe_mode(probe)
   _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
   _check_scale_search(scale_search)
+  _validation.check_choice("decision", decision, DECISIONS)
 
 
 def scale_by_hillclimb(
@@ -133,6 +153,7 @@ def scale_by_hillclimb(
   axis_name: str | None = None,
   tie_break: str = "up",
   scale_search: Sequence[float] | None = SCALE_SEARCH,
+  decision: str = "two_probes",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -186,6 +207,27 @@ def scale_by_hillclimb(
   Only steps where ``count % every_k == 0`` probe; on the others the learning
   rate is unchanged and ``value_fn`` does not run.
 
+  ``decision`` trades evaluations for evidence. ``"one_probe"`` scores only
+  :math:`f_1 = f(w - \eta u)` and compares it with :math:`f_0 = f(w)`
+  (``value``) and the slope :math:`-g \cdot u` of :math:`a \mapsto f(w - a
+  u)` at 0 (:math:`g` is ``grad``): it raises :math:`\eta` when
+
+  .. math::
+    g \cdot u > 0 \quad\text{and}\quad
+    f_0 - f_1 > \tfrac12\, \eta\, g \cdot u,
+
+  which is exactly when the parabola through those three facts has its
+  minimum beyond :math:`\eta` (or none), and lowers it otherwise.
+  ``"no_probe"`` evaluates nothing: it raises :math:`\eta` when the
+  gradient at the point the last step reached still falls along that step,
+  :math:`g_t \cdot u_{t-1} > 0`, and lowers it when
+  :math:`g_t \cdot u_{t-1} < 0` (the sign of the hypergradient of Baydin et
+  al.); the first step, and the one after a rejected step, hold. Both keep
+  the relative step, the ties (equal losses, or a zero dot product) and the
+  guard above; without probes, the guard rejects a step whose ``grad``
+  along the last step is non-finite or whose ``value`` exceeds the last
+  decision step's ``value`` by more than ``guard_rtol`` times its size.
+
   Args:
     learning_rate: the starting learning rate :math:`\eta_0`.
     lrlr: relative step of the learning rate, the "learning rate of the
@@ -224,6 +266,12 @@ def scale_by_hillclimb(
       the smallest that achieves half of the best decrease becomes the
       learning rate (``learning_rate`` stays if all losses are equal).
       ``None`` starts from ``learning_rate`` as it is.
+    decision: what a probe step spends to decide. ``"two_probes"`` (the
+      default) scores two candidate learning rates; ``"one_probe"`` scores
+      one and needs ``value`` and ``grad``; ``"no_probe"`` scores none and
+      needs ``grad`` (and ``value_fn`` only for the scale search; it keeps a
+      copy of the last direction in the state). See above and the project's
+      documentation, "Cheaper decisions".
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
@@ -232,7 +280,11 @@ def scale_by_hillclimb(
     * ``value_fn``: the loss, ``value_fn(params, **kwargs) -> scalar``. For a
       function that returns ``(loss, aux)``, pass
       :func:`optax_hillclimb.drop_aux` of it.
-    * ``value``: optional loss at the current ``params``, used by the guard.
+    * ``value``: optional loss at the current ``params``, used by the guard
+      (required by ``decision="one_probe"``).
+    * ``grad``: the gradient of the loss at ``params``, as optax's line
+      searches take it; required by ``"one_probe"`` and ``"no_probe"``,
+      ignored by ``"two_probes"``.
     * ``**extra_args``: those whose names are parameters of ``value_fn`` (a
       batch, say) are passed on to it; the others are ignored.
 
@@ -274,12 +326,15 @@ def scale_by_hillclimb(
   _check_hyperparameters(
       learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
       backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-      scale_search,
+      scale_search, decision,
   )  # fmt: skip
   searches = bool(scale_search)
 
   def init_fn(params: optax.Params) -> HillclimbState:
-    del params  # The state does not depend on the parameters' dtype.
+    # Only the previous direction (no_probe) depends on the parameters.
+    previous_direction = (
+      optax.tree.zeros_like(params) if decision == "no_probe" else ()
+    )
     dtype = learning_rate_dtype()
     lr = jnp.asarray(learning_rate, dtype)
     return HillclimbState(
@@ -290,6 +345,7 @@ def scale_by_hillclimb(
       loss_down=jnp.asarray(jnp.inf, dtype),
       num_rejected=jnp.zeros([], jnp.int32),
       tie_ceiling=lr,
+      previous_direction=previous_direction,
     )
 
   def update_fn(
@@ -299,25 +355,55 @@ def scale_by_hillclimb(
     *,
     value_fn: Callable[..., jax.typing.ArrayLike] | None = None,
     value: jax.typing.ArrayLike | None = None,
+    grad: optax.Updates | None = None,
     **extra_args: Any,
   ) -> tuple[optax.Updates, HillclimbState]:
-    if value_fn is None:
+    evaluates = decision != "no_probe" or searches
+    if value_fn is None and evaluates:
+      why = (
+        "the loss function"
+        if decision != "no_probe"
+        else "the loss function for the scale search of the first update "
+        '(or scale_search=None, to train with decision="no_probe" without '
+        "one)"
+      )
       raise TypeError(
-        "scale_by_hillclimb's update needs the loss function: call "
+        f"scale_by_hillclimb's update needs {why}: call "
         "update(updates, state, params, value_fn=loss_fn, ...), with extra "
         "keyword arguments (a batch, say) that loss_fn takes."
       )
-    if params is None:
+    if params is None and evaluates:
       raise ValueError(
         "scale_by_hillclimb's update needs params, the current parameters, "
         "to evaluate value_fn around them."
       )
-    loss = _value_fn.bind_value_fn(value_fn, extra_args)
+    if decision == "one_probe" and value is None:
+      raise TypeError(
+        'scale_by_hillclimb(decision="one_probe") needs value=, the loss at '
+        "params: its one probe is compared with it. Call update(..., "
+        "value=loss, grad=grads) with loss, grads = "
+        "jax.value_and_grad(loss_fn)(params)."
+      )
+    if decision != "two_probes" and grad is None:
+      raise TypeError(
+        f"scale_by_hillclimb(decision={decision!r}) needs grad=, the "
+        "gradient of the loss at params: its dot product with the direction "
+        "decides. Call update(..., grad=grads), as for optax's line searches."
+      )
+    if evaluates:
+      # A value_fn that takes a `grad` parameter still receives it.
+      named = extra_args if grad is None else {"grad": grad, **extra_args}
+      loss = _value_fn.bind_value_fn(value_fn, named)
     mode = _probe.resolve_probe_mode(probe)
     dtype = state.learning_rate.dtype
 
     def as_lr(x: jax.typing.ArrayLike) -> jax.Array:
       return jnp.asarray(x, dtype)
+
+    def mean(x: jax.Array) -> jax.Array:
+      """``x`` in the learning rate's dtype, averaged over ``axis_name``."""
+      x = jnp.asarray(x).astype(dtype)
+      return x if axis_name is None else lax.pmean(x, axis_name)
 
     def clip(lr: jax.Array) -> jax.Array:
       lr = jnp.maximum(lr, as_lr(min_learning_rate))
@@ -327,22 +413,22 @@ def scale_by_hillclimb(
       return jnp.minimum(lr, jnp.finfo(dtype).max)
 
     def score(candidates: jax.Array, batch_size: int | None) -> jax.Array:
-      losses = _probe.probe_losses(
-        loss, params, updates, candidates, mode, batch_size=batch_size
-      ).astype(dtype)
-      if axis_name is not None:
-        losses = lax.pmean(losses, axis_name)
+      losses = mean(
+        _probe.probe_losses(
+          loss, params, updates, candidates, mode, batch_size=batch_size
+        )
+      )
       return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
+
+    def exceeds(loss: jax.Array, reference: jax.Array) -> jax.Array:
+      """Whether ``loss`` is more than ``guard_rtol`` above ``reference``."""
+      return loss > reference + as_lr(guard_rtol) * jnp.abs(reference)
 
     def rejects(best: jax.Array) -> jax.Array:
       """The guard: whether the better probe loss is unacceptable."""
       reject = jnp.logical_and(guard, ~jnp.isfinite(best))
       if value is not None:
-        current = jnp.asarray(value).astype(dtype)
-        if axis_name is not None:
-          current = lax.pmean(current, axis_name)
-        too_high = best > current + as_lr(guard_rtol) * jnp.abs(current)
-        reject = reject | jnp.logical_and(guard, too_high)
+        reject = reject | jnp.logical_and(guard, exceeds(best, mean(value)))
       return reject
 
     def settle(
@@ -394,32 +480,64 @@ def scale_by_hillclimb(
       )
       return new_state, reject
 
-    def probe_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
-      lr = state.learning_rate
+    def relative_step(state: HillclimbState) -> jax.Array:
+      """The relative step s of the next move, grown by the streak."""
       base_step = as_lr(lrlr)
       streak_length = jnp.maximum(jnp.abs(state.streak) - 1, 0)
-      step = jnp.minimum(
+      return jnp.minimum(
         base_step * as_lr(lrlr_growth) ** streak_length,
         jnp.maximum(as_lr(max_lrlr), base_step),
       )
-      candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
-      loss_up, loss_down = score(candidates, batch_size=None)
-      go_up = loss_up < loss_down
-      new_lr = jnp.where(go_up, candidates[0], candidates[1])
-      tie = (loss_up == loss_down) & jnp.isfinite(loss_up)
+
+    def move(
+      state: HillclimbState,
+      *,
+      go_up: jax.Array,
+      tie: jax.Array,
+      can_climb: jax.Array,
+      reject: jax.Array,
+      finite: jax.Array,
+      no_evidence: jax.Array | None = None,
+      **fields: jax.Array,
+    ) -> tuple[HillclimbState, jax.Array]:
+      """Moves the learning rate up (``go_up``) or down by one relative step.
+
+      Args:
+        state: the state before the decision.
+        go_up: whether the evidence says the learning rate is too low.
+        tie: whether the evidence cannot tell (equal finite losses).
+        can_climb: whether a tie may raise the learning rate (a nonzero
+          direction).
+        reject: whether the guard rejects the step.
+        finite: whether the evidence was finite (a decision on it counts for
+          the tie ceiling).
+        no_evidence: where there is nothing to decide from, the learning rate
+          holds (``"no_probe"`` before any step).
+        **fields: further fields of the new state.
+
+      Returns:
+        The new state, and ``reject``.
+      """
+      lr = state.learning_rate
+      step = relative_step(state)
+      up, down = lr * (1 + step), lr * (1 - step)
+      new_lr = jnp.where(go_up, up, down)
       hold = jnp.zeros([], bool)
       if tie_break == "up":
         # A zero direction ties at every learning rate: climbing would never
         # end, so it lowers the learning rate as the reference rule does.
-        climb = tie & _is_nonzero(updates)
-        tie_lr = jnp.maximum(lr, jnp.minimum(candidates[0], state.tie_ceiling))
+        climb = tie & can_climb
+        tie_lr = jnp.maximum(lr, jnp.minimum(up, state.tie_ceiling))
         new_lr = jnp.where(climb, tie_lr, new_lr)
         hold = climb & (tie_lr == lr)
         go_up = go_up | (climb & ~hold)
-      best = jnp.minimum(loss_up, loss_down)
-      reject = rejects(best)
+      if no_evidence is not None:
+        new_lr = jnp.where(no_evidence, lr, new_lr)
+        hold = hold | no_evidence
+        go_up = go_up & ~no_evidence
+        tie = tie | no_evidence
       new_lr = clip(jnp.where(reject, lr * as_lr(backoff), new_lr))
-      decided = ~tie & ~reject & jnp.isfinite(best)
+      decided = ~tie & ~reject & finite
 
       # A rejected step lowers the learning rate, so it counts as a fall.
       rising = go_up & ~reject
@@ -434,28 +552,112 @@ def scale_by_hillclimb(
         decided=decided,
         reject=reject,
         streak=jnp.where(hold & ~reject, 0, streak).astype(jnp.int32),
+        **fields,
+      )
+      return new_state, reject
+
+    def two_probe_step(
+      state: HillclimbState,
+    ) -> tuple[HillclimbState, jax.Array]:
+      lr, step = state.learning_rate, relative_step(state)
+      candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
+      loss_up, loss_down = score(candidates, batch_size=None)
+      best = jnp.minimum(loss_up, loss_down)
+      return move(
+        state,
+        go_up=loss_up < loss_down,
+        tie=(loss_up == loss_down) & jnp.isfinite(loss_up),
+        can_climb=_is_nonzero(updates),
+        reject=rejects(best),
+        finite=jnp.isfinite(best),
         loss_up=loss_up,
         loss_down=loss_down,
       )
-      return new_state, reject
+
+    def one_probe_step(
+      state: HillclimbState,
+    ) -> tuple[HillclimbState, jax.Array]:
+      lr = state.learning_rate
+      (f1,) = score(lr[None], batch_size=None)
+      f0 = mean(value)
+      slope = mean(_dot(grad, updates, dtype))  # f(w - a u) falls as a * slope
+      # The parabola through f0, its slope -slope at 0 and f1 at lr has its
+      # minimum beyond lr exactly when the step achieved more than half of
+      # the decrease the slope predicts (docs/rule.md derives it).
+      return move(
+        state,
+        go_up=(slope > 0) & (f0 - f1 > slope * lr / 2),
+        tie=(f1 == f0) & jnp.isfinite(f1),
+        can_climb=_is_nonzero(updates),
+        reject=rejects(f1),
+        finite=jnp.isfinite(f1) & jnp.isfinite(f0) & jnp.isfinite(slope),
+        loss_up=f1,
+        loss_down=f1,
+      )
+
+    def no_probe_step(
+      state: HillclimbState,
+    ) -> tuple[HillclimbState, jax.Array]:
+      # The slope of the loss along the last step, at the point it reached:
+      # still falling (positive) says the step was too short.
+      slope = mean(_dot(grad, state.previous_direction, dtype))
+      finite = jnp.isfinite(slope)
+      reject = jnp.logical_and(guard, ~finite)
+      current = jnp.asarray(jnp.inf, dtype)
+      if value is not None:
+        current = mean(value)
+        # The loss of the last decision step came from another batch, so the
+        # guard only catches a blow-up (by default, more than a doubling).
+        previous = state.loss_down
+        blown_up = jnp.isfinite(previous) & exceeds(current, previous)
+        reject = reject | jnp.logical_and(guard, blown_up)
+        current = jnp.where(jnp.isfinite(current), current, jnp.inf)
+      return move(
+        state,
+        go_up=slope > 0,
+        tie=(slope == 0) & finite,
+        can_climb=_is_nonzero(grad),
+        reject=reject,
+        finite=finite,
+        no_evidence=~_is_nonzero(state.previous_direction),
+        loss_up=current,
+        loss_down=current,
+      )
+
+    decision_step = {
+      "two_probes": two_probe_step,
+      "one_probe": one_probe_step,
+      "no_probe": no_probe_step,
+    }[decision]
 
     def skip_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
       return state, jnp.zeros([], bool)
 
-    def probe_or_skip(
+    def decide_or_skip(
       state: HillclimbState,
     ) -> tuple[HillclimbState, jax.Array]:
       if _validation.is_concrete_number(every_k) and every_k == 1:
-        return probe_step(state)
-      return lax.cond(state.count % every_k == 0, probe_step, skip_step, state)
+        return decision_step(state)
+      return lax.cond(
+        state.count % every_k == 0, decision_step, skip_step, state
+      )
 
     if searches:
       new_state, reject = lax.cond(
-        state.count == 0, search_step, probe_or_skip, state
+        state.count == 0, search_step, decide_or_skip, state
       )
     else:
-      new_state, reject = probe_or_skip(state)
+      new_state, reject = decide_or_skip(state)
     lr = new_state.learning_rate
+    if decision == "no_probe":
+      # The direction of the step taken: none on a rejected step.
+      new_state = new_state._replace(
+        previous_direction=jax.tree.map(
+          lambda u, p: jnp.where(reject, jnp.zeros_like(p), u.astype(p.dtype)),
+          updates,
+          state.previous_direction,
+        )
+      )
     # jnp.where, not a zero scale: 0 * nan is nan, and a rejected step must
     # leave the parameters exactly where they are.
     updates = jax.tree.map(
