@@ -7,7 +7,10 @@ and moves the learning rate toward the better one.
 
 from optax_hillclimb._alias import hillclimb
 from optax_hillclimb._alias import hillclimb_adam
-from optax_hillclimb._transform import get_learning_rate
+from optax_hillclimb._climb import climb
+from optax_hillclimb._climb import ClimbState
+from optax_hillclimb._climb import get_hyperparams
+from optax_hillclimb._climb import get_learning_rate
 from optax_hillclimb._transform import HillclimbState
 from optax_hillclimb._transform import scale_by_hillclimb
 from optax_hillclimb._value_fn import drop_aux
@@ -16,8 +19,11 @@ from optax_hillclimb.flax_utils import nnx_value_fn
 __version__ = "0.1.0"
 
 __all__ = (
+  "ClimbState",
   "HillclimbState",
+  "climb",
   "drop_aux",
+  "get_hyperparams",
   "get_learning_rate",
   "hillclimb",
   "hillclimb_adam",
