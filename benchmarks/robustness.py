@@ -21,6 +21,17 @@ step_cost.json``) would buy it.
 
   python -m benchmarks.robustness                 # docs/results/
   python -m benchmarks.robustness --quick --out /tmp/robustness
+  python -m benchmarks.robustness --methods cheaper --merge
+
+The cheaper decisions of ``scale_by_hillclimb`` (``decision="one_probe"`` and
+``"no_probe"``, issue 11) run beside the two-probe rule on SGD's moving
+average (``hillclimb``) and on Adam (``hillclimb_adam``); goal (e) compares
+each with the two-probe rule at every lr0, and the compute-fair comparison has
+one table per rule, each with the baselines at that rule's cost. On a busy
+machine the grid can be run in parts: ``--methods`` runs only the named
+methods (``--methods cheaper``: the four cheaper-decision ones; ``baselines``:
+the baselines) and ``--merge`` takes every other method from the existing
+``robustness.json`` in ``--out`` (the page says which run each came from).
 
 With ``--cnn``, the smaller check instead: Flax's MNIST CNN, 3 epochs, batch
 128, one seed, hill climbing (defaults, and the former defaults: fixed 1%
@@ -67,10 +78,29 @@ def _plateau_learning_rate(state, lr0):
   return lr0 * optax.tree.get(state, "scale")
 
 
+def with_grad(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+  """``tx`` receiving its incoming updates as ``grad=``, unless given.
+
+  The training loops pass ``value_fn`` and ``value`` only; at the head of a
+  chain the incoming updates are the gradient, which the cheaper decisions
+  need as ``grad``.
+  """
+  tx = optax.with_extra_args_support(tx)
+
+  def update_fn(updates, state, params=None, **extra_args):
+    extra_args.setdefault("grad", updates)
+    return tx.update(updates, state, params, **extra_args)
+
+  return optax.GradientTransformationExtraArgs(tx.init, update_fn)
+
+
 def _hillclimb(name, make, **kwargs):
+  needs_grad = kwargs.get("decision", "two_probes") != "two_probes"
   return _vtrain.Method(
     name,
-    lambda lr0: make(lr0, **kwargs),
+    (lambda lr0: with_grad(make(lr0, **kwargs)))
+    if needs_grad
+    else (lambda lr0: make(lr0, **kwargs)),
     learning_rate=_vtrain.hillclimb_learning_rate,
   )
 
@@ -83,6 +113,17 @@ HC_K10 = "hillclimb, every_k=10, lrlr=0.1"
 HCA_NO_SEARCH = "hillclimb_adam, no scale search"
 HCA_DEFAULT = "hillclimb_adam (defaults)"
 HCA_K10 = "hillclimb_adam, every_k=10, lrlr=0.1"
+HC_ONE = "hillclimb, one_probe"
+HC_NONE = "hillclimb, no_probe"
+HCA_ONE = "hillclimb_adam, one_probe"
+HCA_NONE = "hillclimb_adam, no_probe"
+# The cheaper decisions (issue 11) and the two-probe rule each is held to.
+TWO_PROBE_OF = {
+  HC_ONE: HC_DEFAULT,
+  HC_NONE: HC_DEFAULT,
+  HCA_ONE: HCA_DEFAULT,
+  HCA_NONE: HCA_DEFAULT,
+}
 
 BASELINES = [
   _vtrain.Method("SGD", optax.sgd),
@@ -139,7 +180,18 @@ METHODS = [
   _hillclimb(HCA_NO_SEARCH, ohc.hillclimb_adam, scale_search=None),
   _hillclimb(HCA_DEFAULT, ohc.hillclimb_adam),
   _hillclimb(HCA_K10, ohc.hillclimb_adam, every_k=10, lrlr=0.1),
+  _hillclimb(HC_ONE, ohc.hillclimb, decision="one_probe"),
+  _hillclimb(HC_NONE, ohc.hillclimb, decision="no_probe"),
+  _hillclimb(HCA_ONE, ohc.hillclimb_adam, decision="one_probe"),
+  _hillclimb(HCA_NONE, ohc.hillclimb_adam, decision="no_probe"),
 ]
+# Names that --methods accepts for groups of methods.
+METHOD_GROUPS = {
+  "all": tuple(m.name for m in METHODS),
+  "baselines": tuple(m.name for m in BASELINES),
+  "cheaper": tuple(TWO_PROBE_OF),
+  "hillclimb": tuple(m.name for m in METHODS if m not in BASELINES),
+}
 # Enough for every goal and both compute-fair ratios to be computed once.
 QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_K10, HCA_DEFAULT, HCA_K10)
 
@@ -156,8 +208,23 @@ SGD_BASELINES = (
 )
 ADAM_BASELINES = ("Adam", "Adam + reduce_on_plateau", "prodigy", "dadapt_adamw")
 FAMILIES = {
-  "SGD": (*SGD_BASELINES, HC_REFERENCE, HC_NO_SEARCH, HC_DEFAULT, HC_K10),
-  "Adam": (*ADAM_BASELINES, HCA_NO_SEARCH, HCA_DEFAULT, HCA_K10),
+  "SGD": (
+    *SGD_BASELINES,
+    HC_REFERENCE,
+    HC_NO_SEARCH,
+    HC_DEFAULT,
+    HC_K10,
+    HC_ONE,
+    HC_NONE,
+  ),
+  "Adam": (
+    *ADAM_BASELINES,
+    HCA_NO_SEARCH,
+    HCA_DEFAULT,
+    HCA_K10,
+    HCA_ONE,
+    HCA_NONE,
+  ),
 }
 assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
 
@@ -174,12 +241,37 @@ FAIR_RATIO = {
 }
 # What the table compares the baselines with, at the base budget.
 FAIR_HILLCLIMB = (HC_DEFAULT, HCA_DEFAULT)
+# One compute-fair table per decision rule: the ratios of step_cost.json
+# (models.mlp) that set the SGD-like and the Adam-like baselines' budgets, and
+# the hill climbers compared with them.
+FAIR_BY_DECISION = {
+  "two_probes": (FAIR_RATIO, FAIR_HILLCLIMB),
+  "one_probe": (
+    {
+      **{name: "one_probe_over_sgd" for name in SGD_BASELINES},
+      **{name: "hillclimb_adam_one_probe_over_adam" for name in ADAM_BASELINES},
+    },
+    (HC_ONE, HCA_ONE),
+  ),
+  "no_probe": (
+    {
+      **{name: "no_probe_over_sgd" for name in SGD_BASELINES},
+      **{name: "hillclimb_adam_no_probe_over_adam" for name in ADAM_BASELINES},
+    },
+    (HC_NONE, HCA_NONE),
+  ),
+}
 # Read and reported: the k1 ratios set the budgets; the others are context.
+# Those missing from an older step_cost.json are left out.
 STEP_COST_RATIOS = (
   "hillclimb_k1_over_sgd",
   "hillclimb_adam_over_adam",
   "hillclimb_k10_over_sgd",
   "adam_over_sgd",
+  "one_probe_over_sgd",
+  "no_probe_over_sgd",
+  "hillclimb_adam_one_probe_over_adam",
+  "hillclimb_adam_no_probe_over_adam",
 )
 
 
@@ -224,6 +316,10 @@ GOAL_TEXT = {
   "d": (
     "every_k=10 within 2 pts of every_k=1 (the defaults) at the same lr0, at"
     " every lr0 in 1e-6..1e0"
+  ),
+  "e": (
+    "a cheaper decision within 1 pt of the two-probe rule (defaults) at the"
+    " same lr0, at every lr0 of the grid"
   ),
 }
 
@@ -325,6 +421,20 @@ def goals(
   for k1, k10 in ((HC_DEFAULT, HC_K10), (HCA_DEFAULT, HCA_K10)):
     if k1 in mean_acc and k10 in mean_acc:
       check("d", k10, mean_acc[k1], f"{k1}, same lr0", window, K10_WITHIN)
+  # The cheaper decisions: (a) or (b) as for their two-probe rule, and (e).
+  for method in (HCA_ONE, HCA_NONE):
+    if method in mean_acc:
+      best, who = _tuned_best(mean_acc, tuple(mean_acc))
+      check("a", method, best, best_label(best, who), window, WITHIN)
+      rows[-1]["decades"] = robust_range(mean_acc[method], lr0s, best)[0]
+  for method in (HC_ONE, HC_NONE):
+    if method in mean_acc and any(n in mean_acc for n in SGD_BASELINES):
+      best, who = _tuned_best(mean_acc, SGD_BASELINES)
+      check("b", method, best, best_label(best, who), window, WITHIN)
+      rows[-1]["decades"] = robust_range(mean_acc[method], lr0s, best)[0]
+  for cheap, two in TWO_PROBE_OF.items():
+    if cheap in mean_acc and two in mean_acc:
+      check("e", cheap, mean_acc[two], f"{two}, same lr0", everywhere, WITHIN)
   return rows
 
 
@@ -369,10 +479,11 @@ def read_step_cost(path: str = STEP_COST) -> dict:
     "optax": cost["optax_version"],
     "quick": cost["quick"],
     "model": mlp["description"],
-    "ratios": {k: mlp[k] for k in STEP_COST_RATIOS},
+    "ratios": {k: mlp[k] for k in STEP_COST_RATIOS if k in mlp},
     "quartiles": {
       k: (mlp["ratios"][k]["q1"], mlp["ratios"][k]["q3"])
       for k in STEP_COST_RATIOS
+      if k in mlp
     },
   }
 
@@ -412,9 +523,33 @@ def run_cnn(args) -> None:
       hc_lr,
     ),
     (HC_DEFAULT, ohc.hillclimb, hc_lr),
+    (
+      HC_ONE,
+      lambda lr: with_grad(ohc.hillclimb(lr, decision="one_probe")),
+      hc_lr,
+    ),
+    (
+      HC_NONE,
+      lambda lr: with_grad(ohc.hillclimb(lr, decision="no_probe")),
+      hc_lr,
+    ),
   ]
+  all_names = [name for name, _, _ in methods]
+  if args.methods:
+    unknown = set(args.methods) - set(all_names)
+    if unknown:
+      raise SystemExit(
+        f"--methods with --cnn: unknown {sorted(unknown)}; expected some of"
+        f" {all_names}"
+      )
+    methods = [m for m in methods if m[0] in args.methods]
+  summary = {}
+  if args.merge:
+    with open(os.path.join(args.out, "robustness_cnn.json")) as f:
+      summary = json.load(f)
   start = time.time()
-  rows, summary = [], {}
+  run = _report.command_line()
+  date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
   for name, make, lr_of in methods:
     for lr0 in CNN_LR0S:
       r = _cnn.train(
@@ -428,25 +563,42 @@ def run_cnn(args) -> None:
         learning_rate=lr_of,
       )
       print(name, lr0, r, flush=True)
-      summary[f"{name} @ {lr0:g}"] = r
+      summary[f"{name} @ {lr0:g}"] = {
+        **r,
+        "run": run,
+        "date": date,
+      }
+  seconds = time.time() - start
+  rows, runs = [], []
+  for name in all_names:
+    for lr0 in CNN_LR0S:
+      r = summary.get(f"{name} @ {lr0:g}")
+      if r is None:
+        continue
+      run = f"`{r['run']}` ({r['date']})" if "run" in r else "an earlier run"
+      if run not in runs:
+        runs.append(run)
       rows.append(
         [
           name,
           f"{lr0:g}",
           _report.percent(r["accuracy"]),
-          "-" if lr_of is None else f"{r['final_lr']:.3g}",
+          "-" if not np.isfinite(r["final_lr"]) else f"{r['final_lr']:.3g}",
+          str(runs.index(run) + 1),
         ]
       )
-  seconds = time.time() - start
   table = _report.markdown_table(
-    ["method", "lr0", "test accuracy", "final lr"], rows
+    ["method", "lr0", "test accuracy", "final lr", "run"], rows
   )
   with open(os.path.join(args.out, "robustness_cnn.md"), "w") as f:
     f.write(
       "# Robustness check on Flax's MNIST CNN: the numbers\n\n"
       f"Data: {label}. {epochs} epochs, batch 128"
-      f" ({r['steps']} steps), one seed.\n\n"
+      f" ({next(iter(summary.values()))['steps']} steps), one seed.\n\n"
       + _report.machine_notes(seconds)
+      + "\nRuns (the last column of the table; ``--merge`` keeps the rows not"
+      " run again):\n\n"
+      + "".join(f"{i}. {run}\n" for i, run in enumerate(runs, 1))
       + "\n"
       + table
     )
@@ -542,6 +694,129 @@ BAND_HEADERS = [
 ]
 
 
+def select_methods(requested: list[str] | None) -> list[_vtrain.Method]:
+  """The methods named in ``--methods`` (names or groups), in METHODS order."""
+  if not requested:
+    return list(METHODS)
+  names = set()
+  for item in requested:
+    if item in METHOD_GROUPS:
+      names.update(METHOD_GROUPS[item])
+    elif any(m.name == item for m in METHODS):
+      names.add(item)
+    else:
+      raise SystemExit(
+        f"--methods: unknown method {item!r}; expected a method name or one"
+        f" of {sorted(METHOD_GROUPS)} (names: {[m.name for m in METHODS]})"
+      )
+  return [m for m in METHODS if m.name in names]
+
+
+def train_methods(methods, data, lr0s, grid, cost) -> dict[str, dict]:
+  """Trains each method on the grid; its results, as stored in the JSON.
+
+  Baselines train on past the base budget, to every compute-fair budget whose
+  ratio ``cost`` has, and are evaluated at each.
+  """
+  base_steps = grid["epochs"] * (len(data.y_train) // grid["batch_size"])
+  results = {}
+  for method in methods:
+    name = method.name
+    t = time.time()
+    budgets = {}
+    for decision, (ratio_of, _) in FAIR_BY_DECISION.items():
+      key = ratio_of.get(name)
+      if key is not None and key in cost["ratios"]:
+        steps = max(round(base_steps * cost["ratios"][key]), base_steps)
+        budgets[decision] = (key, steps)
+    total = max([base_steps, *(steps for _, steps in budgets.values())])
+    eval_at = sorted({base_steps, *(steps for _, steps in budgets.values())})
+    r = _vtrain.train_grid(
+      method,
+      data,
+      lr0s=lr0s,
+      **grid,
+      steps=total,
+      eval_at=eval_at if budgets else (),
+    )
+    accuracy = r.accuracy_at[base_steps] if budgets else r.accuracy
+    results[name] = {
+      "accuracy_mean": accuracy.mean(0).tolist(),
+      "accuracy_std": accuracy.std(0).tolist(),
+      "final_lr_median": _report.nan_median(
+        r.learning_rate[:, :, base_steps - 1], 0
+      ).tolist(),
+      "num_seeds": grid["num_seeds"],
+      "run": _report.command_line(),
+      "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+      "fair": {
+        decision: {
+          "ratio": key,
+          "ratio_value": cost["ratios"][key],
+          "steps": steps,
+          "accuracy_mean": r.accuracy_at[steps].mean(0).tolist(),
+          "accuracy_std": r.accuracy_at[steps].std(0).tolist(),
+        }
+        for decision, (key, steps) in budgets.items()
+      },
+    }
+    notes = "".join(
+      f", {d}-fair best {max(f['accuracy_mean']):.3f} after {f['steps']}"
+      for d, f in results[name]["fair"].items()
+    )
+    print(
+      f"{name}: {time.time() - t:.0f} s, best"
+      f" {max(results[name]['accuracy_mean']):.3f} after {base_steps}"
+      f" steps{notes}",
+      flush=True,
+    )
+  return results
+
+
+def load_previous(out: str) -> dict:
+  """The methods of an existing robustness.json, in the current format.
+
+  Older files keep the baselines' compute-fair runs (two-probe budgets only)
+  in ``_compute_fair``; they are moved into each baseline's ``fair``.
+  """
+  path = os.path.join(out, "robustness.json")
+  if not os.path.exists(path):
+    raise SystemExit(f"--merge: no {path} to merge with")
+  with open(path) as f:
+    summary = json.load(f)
+  old_fair = summary.get("_compute_fair", {})
+  old_ratios = old_fair.get("step_cost", {}).get("ratios", {})
+  methods = {}
+  for name, entry in summary.items():
+    if name.startswith("_"):
+      continue
+    entry = dict(entry)
+    entry.setdefault("num_seeds", summary["_grid"]["num_seeds"])
+    entry.setdefault(
+      "run",
+      "an earlier run (the robustness.json this one merged into)",
+    )
+    if "fair" not in entry:
+      entry["fair"] = {}
+      if name in FAIR_RATIO and name in old_fair.get("methods", {}):
+        fair = old_fair["methods"][name]
+        entry["fair"]["two_probes"] = {
+          "ratio": FAIR_RATIO[name],
+          "ratio_value": old_ratios.get(FAIR_RATIO[name]),
+          "steps": fair["steps"],
+          "accuracy_mean": fair["accuracy_mean"],
+          "accuracy_std": fair["accuracy_std"],
+          "step_cost_git": old_fair["step_cost"].get("git"),
+        }
+    methods[name] = entry
+  return {
+    "methods": methods,
+    "lr0": summary["_lr0"],
+    "grid": summary["_grid"],
+    "data": summary["_data"],
+  }
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true")
@@ -566,6 +841,20 @@ def main() -> None:
     action="store_true",
     help="only redraw robustness.png from robustness.json in --out",
   )
+  parser.add_argument(
+    "--methods",
+    action="append",
+    help=(
+      "run only this method (its name, or a group: "
+      + ", ".join(METHOD_GROUPS)
+      + "); repeat for more"
+    ),
+  )
+  parser.add_argument(
+    "--merge",
+    action="store_true",
+    help="take the methods not run from the robustness.json in --out",
+  )
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   if args.replot:
@@ -579,48 +868,47 @@ def main() -> None:
     lr0s = np.logspace(-6, 2, 5)
     grid = dict(num_seeds=args.seeds or 1, batch_size=200, epochs=2)
     methods = [m for m in METHODS if m.name in QUICK_METHODS]
+    if args.methods:
+      methods = select_methods(args.methods)
   else:
     data_name = args.data or "fashion_mnist"
     lr0s = np.logspace(-6, 2, 17)
     grid = dict(num_seeds=args.seeds or 5, batch_size=1000, epochs=10)
-    methods = METHODS
+    methods = select_methods(args.methods)
+  previous = load_previous(args.out) if args.merge else None
+  if previous is not None:
+    if not np.allclose(previous["lr0"], lr0s) or {
+      k: v for k, v in previous["grid"].items() if k != "num_seeds"
+    } != {k: v for k, v in grid.items() if k != "num_seeds"}:
+      raise SystemExit(
+        f"--merge: the grid of {args.out}/robustness.json"
+        f" ({previous['grid']}, lr0 {previous['lr0']}) differs from this"
+        f" run's ({grid}, lr0 {lr0s.tolist()})"
+      )
 
   start = time.time()
   data = _data.load_flat(data_name, "unit")
   base_steps = grid["epochs"] * (len(data.y_train) // grid["batch_size"])
   cost = read_step_cost()
-  # Accuracy [seed, lr0] and final learning rate at the base budget; for the
-  # baselines also at the compute-fair one, from the same runs continued.
-  accuracy, final_lr, fair, fair_steps = {}, {}, {}, {}
-  for method in methods:
-    name = method.name
-    t = time.time()
-    if name in FAIR_RATIO:
-      steps = round(base_steps * cost["ratios"][FAIR_RATIO[name]])
-      r = _vtrain.train_grid(
-        method,
-        data,
-        lr0s=lr0s,
-        **grid,
-        steps=max(steps, base_steps),
-        eval_at=(base_steps, steps),
-      )
-      fair_steps[name], fair[name] = steps, r.accuracy_at[steps]
-      accuracy[name] = r.accuracy_at[base_steps]
-      note = f", best {fair[name].mean(0).max():.3f} after {steps} steps"
-    else:
-      r = _vtrain.train_grid(method, data, lr0s=lr0s, **grid)
-      accuracy[name], note = r.accuracy, ""
-    final_lr[name] = r.learning_rate[:, :, base_steps - 1]
-    print(
-      f"{name}: {time.time() - t:.0f} s, best"
-      f" {accuracy[name].mean(0).max():.3f} after {base_steps} steps{note}",
-      flush=True,
-    )
+  results = train_methods(methods, data, lr0s, grid, cost)
   seconds = time.time() - start
+  if previous is not None:
+    for name, entry in previous["methods"].items():
+      results.setdefault(name, entry)
+  known = [m.name for m in METHODS]
+  names = [n for n in known if n in results]
+  names += [n for n in results if n not in known]
+  write_report(
+    args.out, names, results, lr0s, grid, base_steps, data.label, cost, seconds
+  )
 
-  mean_acc = {k: a.mean(0) for k, a in accuracy.items()}
-  std_acc = {k: a.std(0) for k, a in accuracy.items()}
+
+def write_report(
+  out, names, results, lr0s, grid, base_steps, label, cost, seconds
+):
+  """Writes robustness.md, .json and .png from the results of each method."""
+  mean_acc = {n: np.array(results[n]["accuracy_mean"]) for n in names}
+  std_acc = {n: np.array(results[n]["accuracy_std"]) for n in names}
   best = max(float(a.max()) for a in mean_acc.values())
 
   goal_rows = goals(mean_acc, std_acc, lr0s)
@@ -630,79 +918,134 @@ def main() -> None:
       f" {'met' if r['met'] else 'NOT met'}; worst"
       f" {100 * r['worst_shortfall']:.1f} pts below {r['reference']}"
       f" (limit {100 * r['limit']:.0f}) at lr0 {r['at_lr0']:.0e};"
-      f" {r['within']} of {r['of']} lr0s within the limit",
+      f" {r['within']} of {r['of']} lrs within the limit",
       flush=True,
     )
 
+  knobs = {m.name: m.knob for m in METHODS}
   summary_table = _report.markdown_table(
     ["method", "knob swept as lr0", *BAND_HEADERS],
     _band_rows(
-      [m.name for m in methods],
+      names,
       mean_acc,
       lr0s,
       best,
-      lambda name: [f"`{next(m.knob for m in methods if m.name == name)}`"],
+      lambda name: [f"`{knobs.get(name, 'learning_rate')}`"],
     ),
   )
 
-  # The fair table has its own band: 1 point below its best row.
-  fair_acc = {k: a.mean(0) for k, a in fair.items()}
-  fair_std = {k: a.std(0) for k, a in fair.items()}
-  for name in FAIR_HILLCLIMB:
-    if name in mean_acc:
-      fair_acc[name], fair_std[name] = mean_acc[name], std_acc[name]
-  fair_best = max(float(a.max()) for a in fair_acc.values())
+  epochs = grid["epochs"]
+  fair_sections, fair_json, used_ratios = [], {}, {}
+  for decision, (ratio_of, climbers) in FAIR_BY_DECISION.items():
+    rows_acc, rows_std, extra_of = {}, {}, {}
+    for name in names:
+      fair = results[name].get("fair", {}).get(decision)
+      if name in ratio_of and fair is not None:
+        rows_acc[name] = np.array(fair["accuracy_mean"])
+        rows_std[name] = np.array(fair["accuracy_std"])
+        extra_of[name] = fair
+        used_ratios[(decision, fair["ratio"])] = fair
+    if not rows_acc:
+      continue
+    for name in climbers:
+      if name in mean_acc:
+        rows_acc[name], rows_std[name] = mean_acc[name], std_acc[name]
+    fair_best = max(float(a.max()) for a in rows_acc.values())
 
-  def fair_extra(name):
-    if name in fair_steps:
-      steps = fair_steps[name]
-      return [
-        f"{steps} ({steps / base_steps * grid['epochs']:.1f} epochs)",
-        f"`{FAIR_RATIO[name]}`",
-        _report.percent(mean_acc[name].max()),
-      ]
-    return [f"{base_steps} ({grid['epochs']} epochs)", "-", "-"]
+    def fair_extra(name, extra_of=extra_of):
+      if name in extra_of:
+        fair = extra_of[name]
+        return [
+          f"{fair['steps']} ({fair['steps'] / base_steps * epochs:.1f} epochs)",
+          f"`{fair['ratio']}` = {fair['ratio_value']:.3f}",
+          _report.percent(mean_acc[name].max()),
+        ]
+      return [f"{base_steps} ({epochs} epochs)", "-", "-"]
 
-  fair_table = _report.markdown_table(
-    [
-      "method",
-      "steps",
-      "ratio that set them",
-      f"best at {grid['epochs']} epochs",
-      *BAND_HEADERS,
-    ],
-    _band_rows(list(fair_acc), fair_acc, lr0s, fair_best, fair_extra),
-  )
+    table = _report.markdown_table(
+      [
+        "method",
+        "steps",
+        "ratio that set them",
+        f"best at {epochs} epochs",
+        *BAND_HEADERS,
+      ],
+      _band_rows(list(rows_acc), rows_acc, lr0s, fair_best, fair_extra),
+    )
+    fair_sections.append(
+      f"### {decision}\n\nBaselines at the cost of"
+      f" {', '.join(n for n in climbers if n in mean_acc) or 'this rule'};"
+      f" the band is 1 point below this table's best row,"
+      f" {_report.percent(fair_best)}.\n\n" + table
+    )
+    fair_json[decision] = {
+      "best": fair_best,
+      "methods": {
+        name: {
+          "steps": extra_of[name]["steps"] if name in extra_of else base_steps,
+          "accuracy_mean": acc.tolist(),
+          "accuracy_std": rows_std[name].tolist(),
+          "decades": robust_range(acc, lr0s, fair_best)[0],
+        }
+        for name, acc in rows_acc.items()
+      },
+    }
   ratio_lines = "".join(
     f"- `{k}` = {v:.3f} (per-round quartiles"
     f" {cost['quartiles'][k][0]:.2f}-{cost['quartiles'][k][1]:.2f})\n"
     for k, v in cost["ratios"].items()
   )
+  stale = sorted(
+    {
+      f"`{key}` = {fair['ratio_value']:.3f} (step_cost.json of commit"
+      f" {fair.get('step_cost_git')})"
+      for (_, key), fair in used_ratios.items()
+      if fair.get("step_cost_git") is not None
+    }
+  )
+  stale_note = (
+    "Merged from an earlier run, some baselines' budgets were set by an"
+    " earlier step-cost measurement: " + "; ".join(stale) + ".\n\n"
+    if stale
+    else ""
+  )
 
   def grid_table(values, fmt):
     return _report.markdown_table(
       ["method", *[f"{x:.0e}" for x in lr0s]],
-      [[m.name, *[fmt(a) for a in values[m.name]]] for m in methods],
+      [[n, *[fmt(a) for a in values[n]]] for n in names],
     )
 
   plot_accuracy(
-    os.path.join(args.out, "robustness.png"),
-    lr0s,
-    {m.name: mean_acc[m.name] for m in methods},
-    best,
-    data.label,
+    os.path.join(out, "robustness.png"), lr0s, mean_acc, best, label
   )
 
   seeds = grid["num_seeds"]
-  with open(os.path.join(args.out, "robustness.md"), "w") as f:
+  provenance = _report.markdown_table(
+    ["method", "seeds", "run", "date"],
+    [
+      [
+        n,
+        str(results[n].get("num_seeds", seeds)),
+        f"`{results[n].get('run', '-')}`",
+        results[n].get("date", "-"),
+      ]
+      for n in names
+    ],
+  )
+  with open(os.path.join(out, "robustness.md"), "w") as f:
     f.write(
       "# Robustness to the starting learning rate: the numbers\n\n"
-      f"Data: {data.label}. Grid {grid}: {base_steps} steps, lr0 on"
+      f"Data: {label}. Grid {grid}: {base_steps} steps, lr0 on"
       f" `logspace({np.log10(lr0s[0]):.0f}, {np.log10(lr0s[-1]):.0f},"
-      f" {len(lr0s)})`, {seeds} seed{'s' * (seeds > 1)} per lr0; every"
-      " accuracy is the mean over seeds. Best mean accuracy of any method"
+      f" {len(lr0s)})`, {seeds} seed{'s' * (seeds > 1)} per lr0 unless the"
+      " table of runs below says otherwise; every accuracy is the mean over"
+      " seeds. Best mean accuracy of any method"
       f" {_report.percent(best)}; the band is 1 point below it.\n\n"
       + _report.machine_notes(seconds)
+      + "\nWhich run produced each method's numbers (``--merge`` keeps the"
+      " methods not run again from the previous results):\n\n"
+      + provenance
       + "\n## Goals\n\n"
       "Families: SGD-like = "
       + ", ".join(FAMILIES["SGD"])
@@ -714,59 +1057,46 @@ def main() -> None:
       + "\n## Summary\n\n"
       + summary_table
       + "\n## Compute-fair comparison\n\n"
-      f"Each baseline's runs continue past its {base_steps} steps to"
-      f" {base_steps} times the per-step cost of the hill climber of its"
-      " family relative to it (the same runs: the first"
-      f" {base_steps} steps are those of the tables above), as"
-      f" measured in `{cost['path']}` (models.mlp: {cost['model']}; measured"
-      f" at commit {cost['git']}, JAX {cost['jax']}, optax {cost['optax']},"
-      f" quick={cost['quick']}):\n\n"
+      "Each baseline's runs continue past its base budget to the base budget"
+      " times the per-step cost of a hill climber of its family relative to"
+      " it (the same runs: the first steps are those of the tables above),"
+      f" one table per decision rule, as measured in `{cost['path']}`"
+      f" (models.mlp: {cost['model']}; measured at commit {cost['git']}, JAX"
+      f" {cost['jax']}, optax {cost['optax']}, quick={cost['quick']}):\n\n"
       + ratio_lines
-      + "\nSGD-like baselines get `hillclimb_k1_over_sgd`, Adam-like ones"
-      " `hillclimb_adam_over_adam`; for DoG, COCOB, Mechanic, schedule-free"
-      " SGD, Prodigy and D-Adaptation (not measured) these are upper bounds"
-      " on hill climbing's relative cost, since each does at least the work"
-      " of SGD or Adam per step. Hill climbing keeps its"
-      f" {grid['epochs']} epochs. The band here is 1 point below the best row"
-      f" of this table, {_report.percent(fair_best)}.\n\n"
-      + fair_table
+      + "\n"
+      + stale_note
+      + "SGD-like baselines get the ratio of `hillclimb` over SGD, Adam-like"
+      " ones that of `hillclimb_adam` over Adam; for DoG, COCOB, Mechanic,"
+      " schedule-free SGD, Prodigy and D-Adaptation (not measured) these are"
+      " upper bounds on hill climbing's relative cost, since each does at"
+      " least the work of SGD or Adam per step. Hill climbing keeps its"
+      f" {epochs} epochs.\n\n"
+      + "\n".join(fair_sections)
       + "\n## Mean test accuracy (%) at each lr0\n\n"
       + grid_table(mean_acc, lambda a: f"{100 * a:.1f}")
-      + f"\n## Standard deviation over the {seeds} seeds (points)\n\n"
+      + "\n## Standard deviation over seeds (points)\n\n"
       + grid_table(std_acc, lambda a: f"{100 * a:.1f}")
       + "\n![accuracy against lr0](robustness.png)\n"
     )
   summary = {}
-  for method in methods:
-    name = method.name
+  for name in names:
     summary[name] = {
-      "accuracy_mean": mean_acc[name].tolist(),
-      "accuracy_std": std_acc[name].tolist(),
+      **results[name],
       "decades": robust_range(mean_acc[name], lr0s, best)[0],
-      "final_lr_median": _report.nan_median(final_lr[name], 0).tolist(),
     }
   summary["_best"] = best
   summary["_lr0"] = lr0s.tolist()
-  summary["_data"] = data.label
+  summary["_data"] = label
   summary["_grid"] = grid
   summary["_goals"] = goal_rows
-  summary["_compute_fair"] = {
-    "step_cost": cost,
-    "best": fair_best,
-    "methods": {
-      name: {
-        "steps": fair_steps.get(name, base_steps),
-        "accuracy_mean": acc.tolist(),
-        "accuracy_std": fair_std[name].tolist(),
-        "decades": robust_range(acc, lr0s, fair_best)[0],
-      }
-      for name, acc in fair_acc.items()
-    },
-  }
-  with open(os.path.join(args.out, "robustness.json"), "w") as f:
+  two = fair_json.get("two_probes", {"best": None, "methods": {}})
+  summary["_compute_fair"] = {"step_cost": cost, **two}
+  summary["_compute_fair_by_decision"] = fair_json
+  with open(os.path.join(out, "robustness.json"), "w") as f:
     json.dump(summary, f, indent=1)
   print(summary_table)
-  print(fair_table)
+  print("\n".join(fair_sections))
   print(goals_table(goal_rows))
 
 
