@@ -150,6 +150,34 @@ def test_safe_start_quick(tmp_path):
   assert (tmp_path / "safe_start.md").read_text().startswith("# Safe from")
 
 
+def test_settling_quick(tmp_path):
+  _run("settling", str(tmp_path))
+  with open(tmp_path / "settling.json") as f:
+    summary = json.load(f)
+  steps = 2 * (4000 // 200)  # quick grid: 2 epochs, batch 200
+  assert summary["steps"] == steps
+  assert summary["checkpoints"] == [1, 10, steps]
+  climbs = summary["climbs"]
+  assert sorted(climbs) == [
+    "hillclimb (defaults), lr0 0.001",
+    "hillclimb (defaults), lr0 0.00316",
+    "hillclimb, applied step x2, lr0 0.001",
+    "hillclimb, applied step x4, lr0 0.001",
+  ]
+  # The first update's scale search picks a power-of-ten multiple of lr0.
+  for row in climbs.values():
+    multiple = row["learning_rate_at"][0] / row["lr0"]
+    assert np.log10(multiple) == pytest.approx(
+      round(np.log10(multiple)), abs=1e-4
+    )
+  fixed = summary["fixed"]
+  best = fixed["learning_rate"][int(np.argmax(fixed["accuracy_mean"]))]
+  assert summary["best_fixed_learning_rate"] == best
+  page = (tmp_path / "settling.md").read_text()
+  assert page.startswith("# Where the climb settles")
+  assert f"The best fixed rate here is {best:g}" in page
+
+
 def test_robust_range():
   from benchmarks import robustness
 
