@@ -298,10 +298,10 @@ def climb(
   \text{guard\_rtol}\,|f(w)|` (with ``value`` given): the update is then zero,
   the inner state does not advance, and the learning rate (the inner
   optimizer's ``"learning_rate"``, climbed or not) is multiplied by
-  ``backoff``. Unless ``scale_search`` is ``None`` and when ``learning_rate``
-  is climbed, the first update scores the learning rate's multiples
-  ``scale_search`` as :func:`scale_by_hillclimb` does. Steps where ``count %
-  every_k != 0`` run the inner update as it is.
+  ``backoff``. When ``learning_rate`` is climbed, the first update scores
+  its multiples ``scale_search`` as :func:`scale_by_hillclimb` does (unless
+  ``scale_search`` is ``None``). Steps where ``count % every_k != 0`` run the
+  inner update as it is.
 
   Args:
     inner: an optimizer built with :func:`optax.inject_hyperparams`, for
