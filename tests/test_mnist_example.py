@@ -86,7 +86,9 @@ def test_short_run_on_real_digits_beats_chance(two_epochs):
   assert two_epochs["test_accuracy"] > 0.6
   losses = [h["train_loss"] for h in two_epochs["history"]]
   assert losses[1] < losses[0]
-  # hillclimb moved its learning rate away from the starting one.
+  # hillclimb_adam, the example's optimizer, moved its learning rate away
+  # from the starting one.
+  assert two_epochs["optimizer"]["name"] == "hillclimb_adam"
   assert two_epochs["final_learning_rate"] != pytest.approx(
     two_epochs["optimizer"]["learning_rate"], rel=1e-3
   )
@@ -122,7 +124,7 @@ def test_resume_refuses_another_optimizer(example, idx_dir, tmp_path):
   _, train = example
   workdir = str(tmp_path)
   train.train_and_evaluate(config_for(example, idx_dir, epochs=1), workdir)
-  with pytest.raises(ValueError, match="optimizer='hillclimb'"):
+  with pytest.raises(ValueError, match="optimizer='hillclimb_adam'"):
     train.train_and_evaluate(
       config_for(example, idx_dir, epochs=2, optimizer="sgd"), workdir
     )
@@ -158,7 +160,7 @@ def test_command_line_end_to_end_with_resume(idx_dir, tmp_path):
   assert summary["dataset"]["source"] == "idx"
   assert summary["dataset"]["train_size"] == NUM_TRAIN
   assert summary["dataset"]["test_size"] == NUM_TEST
-  assert summary["optimizer"]["name"] == "hillclimb"
+  assert summary["optimizer"]["name"] == "hillclimb_adam"
   assert summary["epochs"] == 1
   assert 0 <= summary["test_accuracy"] <= 1
   assert np.isfinite(summary["test_loss"])
@@ -191,21 +193,44 @@ def test_config_rejects_bad_values(example):
 
 
 def test_config_hillclimb_defaults_are_the_librarys(example):
-  # The example shows the library as a user gets it: every hillclimb flag it
-  # exposes defaults to optax_hillclimb.hillclimb's own default.
+  # The example shows the library as a user gets it: every hill-climbing flag
+  # it exposes defaults to the library's own default, the same in both hill
+  # climbers, and the example trains with hillclimb_adam.
   default, _ = example
-  signature = inspect.signature(optax_hillclimb.hillclimb).parameters
   config = default.get_config()
-  for name in (
-    "lrlr",
-    "lrlr_growth",
-    "max_learning_rate",
-    "every_k",
-    "smoothing",
-  ):
-    assert getattr(config, name) == signature[name].default, name
-  assert config.resolved_learning_rate() == signature["learning_rate"].default
+  assert config.optimizer == "hillclimb_adam"
+  for alias in (optax_hillclimb.hillclimb_adam, optax_hillclimb.hillclimb):
+    signature = inspect.signature(alias).parameters
+    for name in ("lrlr", "lrlr_growth", "max_learning_rate", "every_k"):
+      assert getattr(config, name) == signature[name].default, (alias, name)
+    assert (
+      default.get_config(optimizer=alias.__name__).resolved_learning_rate()
+      == signature["learning_rate"].default
+    )
+  smoothing = inspect.signature(optax_hillclimb.hillclimb).parameters[
+    "smoothing"
+  ]
+  assert config.smoothing == smoothing.default
   assert config.resolved_max_learning_rate() is None
+
+
+def test_hillclimb_on_a_smoothed_gradient_trains_too(
+  example, idx_dir, tmp_path
+):
+  # --optimizer hillclimb: the climb on SGD's direction, with its smoothing.
+  _, train = example
+  summary = train.train_and_evaluate(
+    config_for(
+      example, idx_dir, epochs=2, optimizer="hillclimb", smoothing=0.8
+    ),
+    str(tmp_path),
+  )
+  assert summary["optimizer"]["name"] == "hillclimb"
+  assert summary["optimizer"]["smoothing"] == 0.8
+  assert summary["test_accuracy"] > 0.4  # 12 steps; chance is 10%
+  assert summary["final_learning_rate"] != pytest.approx(
+    summary["optimizer"]["learning_rate"], rel=1e-3
+  )
 
 
 def test_config_infinite_cap_means_no_cap(example):

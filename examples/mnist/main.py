@@ -36,35 +36,37 @@ _OPTIMIZER = flags.DEFINE_enum(
   "optimizer",
   _DEFAULTS.optimizer,
   list(default.OPTIMIZERS),
-  "hillclimb (optax_hillclimb.hillclimb), or sgd (momentum 0.9) and adam to "
-  "compare.",
+  "hillclimb_adam (optax_hillclimb.hillclimb_adam), hillclimb (the climb on "
+  "a smoothed gradient), or sgd (momentum 0.9) and adam to compare.",
 )
 _LEARNING_RATE = flags.DEFINE_float(
   "learning_rate",
   None,
-  "Starting learning rate (hillclimb's lr0). Default: "
+  "Starting learning rate (a hill climber's lr0). Default: "
   + ", ".join(f"{k} {v}" for k, v in default.DEFAULT_LEARNING_RATES.items())
   + ".",
 )
 _LRLR = flags.DEFINE_float(
-  "lrlr", _DEFAULTS.lrlr, "hillclimb: relative learning-rate step."
+  "lrlr", _DEFAULTS.lrlr, "hill climbers: relative learning-rate step."
 )
 _LRLR_GROWTH = flags.DEFINE_float(
   "lrlr_growth",
   _DEFAULTS.lrlr_growth,
-  "hillclimb: growth of the step while moves agree (1 keeps it constant).",
+  "hill climbers: growth of the step while moves agree (1 keeps it constant).",
 )
 _MAX_LEARNING_RATE = flags.DEFINE_float(
   "max_learning_rate",
   _DEFAULTS.max_learning_rate,
-  "hillclimb: upper bound on the learning rate; none by default (inf also "
-  "means none).",
+  "hill climbers: upper bound on the learning rate; none by default (inf "
+  "also means none).",
 )
 _EVERY_K = flags.DEFINE_integer(
-  "every_k", _DEFAULTS.every_k, "hillclimb: probe every k steps."
+  "every_k", _DEFAULTS.every_k, "hill climbers: probe every k steps."
 )
 _SMOOTHING = flags.DEFINE_float(
-  "smoothing", _DEFAULTS.smoothing, "hillclimb: gradient moving-average decay."
+  "smoothing",
+  _DEFAULTS.smoothing,
+  "hillclimb only: gradient moving-average decay.",
 )
 _SOURCE = flags.DEFINE_enum(
   "source",

@@ -1,7 +1,8 @@
 """MNIST example: training and evaluation loop.
 
 Flax's NNX MNIST example (same CNN, same loss), trained with
-``optax_hillclimb.hillclimb``, which tunes its own learning rate. The probes
+``optax_hillclimb.hillclimb_adam`` (or ``hillclimb``), which tunes its own
+learning rate. The probes
 score the model through :func:`optax_hillclimb.flax_utils.nnx_value_fn`.
 Progress bars per epoch, a summary line per epoch, orbax checkpoints that a
 later run resumes from, and ``summary.json`` and ``curves.png`` at the end.
@@ -49,15 +50,18 @@ def create_optimizer(
 ) -> optax.GradientTransformation:
   """The optax optimizer named by ``config.optimizer``."""
   learning_rate = config.resolved_learning_rate()
-  if config.optimizer == "hillclimb":
-    return optax_hillclimb.hillclimb(
-      learning_rate,
+  if config.optimizer in default.HILLCLIMBERS:
+    climb = dict(
       lrlr=config.lrlr,
       lrlr_growth=config.lrlr_growth,
       max_learning_rate=config.resolved_max_learning_rate(),
-      smoothing=config.smoothing,
       every_k=config.every_k,
     )
+    if config.optimizer == "hillclimb":
+      return optax_hillclimb.hillclimb(
+        learning_rate, smoothing=config.smoothing, **climb
+      )
+    return optax_hillclimb.hillclimb_adam(learning_rate, **climb)
   if config.optimizer == "sgd":
     return optax.sgd(learning_rate, momentum=config.momentum)
   return optax.adam(learning_rate)
@@ -67,7 +71,7 @@ def current_learning_rate(
   optimizer: nnx.Optimizer, config: default.Config
 ) -> jax.Array:
   """The learning rate the next step uses."""
-  if config.optimizer == "hillclimb":
+  if config.optimizer in default.HILLCLIMBERS:
     return optax_hillclimb.get_learning_rate(optimizer.opt_state)
   return jnp.asarray(config.resolved_learning_rate(), jnp.float32)
 
@@ -78,7 +82,7 @@ def make_train_step(config: default.Config):
   It returns the batch's loss and accuracy (before the update) and the
   learning rate after it.
   """
-  probes = config.optimizer == "hillclimb"
+  probes = config.optimizer in default.HILLCLIMBERS
 
   @nnx.jit
   def train_step(model, optimizer, image, label):
@@ -167,14 +171,15 @@ def _describe_optimizer(config: default.Config) -> dict[str, Any]:
     "name": config.optimizer,
     "learning_rate": config.resolved_learning_rate(),
   }
-  if config.optimizer == "hillclimb":
+  if config.optimizer in default.HILLCLIMBERS:
     described.update(
       lrlr=config.lrlr,
       lrlr_growth=config.lrlr_growth,
-      smoothing=config.smoothing,
       every_k=config.every_k,
       max_learning_rate=config.resolved_max_learning_rate(),
     )
+    if config.optimizer == "hillclimb":
+      described["smoothing"] = config.smoothing
   elif config.optimizer == "sgd":
     described["momentum"] = config.momentum
   return described
@@ -212,7 +217,8 @@ def save_curves(record: dict[str, Any], path: str, title: str) -> None:
   ax_loss.legend()
   ax_lr.plot(steps, record["steps"]["learning_rate"], lw=1.2)
   cap = record["config"].get("max_learning_rate")
-  if record["config"]["optimizer"] == "hillclimb" and cap and np.isfinite(cap):
+  climbs = record["config"]["optimizer"] in default.HILLCLIMBERS
+  if climbs and cap and np.isfinite(cap):
     ax_lr.axhline(cap, ls="--", color="gray", label="max_learning_rate")
     ax_lr.legend()
   ax_lr.set(

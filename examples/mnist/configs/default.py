@@ -1,9 +1,12 @@
 """Default hyperparameters of the MNIST example.
 
-hillclimb's settings default to the library's own (read from the signature of
-``optax_hillclimb.hillclimb``, so they cannot drift from it): the example shows
-what a user gets without tuning anything but, at most, ``--learning_rate``.
-See the example's README for how those defaults compare with sgd and adam.
+The example trains with ``optax_hillclimb.hillclimb_adam``; ``hillclimb`` (the
+same climb on a smoothed gradient), and sgd and adam, are there to compare.
+The hill climbers' settings default to the library's own (read from the
+signatures of ``optax_hillclimb.hillclimb_adam`` and ``hillclimb``, so they
+cannot drift from them): the example shows what a user gets without tuning
+anything but, at most, ``--learning_rate``. See the example's README for how
+they compare with sgd and adam.
 """
 
 import dataclasses
@@ -12,27 +15,30 @@ import math
 
 import optax_hillclimb
 
-OPTIMIZERS = ("hillclimb", "sgd", "adam")
+# The optimizers that climb their learning rate, and the baselines.
+HILLCLIMBERS = ("hillclimb_adam", "hillclimb")
+OPTIMIZERS = (*HILLCLIMBERS, "sgd", "adam")
 
-# The hillclimb arguments the example exposes as flags.
-HILLCLIMB_ARGUMENTS = (
-  "learning_rate",
-  "lrlr",
-  "lrlr_growth",
-  "max_learning_rate",
-  "every_k",
-  "smoothing",
-)
-HILLCLIMB_DEFAULTS = {
-  name: inspect.signature(optax_hillclimb.hillclimb).parameters[name].default
-  for name in HILLCLIMB_ARGUMENTS
+
+def _library_default(optimizer: str, argument: str):
+  alias = getattr(optax_hillclimb, optimizer)
+  return inspect.signature(alias).parameters[argument].default
+
+
+# The arguments of the climb that the example exposes as flags, the same in
+# both hill climbers, and the moving-average decay that only hillclimb has
+# (for hillclimb_adam, Adam's b1 plays that part).
+CLIMB_ARGUMENTS = ("lrlr", "lrlr_growth", "max_learning_rate", "every_k")
+CLIMB_DEFAULTS = {
+  name: _library_default("hillclimb_adam", name) for name in CLIMB_ARGUMENTS
 }
+SMOOTHING_DEFAULT = _library_default("hillclimb", "smoothing")
 
-# Starting learning rates when --learning_rate is not given: hillclimb's lr0
-# is only where its scale search and climb start; sgd (with momentum 0.9)
+# Starting learning rates when --learning_rate is not given: a hill climber's
+# lr0 is only where its scale search and climb start; sgd (with momentum 0.9)
 # uses Flax's MNIST example's rate, adam the usual 1e-3.
 DEFAULT_LEARNING_RATES = {
-  "hillclimb": HILLCLIMB_DEFAULTS["learning_rate"],
+  **{name: _library_default(name, "learning_rate") for name in HILLCLIMBERS},
   "sgd": 0.1,
   "adam": 1e-3,
 }
@@ -42,21 +48,22 @@ DEFAULT_LEARNING_RATES = {
 class Config:
   """Hyperparameters of one training run.
 
-  The hillclimb ones default to ``optax_hillclimb.hillclimb``'s defaults, and
-  the library checks them when the optimizer is built.
+  The hill climbers' ones default to the library's defaults, and the library
+  checks them when the optimizer is built.
 
   Attributes:
     epochs: passes over the training set.
     batch_size: examples per step.
-    optimizer: ``"hillclimb"`` (``optax_hillclimb.hillclimb``), or ``"sgd"``
-      (with momentum 0.9) and ``"adam"`` to compare.
-    learning_rate: the starting learning rate (hillclimb's lr0); ``None``
+    optimizer: ``"hillclimb_adam"`` (``optax_hillclimb.hillclimb_adam``),
+      ``"hillclimb"`` (``optax_hillclimb.hillclimb``), or ``"sgd"`` (with
+      momentum 0.9) and ``"adam"`` to compare.
+    learning_rate: the starting learning rate (a hill climber's lr0); ``None``
       picks the optimizer's default from ``DEFAULT_LEARNING_RATES``.
-    lrlr: hillclimb's relative learning-rate step.
-    lrlr_growth: hillclimb's growth of that step over agreeing moves.
-    max_learning_rate: hillclimb's upper bound on the learning rate (``None``
-      or ``inf``: unbounded).
-    every_k: hillclimb probes every ``every_k`` steps.
+    lrlr: the hill climbers' relative learning-rate step.
+    lrlr_growth: their growth of that step over agreeing moves.
+    max_learning_rate: their upper bound on the learning rate (``None`` or
+      ``inf``: unbounded).
+    every_k: the hill climbers probe every ``every_k`` steps.
     smoothing: hillclimb's gradient moving-average decay.
     momentum: sgd's momentum.
     source: data source, see ``datasets.load``.
@@ -68,13 +75,13 @@ class Config:
 
   epochs: int = 15
   batch_size: int = 128
-  optimizer: str = "hillclimb"
+  optimizer: str = "hillclimb_adam"
   learning_rate: float | None = None
-  lrlr: float = HILLCLIMB_DEFAULTS["lrlr"]
-  lrlr_growth: float = HILLCLIMB_DEFAULTS["lrlr_growth"]
-  max_learning_rate: float | None = HILLCLIMB_DEFAULTS["max_learning_rate"]
-  every_k: int = HILLCLIMB_DEFAULTS["every_k"]
-  smoothing: float = HILLCLIMB_DEFAULTS["smoothing"]
+  lrlr: float = CLIMB_DEFAULTS["lrlr"]
+  lrlr_growth: float = CLIMB_DEFAULTS["lrlr_growth"]
+  max_learning_rate: float | None = CLIMB_DEFAULTS["max_learning_rate"]
+  every_k: int = CLIMB_DEFAULTS["every_k"]
+  smoothing: float = SMOOTHING_DEFAULT
   momentum: float = 0.9
   source: str = "auto"
   data_dir: str | None = None
