@@ -117,6 +117,11 @@ HC_ONE = "hillclimb, one_probe"
 HC_NONE = "hillclimb, no_probe"
 HCA_ONE = "hillclimb_adam, one_probe"
 HCA_NONE = "hillclimb_adam, no_probe"
+# Without the scale search, what each rule's own moves make of lr0.
+HC_ONE_NO_SEARCH = "hillclimb, one_probe, no scale search"
+HC_NONE_NO_SEARCH = "hillclimb, no_probe, no scale search"
+HCA_ONE_NO_SEARCH = "hillclimb_adam, one_probe, no scale search"
+HCA_NONE_NO_SEARCH = "hillclimb_adam, no_probe, no scale search"
 # The cheaper decisions (issue 11) and the two-probe rule each is held to.
 TWO_PROBE_OF = {
   HC_ONE: HC_DEFAULT,
@@ -184,12 +189,27 @@ METHODS = [
   _hillclimb(HC_NONE, ohc.hillclimb, decision="no_probe"),
   _hillclimb(HCA_ONE, ohc.hillclimb_adam, decision="one_probe"),
   _hillclimb(HCA_NONE, ohc.hillclimb_adam, decision="no_probe"),
+  *(
+    _hillclimb(name, make, decision=decision, scale_search=None)
+    for name, make, decision in (
+      (HC_ONE_NO_SEARCH, ohc.hillclimb, "one_probe"),
+      (HC_NONE_NO_SEARCH, ohc.hillclimb, "no_probe"),
+      (HCA_ONE_NO_SEARCH, ohc.hillclimb_adam, "one_probe"),
+      (HCA_NONE_NO_SEARCH, ohc.hillclimb_adam, "no_probe"),
+    )
+  ),
 ]
 # Names that --methods accepts for groups of methods.
 METHOD_GROUPS = {
   "all": tuple(m.name for m in METHODS),
   "baselines": tuple(m.name for m in BASELINES),
   "cheaper": tuple(TWO_PROBE_OF),
+  "cheaper_no_search": (
+    HC_ONE_NO_SEARCH,
+    HC_NONE_NO_SEARCH,
+    HCA_ONE_NO_SEARCH,
+    HCA_NONE_NO_SEARCH,
+  ),
   "hillclimb": tuple(m.name for m in METHODS if m not in BASELINES),
 }
 # Enough for every goal and both compute-fair ratios to be computed once.
@@ -216,6 +236,8 @@ FAMILIES = {
     HC_K10,
     HC_ONE,
     HC_NONE,
+    HC_ONE_NO_SEARCH,
+    HC_NONE_NO_SEARCH,
   ),
   "Adam": (
     *ADAM_BASELINES,
@@ -224,6 +246,8 @@ FAMILIES = {
     HCA_K10,
     HCA_ONE,
     HCA_NONE,
+    HCA_ONE_NO_SEARCH,
+    HCA_NONE_NO_SEARCH,
   ),
 }
 assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
