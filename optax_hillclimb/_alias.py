@@ -29,6 +29,7 @@ def hillclimb(
   tie_break: str = "up",
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
   decision: str = "two_probes",
+  slope_rtol: jax.typing.ArrayLike = 0.5,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -70,6 +71,9 @@ def hillclimb(
     decision: what a probe step spends to decide: ``"two_probes"`` (the
       default), ``"one_probe"`` (needs ``value`` and ``grad``) or
       ``"no_probe"`` (needs ``grad``), see :func:`scale_by_hillclimb`.
+    slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
+      the slope predicts that a step must achieve for the learning rate to
+      rise, see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -124,6 +128,7 @@ def hillclimb(
       tie_break=tie_break,
       scale_search=scale_search,
       decision=decision,
+      slope_rtol=slope_rtol,
     ),
   )
 
@@ -148,6 +153,7 @@ def hillclimb_adam(
   tie_break: str = "up",
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
   decision: str = "two_probes",
+  slope_rtol: jax.typing.ArrayLike = 0.5,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 
@@ -182,6 +188,9 @@ def hillclimb_adam(
     decision: what a probe step spends to decide: ``"two_probes"`` (the
       default), ``"one_probe"`` (needs ``value`` and ``grad``) or
       ``"no_probe"`` (needs ``grad``), see :func:`scale_by_hillclimb`.
+    slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
+      the slope predicts that a step must achieve for the learning rate to
+      rise, see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -218,5 +227,6 @@ def hillclimb_adam(
       tie_break=tie_break,
       scale_search=scale_search,
       decision=decision,
+      slope_rtol=slope_rtol,
     ),
   )

@@ -114,7 +114,7 @@ def _check_scale_search(scale_search: Any) -> None:
 def _check_hyperparameters(
     learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
     backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-    scale_search, decision,
+    scale_search, decision, slope_rtol,
 ) -> None:  # fmt: skip
   check = _validation.check
   check("learning_rate", learning_rate, lambda x: x > 0, "positive")
@@ -135,6 +135,7 @@ def _check_hyperparameters(
   _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
   _check_scale_search(scale_search)
   _validation.check_choice("decision", decision, DECISIONS)
+  check("slope_rtol", slope_rtol, lambda x: 0 < x < 1, "in the interval (0, 1)")
 
 
 def scale_by_hillclimb(
@@ -154,6 +155,7 @@ def scale_by_hillclimb(
   tie_break: str = "up",
   scale_search: Sequence[float] | None = SCALE_SEARCH,
   decision: str = "two_probes",
+  slope_rtol: jax.typing.ArrayLike = 0.5,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -214,10 +216,15 @@ def scale_by_hillclimb(
 
   .. math::
     g \cdot u > 0 \quad\text{and}\quad
-    f_0 - f_1 > \tfrac12\, \eta\, g \cdot u,
+    f_0 - f_1 > c\, \eta\, g \cdot u,
 
-  which is exactly when the parabola through those three facts has its
-  minimum beyond :math:`\eta` (or none), and lowers it otherwise.
+  (Armijo's sufficient-decrease test, with :math:`c =` ``slope_rtol``), and
+  lowers it otherwise. With :math:`c = 1/2` the test passes exactly when the
+  parabola through those three facts has its minimum beyond :math:`\eta` (or
+  none): the rate settles at the best single step. With :math:`c < 1/2` it
+  settles longer, at :math:`2 (1 - c)` times the parabola's minimum on a
+  quadratic, which counters the short-horizon bias of a one-step comparison
+  (the best single step is shorter than the best fixed rate over many).
   ``"no_probe"`` evaluates nothing: it raises :math:`\eta` when the
   gradient at the point the last step reached still falls along that step,
   :math:`g_t \cdot u_{t-1} > 0`, and lowers it when
@@ -272,6 +279,10 @@ def scale_by_hillclimb(
       needs ``grad`` (and ``value_fn`` only for the scale search; it keeps a
       copy of the last direction in the state). See above and the project's
       documentation, "Cheaper decisions".
+    slope_rtol: with ``decision="one_probe"``, the fraction :math:`c` of the
+      decrease the slope predicts, in (0, 1), that a step must achieve for
+      the learning rate to rise; ``1/2`` settles at the best single step,
+      smaller values at longer steps (see above). Other decisions ignore it.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
@@ -326,7 +337,7 @@ def scale_by_hillclimb(
   _check_hyperparameters(
       learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
       backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-      scale_search, decision,
+      scale_search, decision, slope_rtol,
   )  # fmt: skip
   searches = bool(scale_search)
 
@@ -581,12 +592,14 @@ def scale_by_hillclimb(
       (f1,) = score(lr[None], batch_size=None)
       f0 = mean(value)
       slope = mean(_dot(grad, updates, dtype))  # f(w - a u) falls as a * slope
-      # The parabola through f0, its slope -slope at 0 and f1 at lr has its
-      # minimum beyond lr exactly when the step achieved more than half of
-      # the decrease the slope predicts (docs/rule.md derives it).
+      # Armijo's test. With slope_rtol = 1/2: the parabola through f0, its
+      # slope -slope at 0 and f1 at lr has its minimum beyond lr exactly when
+      # the step achieved more than half of the decrease the slope predicts
+      # (docs/rule.md derives it).
+      sufficient = f0 - f1 > as_lr(slope_rtol) * slope * lr
       return move(
         state,
-        go_up=(slope > 0) & (f0 - f1 > slope * lr / 2),
+        go_up=(slope > 0) & sufficient,
         tie=(f1 == f0) & jnp.isfinite(f1),
         can_climb=_is_nonzero(updates),
         reject=rejects(f1),

@@ -69,6 +69,41 @@ def test_on_a_quadratic_it_rises_exactly_below_the_line_minimum(lr, rises):
   assert float(state.learning_rate) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+  ("slope_rtol", "lr", "rises"),
+  [
+    # The test f0 - f1 > c lr g.u reads 4 lr - 2 lr^2 > 4 c lr, that is
+    # lr < 2 (1 - c): the rate settles at 2 (1 - c) times the line minimum.
+    (0.25, 1.4, True),
+    (0.25, 1.6, False),
+    (0.1, 1.75, True),
+    (0.1, 1.85, False),
+  ],
+)
+def test_slope_rtol_sets_where_the_rate_settles(slope_rtol, lr, rises):
+  opt = rule(lr, lrlr=0.2, slope_rtol=slope_rtol)
+  _, state = one_step(opt, jnp.array([2.0]))
+  expected = lr * (1.2 if rises else 0.8)
+  assert float(state.learning_rate) == pytest.approx(expected)
+
+
+def test_slope_rtol_is_injectable():
+  opt = optax.inject_hyperparams(rule)(learning_rate=1.4, slope_rtol=0.25)
+  w = jnp.array([2.0])
+  _, state = one_step(opt, w)
+  assert float(ohc.get_learning_rate(state)) == pytest.approx(1.4 * 1.01)
+  # At 1.414 the step falls short of 2 (1 - c) = 1.5 but not of 1 = a*.
+  state.hyperparams["slope_rtol"] = jnp.asarray(0.5)
+  _, state = one_step(opt, w, state)
+  assert float(ohc.get_learning_rate(state)) == pytest.approx(1.4 * 1.01 * 0.99)
+
+
+@pytest.mark.parametrize("slope_rtol", [0.0, 1.0, -0.5, 2.0])
+def test_slope_rtol_outside_zero_one_is_rejected(slope_rtol):
+  with pytest.raises(ValueError, match=r"slope_rtol must be in the interval"):
+    rule(slope_rtol=slope_rtol)
+
+
 def test_a_direction_that_is_not_a_descent_direction_lowers():
   # u = -g: g.u = -4 < 0. The probe at lr = 0.1 goes uphill, f1 = f(2.2).
   w = jnp.array([2.0])
