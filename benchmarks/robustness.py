@@ -29,9 +29,10 @@ average (``hillclimb``) and on Adam (``hillclimb_adam``); goal (e) compares
 each with the two-probe rule at every lr0, and the compute-fair comparison has
 one table per rule, each with the baselines at that rule's cost. On a busy
 machine the grid can be run in parts: ``--methods`` runs only the named
-methods (``--methods cheaper``: the four cheaper-decision ones; ``baselines``:
-the baselines) and ``--merge`` takes every other method from the existing
-``robustness.json`` in ``--out`` (the page says which run each came from).
+methods (``--methods cheaper``: the cheaper-decision ones; ``slope_rtol``:
+one probe with ``slope_rtol=0.25``; ``baselines``: the baselines) and
+``--merge`` takes every other method from the existing ``robustness.json`` in
+``--out`` (the page says which run each came from).
 
 With ``--cnn``, the smaller check instead: Flax's MNIST CNN, 3 epochs, batch
 128, one seed, hill climbing (defaults, and the former defaults: fixed 1%
@@ -122,11 +123,17 @@ HC_ONE_NO_SEARCH = "hillclimb, one_probe, no scale search"
 HC_NONE_NO_SEARCH = "hillclimb, no_probe, no scale search"
 HCA_ONE_NO_SEARCH = "hillclimb_adam, one_probe, no scale search"
 HCA_NONE_NO_SEARCH = "hillclimb_adam, no_probe, no scale search"
+# One probe with a smaller sufficient-decrease fraction, which settles at
+# longer steps (benchmarks/settling.py: the one-step rate is too short).
+HC_ONE_LONG = "hillclimb, one_probe, slope_rtol=0.25"
+HCA_ONE_LONG = "hillclimb_adam, one_probe, slope_rtol=0.25"
 # The cheaper decisions (issue 11) and the two-probe rule each is held to.
 TWO_PROBE_OF = {
   HC_ONE: HC_DEFAULT,
+  HC_ONE_LONG: HC_DEFAULT,
   HC_NONE: HC_DEFAULT,
   HCA_ONE: HCA_DEFAULT,
+  HCA_ONE_LONG: HCA_DEFAULT,
   HCA_NONE: HCA_DEFAULT,
 }
 
@@ -198,6 +205,13 @@ METHODS = [
       (HCA_NONE_NO_SEARCH, ohc.hillclimb_adam, "no_probe"),
     )
   ),
+  *(
+    _hillclimb(name, make, decision="one_probe", slope_rtol=0.25)
+    for name, make in (
+      (HC_ONE_LONG, ohc.hillclimb),
+      (HCA_ONE_LONG, ohc.hillclimb_adam),
+    )
+  ),
 ]
 # Names that --methods accepts for groups of methods.
 METHOD_GROUPS = {
@@ -211,6 +225,7 @@ METHOD_GROUPS = {
     HCA_NONE_NO_SEARCH,
   ),
   "hillclimb": tuple(m.name for m in METHODS if m not in BASELINES),
+  "slope_rtol": (HC_ONE_LONG, HCA_ONE_LONG),
 }
 # Enough for every goal and both compute-fair ratios to be computed once.
 QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_K10, HCA_DEFAULT, HCA_K10)
@@ -238,6 +253,7 @@ FAMILIES = {
     HC_NONE,
     HC_ONE_NO_SEARCH,
     HC_NONE_NO_SEARCH,
+    HC_ONE_LONG,
   ),
   "Adam": (
     *ADAM_BASELINES,
@@ -248,6 +264,7 @@ FAMILIES = {
     HCA_NONE,
     HCA_ONE_NO_SEARCH,
     HCA_NONE_NO_SEARCH,
+    HCA_ONE_LONG,
   ),
 }
 assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
@@ -275,7 +292,7 @@ FAIR_BY_DECISION = {
       **{name: "one_probe_over_sgd" for name in SGD_BASELINES},
       **{name: "hillclimb_adam_one_probe_over_adam" for name in ADAM_BASELINES},
     },
-    (HC_ONE, HCA_ONE),
+    (HC_ONE, HCA_ONE, HC_ONE_LONG, HCA_ONE_LONG),
   ),
   "no_probe": (
     {
@@ -446,12 +463,12 @@ def goals(
     if k1 in mean_acc and k10 in mean_acc:
       check("d", k10, mean_acc[k1], f"{k1}, same lr0", window, K10_WITHIN)
   # The cheaper decisions: (a) or (b) as for their two-probe rule, and (e).
-  for method in (HCA_ONE, HCA_NONE):
+  for method in (HCA_ONE, HCA_NONE, HCA_ONE_LONG):
     if method in mean_acc:
       best, who = _tuned_best(mean_acc, tuple(mean_acc))
       check("a", method, best, best_label(best, who), window, WITHIN)
       rows[-1]["decades"] = robust_range(mean_acc[method], lr0s, best)[0]
-  for method in (HC_ONE, HC_NONE):
+  for method in (HC_ONE, HC_NONE, HC_ONE_LONG):
     if method in mean_acc and any(n in mean_acc for n in SGD_BASELINES):
       best, who = _tuned_best(mean_acc, SGD_BASELINES)
       check("b", method, best, best_label(best, who), window, WITHIN)
@@ -555,6 +572,13 @@ def run_cnn(args) -> None:
     (
       HC_NONE,
       lambda lr: with_grad(ohc.hillclimb(lr, decision="no_probe")),
+      hc_lr,
+    ),
+    (
+      HC_ONE_LONG,
+      lambda lr: with_grad(
+        ohc.hillclimb(lr, decision="one_probe", slope_rtol=0.25)
+      ),
       hc_lr,
     ),
   ]
