@@ -49,7 +49,10 @@ class HillclimbState(NamedTuple):
       (after the scale search: the loss at the learning rate it chose; ``inf``
       before the first probe, and for non-finite losses).
     loss_down: loss at the smaller candidate learning rate at the last probe
-      step (after the scale search, like ``loss_up``).
+      step (after the scale search, like ``loss_up``). With
+      ``decision="one_probe"`` both hold the probe's loss; with
+      ``"no_probe"`` both hold ``value`` at the last decision step (``inf``
+      without it), which the guard compares with the next.
     num_rejected: number of steps rejected by the guard so far (int32).
     tie_ceiling: the highest learning rate that a comparison of unequal probe
       losses has chosen so far (the starting learning rate before any): with
