@@ -13,7 +13,9 @@ Fashion-MNIST with pixels in [0, 1], batch 1000, 10 epochs) this reports:
 * the test accuracy of the fixed rate along the same direction over a grid;
 * the climb with its applied step multiplied by a constant ``horizon`` (the
   probes keep scoring the climbed rate itself), the simplest correction of a
-  rate that settles too low.
+  rate that settles too low;
+* the one-probe rule (``decision="one_probe"``), whose ``slope_rtol`` sets
+  where it settles: 1/2 at the best single step, 1/4 longer.
 
   python -m benchmarks.settling                    # docs/results/
   python -m benchmarks.settling --quick --out /tmp/settling
@@ -35,10 +37,12 @@ import optax_hillclimb as ohc
 from . import _data
 from . import _report
 from . import _vtrain
+from .robustness import with_grad
 
 CLIMB_LR0S = (1e-3, 10**-2.5)
 FIXED_LRS = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
 HORIZONS = (2.0, 4.0)
+SLOPE_RTOLS = (0.5, 0.25)
 SMOOTHING = 0.9
 
 
@@ -52,6 +56,18 @@ def _climb(horizon: float = 1.0) -> _vtrain.Method:
     name = f"hillclimb, applied step x{horizon:g}"
   return _vtrain.Method(
     name, make, learning_rate=_vtrain.hillclimb_learning_rate
+  )
+
+
+def _one_probe(slope_rtol: float) -> _vtrain.Method:
+  return _vtrain.Method(
+    f"hillclimb, one_probe, slope_rtol={slope_rtol:g}",
+    lambda lr0: with_grad(
+      ohc.hillclimb(
+        lr0, smoothing=SMOOTHING, decision="one_probe", slope_rtol=slope_rtol
+      )
+    ),
+    learning_rate=_vtrain.hillclimb_learning_rate,
   )
 
 
@@ -91,8 +107,9 @@ def main() -> None:
 
   summary = {"steps": steps, "checkpoints": marks, "climbs": {}}
   climb_rows = []
-  for method in [_climb(), *(_climb(h) for h in HORIZONS)]:
-    lr0s = CLIMB_LR0S if method.name.endswith("(defaults)") else (1e-3,)
+  one_probe = [_one_probe(c) for c in SLOPE_RTOLS]
+  for method in [_climb(), *(_climb(h) for h in HORIZONS), *one_probe]:
+    lr0s = (1e-3,) if "applied step" in method.name else CLIMB_LR0S
     r = _vtrain.train_grid(method, data, lr0s=lr0s, num_seeds=seeds, **grid)
     for j, lr0 in enumerate(lr0s):
       lr = _report.nan_median(r.learning_rate[:, j], axis=0)
@@ -128,11 +145,13 @@ def main() -> None:
   ]
   print(FIXED.name, f"{time.time() - start:.0f} s", flush=True)
 
-  settled = {
-    name: row["learning_rate_at"][-1]
-    for name, row in summary["climbs"].items()
-    if "(defaults)" in name
-  }
+  def settled(method_name):
+    return ", ".join(
+      f"{row['learning_rate_at'][-1]:.3g}"
+      for name, row in summary["climbs"].items()
+      if name.startswith(method_name + ", lr0")
+    )
+
   summary["best_fixed_learning_rate"] = FIXED_LRS[best]
   text = (
     "# Where the climb settles: the numbers\n\n"
@@ -150,9 +169,14 @@ def main() -> None:
     + "\n## A fixed learning rate along the same direction\n\n"
     + _report.markdown_table(["learning rate", "test accuracy"], fixed_rows)
     + f"\nThe best fixed rate here is {FIXED_LRS[best]:g}"
-    f" ({_report.percent(fixed_mean[best])}); the climb ends at "
-    + ", ".join(f"{lr:.3g}" for lr in settled.values())
-    + " from its two kinds of start.\n"
+    f" ({_report.percent(fixed_mean[best])}); the climb ends at"
+    f" {settled(_climb().name)} from its two kinds of start, the one-probe"
+    " rule at "
+    + "; ".join(
+      f"{settled(m.name)} with slope_rtol={c:g}"
+      for m, c in zip(one_probe, SLOPE_RTOLS, strict=True)
+    )
+    + ".\n"
   )
   with open(os.path.join(args.out, "settling.md"), "w") as f:
     f.write(text)

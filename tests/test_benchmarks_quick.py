@@ -163,6 +163,10 @@ def test_settling_quick(tmp_path):
     "hillclimb (defaults), lr0 0.00316",
     "hillclimb, applied step x2, lr0 0.001",
     "hillclimb, applied step x4, lr0 0.001",
+    "hillclimb, one_probe, slope_rtol=0.25, lr0 0.001",
+    "hillclimb, one_probe, slope_rtol=0.25, lr0 0.00316",
+    "hillclimb, one_probe, slope_rtol=0.5, lr0 0.001",
+    "hillclimb, one_probe, slope_rtol=0.5, lr0 0.00316",
   ]
   # The first update's scale search picks a power-of-ten multiple of lr0.
   for row in climbs.values():
