@@ -201,7 +201,7 @@ def test_config_hillclimb_defaults_are_the_librarys(example):
   assert config.optimizer == "hillclimb_adam"
   for alias in (optax_hillclimb.hillclimb_adam, optax_hillclimb.hillclimb):
     signature = inspect.signature(alias).parameters
-    for name in ("lrlr", "lrlr_growth", "max_learning_rate", "every_k"):
+    for name in default.CLIMB_ARGUMENTS:
       assert getattr(config, name) == signature[name].default, (alias, name)
     assert (
       default.get_config(optimizer=alias.__name__).resolved_learning_rate()
@@ -231,6 +231,25 @@ def test_hillclimb_on_a_smoothed_gradient_trains_too(
   assert summary["final_learning_rate"] != pytest.approx(
     summary["optimizer"]["learning_rate"], rel=1e-3
   )
+
+
+def test_one_probe_decision_trains_and_is_described(idx_dir, tmp_path):
+  # --decision one_probe needs value and grad, which the train step passes.
+  pytest.importorskip("flax")
+  workdir = tmp_path / "work"
+  out = run_main(
+    f"--workdir={workdir}",
+    "--source=idx",
+    f"--data_dir={idx_dir}",
+    f"--batch_size={BATCH_SIZE}",
+    "--epochs=2",
+    "--decision=one_probe",
+    "--slope_rtol=0.3",
+  )
+  assert "decision=one_probe, slope_rtol=0.3)" in out
+  summary = json.loads((workdir / "summary.json").read_text())
+  assert summary["optimizer"]["decision"] == "one_probe"
+  assert summary["test_accuracy"] > 0.6  # 12 steps; chance is 10%
 
 
 def test_config_infinite_cap_means_no_cap(example):

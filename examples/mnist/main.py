@@ -63,6 +63,19 @@ _MAX_LEARNING_RATE = flags.DEFINE_float(
 _EVERY_K = flags.DEFINE_integer(
   "every_k", _DEFAULTS.every_k, "hill climbers: probe every k steps."
 )
+_DECISION = flags.DEFINE_enum(
+  "decision",
+  _DEFAULTS.decision,
+  ["two_probes", "one_probe", "no_probe"],
+  "hill climbers: what a probe step spends to decide (two probes, one probe "
+  "compared with the loss and the slope, or none).",
+)
+_SLOPE_RTOL = flags.DEFINE_float(
+  "slope_rtol",
+  _DEFAULTS.slope_rtol,
+  "hill climbers with --decision one_probe: the fraction of the predicted "
+  "decrease a step must achieve for the learning rate to rise.",
+)
 _SMOOTHING = flags.DEFINE_float(
   "smoothing",
   _DEFAULTS.smoothing,
@@ -101,6 +114,8 @@ def main(argv):
     lrlr_growth=_LRLR_GROWTH.value,
     max_learning_rate=_MAX_LEARNING_RATE.value,
     every_k=_EVERY_K.value,
+    decision=_DECISION.value,
+    slope_rtol=_SLOPE_RTOL.value,
     smoothing=_SMOOTHING.value,
     source=_SOURCE.value,
     data_dir=_DATA_DIR.value,

@@ -56,6 +56,8 @@ def create_optimizer(
       lrlr_growth=config.lrlr_growth,
       max_learning_rate=config.resolved_max_learning_rate(),
       every_k=config.every_k,
+      decision=config.decision,
+      slope_rtol=config.slope_rtol,
     )
     if config.optimizer == "hillclimb":
       return optax_hillclimb.hillclimb(
@@ -96,7 +98,10 @@ def make_train_step(config: default.Config):
     grad_fn = nnx.value_and_grad(loss_fn, has_aux=True)
     (loss, logits), grads = grad_fn(model, image, label)
     if probes:
-      extra_args["value"] = loss  # enables the guard's loss check
+      # value enables the guard's loss check; the cheaper decisions also
+      # need them both, the one-probe rule to compare its probe with.
+      extra_args["value"] = loss
+      extra_args["grad"] = grads
     optimizer.update(model, grads, **extra_args)
     accuracy = jnp.mean(jnp.argmax(logits, -1) == label)
     return loss, accuracy, current_learning_rate(optimizer, config)
@@ -180,6 +185,11 @@ def _describe_optimizer(config: default.Config) -> dict[str, Any]:
     )
     if config.optimizer == "hillclimb":
       described["smoothing"] = config.smoothing
+    # Only what differs from the two-probe rule, which needs neither.
+    if config.decision != "two_probes":
+      described["decision"] = config.decision
+    if config.decision == "one_probe":
+      described["slope_rtol"] = config.slope_rtol
   elif config.optimizer == "sgd":
     described["momentum"] = config.momentum
   return described

@@ -28,7 +28,14 @@ def _library_default(optimizer: str, argument: str):
 # The arguments of the climb that the example exposes as flags, the same in
 # both hill climbers, and the moving-average decay that only hillclimb has
 # (for hillclimb_adam, Adam's b1 plays that part).
-CLIMB_ARGUMENTS = ("lrlr", "lrlr_growth", "max_learning_rate", "every_k")
+CLIMB_ARGUMENTS = (
+  "lrlr",
+  "lrlr_growth",
+  "max_learning_rate",
+  "every_k",
+  "decision",
+  "slope_rtol",
+)
 CLIMB_DEFAULTS = {
   name: _library_default("hillclimb_adam", name) for name in CLIMB_ARGUMENTS
 }
@@ -64,6 +71,10 @@ class Config:
     max_learning_rate: their upper bound on the learning rate (``None`` or
       ``inf``: unbounded).
     every_k: the hill climbers probe every ``every_k`` steps.
+    decision: what the hill climbers' probe steps spend to decide:
+      ``"two_probes"``, ``"one_probe"`` or ``"no_probe"``.
+    slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
+      the slope predicts that a step must achieve for the rate to rise.
     smoothing: hillclimb's gradient moving-average decay.
     momentum: sgd's momentum.
     source: data source, see ``datasets.load``.
@@ -81,6 +92,8 @@ class Config:
   lrlr_growth: float = CLIMB_DEFAULTS["lrlr_growth"]
   max_learning_rate: float | None = CLIMB_DEFAULTS["max_learning_rate"]
   every_k: int = CLIMB_DEFAULTS["every_k"]
+  decision: str = CLIMB_DEFAULTS["decision"]
+  slope_rtol: float = CLIMB_DEFAULTS["slope_rtol"]
   smoothing: float = SMOOTHING_DEFAULT
   momentum: float = 0.9
   source: str = "auto"
