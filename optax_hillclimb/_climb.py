@@ -10,6 +10,7 @@ import numpy as np
 import optax
 from optax._src import numerics
 
+from optax_hillclimb import _moves
 from optax_hillclimb import _probe
 from optax_hillclimb import _transform
 from optax_hillclimb import _validation
@@ -198,50 +199,6 @@ def _check_inner_state(
     )
 
 
-def candidate_losses(
-  loss: Callable[[Any], jax.Array],
-  params: Any,
-  step_at: Callable[[jax.Array], Any],
-  candidates: jax.Array,
-  mode: Literal["vmap", "sequential"],
-  *,
-  batch_size: int | None = None,
-) -> jax.Array:
-  """Returns ``[loss(params + step_at(c)) for c in candidates]``.
-
-  The generalization of ``_probe.probe_losses`` (which scores ``params - c *
-  direction`` for scalar step sizes) to any update that a candidate setting
-  produces; it keeps the same modes and the same rule for non-finite
-  candidates.
-
-  Args:
-    loss: scalar function of the parameters.
-    params: the current parameters.
-    step_at: the update (a tree like ``params``) at one candidate setting, a
-      row of ``candidates``.
-    candidates: ``[num_candidates, ...]`` settings.
-    mode: ``"vmap"``: one batched program; ``"sequential"``: ``lax.map``.
-    batch_size: in ``"vmap"`` mode, at most this many candidates at once.
-
-  Returns:
-    One loss per candidate; ``inf`` where the candidate parameters are not
-    all finite.
-  """
-
-  def loss_at(candidate: jax.Array) -> jax.Array:
-    moved = optax.apply_updates(params, step_at(candidate))
-    finite = jnp.all(
-      jnp.asarray([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(moved)])
-    )
-    return jnp.where(finite, loss(moved), jnp.inf)
-
-  if mode == "vmap":
-    if batch_size is None or batch_size >= candidates.shape[0]:
-      return jax.vmap(loss_at)(candidates)
-    return lax.map(loss_at, candidates, batch_size=batch_size)
-  return lax.map(loss_at, candidates)
-
-
 def climb(
   inner: optax.GradientTransformation,
   hyperparams: str | Sequence[str] = ("learning_rate", "momentum"),
@@ -391,7 +348,7 @@ def climb(
   _probe.resolve_probe_mode(probe)
   _validation.check_choice("layout", layout, LAYOUTS)
   _validation.check_choice("tie_break", tie_break, _transform.TIE_BREAKS)
-  _transform._check_scale_search(scale_search)  # pylint: disable=protected-access
+  _validation.check_scale_search(scale_search)
   if not callable(getattr(inner, "init", None)) or not callable(
     getattr(inner, "update", None)
   ):
@@ -474,7 +431,7 @@ def climb(
       )[0]
 
     def score(candidates: jax.Array, batch_size: int | None) -> jax.Array:
-      losses = candidate_losses(
+      losses = _probe.candidate_losses(
         loss, params, step_at, candidates, mode, batch_size=batch_size
       ).astype(dtype)
       if axis_name is not None:
@@ -482,14 +439,12 @@ def climb(
       return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
 
     def rejects(best: jax.Array) -> jax.Array:
-      reject = jnp.logical_and(guard, ~jnp.isfinite(best))
+      current = None
       if value is not None:
         current = jnp.asarray(value).astype(dtype)
         if axis_name is not None:
           current = lax.pmean(current, axis_name)
-        too_high = best > current + as_h(guard_rtol) * jnp.abs(current)
-        reject = reject | jnp.logical_and(guard, too_high)
-      return reject
+      return _moves.rejects(best, current, guard=guard, guard_rtol=guard_rtol)
 
     def settle(
       state: ClimbState, h, streak, ceiling, *, reject, **fields
@@ -511,11 +466,7 @@ def climb(
       )
       lrs = candidates[:, lr_index]
       losses = score(candidates, batch_size=2)
-      best = jnp.min(losses)
-      reference = losses[jnp.argmin(lrs)]
-      good_enough = losses <= best + (reference - best) / 2
-      chosen = jnp.argmin(jnp.where(good_enough, lrs, jnp.inf))
-      decided = jnp.any(losses != best)
+      chosen, decided = _moves.pick_scale(lrs, losses)
       reject = rejects(losses[chosen])
       new_lr = jnp.where(decided, lrs[chosen], lr0)
       new_lr = jnp.where(reject, jnp.min(lrs) * as_h(backoff), new_lr)
@@ -540,10 +491,7 @@ def climb(
     def probe_step(state: ClimbState) -> tuple[ClimbState, jax.Array]:
       h, ceiling = vector(state.hyperparams), vector(state.tie_ceiling)
       streak = vector(state.streak)
-      steps = jnp.minimum(
-        as_h(lrlr) * as_h(lrlr_growth) ** jnp.maximum(jnp.abs(streak) - 1, 0),
-        jnp.maximum(as_h(max_lrlr), as_h(lrlr)),
-      )
+      steps = _moves.relative_step(streak, lrlr, lrlr_growth, max_lrlr, dtype)
       # Larger and smaller candidate value of each hyperparameter.
       up = clip(jnp.where(is_decay, 1 - (1 - h) * (1 - steps), h * (1 + steps)))
       down = clip(
@@ -570,7 +518,7 @@ def climb(
       # A tie holds a "decay"-scale hyperparameter: nothing to learn.
       hold = tie & decay
       if tie_break == "up":
-        climbs = tie & ~decay & _transform._is_nonzero(updates)  # pylint: disable=protected-access
+        climbs = tie & ~decay & _moves.is_nonzero(updates)
         tie_value = jnp.maximum(current, jnp.minimum(up_i, ceiling[which]))
         new_value = jnp.where(climbs, tie_value, new_value)
         hold = hold | (climbs & (tie_value == current))
@@ -590,23 +538,16 @@ def climb(
                   ceiling[which])
       )  # fmt: skip
 
-      def moved(old: jax.Array, rising: jax.Array) -> jax.Array:
-        same_way = jnp.where(rising, old > 0, old < 0)
-        n_moves = jnp.where(
-          same_way,
-          jnp.minimum(jnp.abs(old) + 1, _transform._MAX_STREAK),  # pylint: disable=protected-access
-          1,
-        )
-        return jnp.where(rising, n_moves, -n_moves).astype(jnp.int32)
-
       new_streak = streak.at[which].set(
-        jnp.where(hold & ~reject, 0, moved(streak[which], go_up & ~reject))
+        jnp.where(
+          hold & ~reject, 0, _moves.next_streak(streak[which], go_up & ~reject)
+        )
       )
       if lr_index is not None:
         # A rejected step lowers the learning rate: it counts as a fall.
         new_streak = new_streak.at[lr_index].set(
           jnp.where(
-            reject, moved(streak[lr_index], jnp.bool_(False)),
+            reject, _moves.next_streak(streak[lr_index], jnp.bool_(False)),
             new_streak[lr_index],
           )
         )  # fmt: skip

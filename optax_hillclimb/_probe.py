@@ -1,10 +1,11 @@
-"""Evaluating the loss at the two candidate learning rates."""
+"""Evaluating the loss at candidate steps, in one batch or one at a time."""
 
 from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from optax_hillclimb import _validation
 
@@ -43,6 +44,41 @@ def probe_losses(
 ) -> jax.Array:
   """Returns ``[loss(params - c * direction) for c in step_sizes]``.
 
+  The candidates of :func:`candidate_losses` along one direction.
+
+  Args:
+    loss: scalar function of the parameters.
+    params: the current parameters.
+    direction: the update direction, a tree like ``params``.
+    step_sizes: a vector of step sizes.
+    mode: see :func:`candidate_losses`.
+    batch_size: see :func:`candidate_losses`.
+
+  Returns:
+    A vector with one loss per step size.
+  """
+
+  def step_at(step_size: jax.Array) -> Any:
+    return jax.tree.map(
+      lambda p, u: -(step_size * u).astype(p.dtype), params, direction
+    )
+
+  return candidate_losses(
+    loss, params, step_at, step_sizes, mode, batch_size=batch_size
+  )
+
+
+def candidate_losses(
+  loss: Callable[[Any], jax.Array],
+  params: Any,
+  step_at: Callable[[jax.Array], Any],
+  candidates: jax.Array,
+  mode: Literal["vmap", "sequential"],
+  *,
+  batch_size: int | None = None,
+) -> jax.Array:
+  """Returns ``[loss(params + step_at(c)) for c in candidates]``.
+
   A candidate whose parameters are not all finite scores ``inf``, whatever
   ``loss`` says of them: a loss that ignores some parameters must not let
   them overflow.
@@ -50,8 +86,10 @@ def probe_losses(
   Args:
     loss: scalar function of the parameters.
     params: the current parameters.
-    direction: the update direction, a tree like ``params``.
-    step_sizes: a vector of step sizes.
+    step_at: the update (a tree like ``params``) at one candidate, a row of
+      ``candidates``.
+    candidates: ``[num_candidates, ...]``: step sizes, or settings of
+      hyperparameters.
     mode: ``"vmap"`` evaluates all candidates in one batched program (``loss``
       is traced once); ``"sequential"`` evaluates them one after another with
       ``jax.lax.map``, so that at most one candidate parameter tree is alive at
@@ -60,23 +98,18 @@ def probe_losses(
       once (``None``: all), to bound memory when there are many.
 
   Returns:
-    A vector with one loss per step size.
+    A vector with one loss per candidate.
   """
 
-  def loss_at(step_size: jax.Array) -> jax.Array:
-    candidate = jax.tree.map(
-      lambda p, u: p - (step_size * u).astype(p.dtype), params, direction
-    )
+  def loss_at(candidate: jax.Array) -> jax.Array:
+    moved = optax.apply_updates(params, step_at(candidate))
     finite = jnp.all(
-      jnp.asarray(
-        [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(candidate)]
-      )
+      jnp.asarray([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(moved)])
     )
-    value = loss(candidate)
-    return jnp.where(finite, value, jnp.inf)
+    return jnp.where(finite, loss(moved), jnp.inf)
 
   if mode == "vmap":
-    if batch_size is None or batch_size >= step_sizes.shape[0]:
-      return jax.vmap(loss_at)(step_sizes)
-    return jax.lax.map(loss_at, step_sizes, batch_size=batch_size)
-  return jax.lax.map(loss_at, step_sizes)
+    if batch_size is None or batch_size >= candidates.shape[0]:
+      return jax.vmap(loss_at)(candidates)
+    return jax.lax.map(loss_at, candidates, batch_size=batch_size)
+  return jax.lax.map(loss_at, candidates)

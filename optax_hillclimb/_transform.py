@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 from optax._src import numerics
 
+from optax_hillclimb import _moves
 from optax_hillclimb import _probe
 from optax_hillclimb import _validation
 from optax_hillclimb import _value_fn
@@ -25,10 +26,6 @@ DECISIONS = ("two_probes", "one_probe", "no_probe")
 # within a factor of 10 of the best single step for learning rates between
 # 1e-4 and 1 (SGD's and Adam's usual range).
 SCALE_SEARCH = tuple(10.0**k for k in range(-6, 7))
-
-# Bounds |streak| so that the counter cannot overflow on very long runs; the
-# step it sets has long reached ``max_lrlr`` by then.
-_MAX_STREAK = 1 << 20
 
 
 class HillclimbState(NamedTuple):
@@ -74,13 +71,6 @@ class HillclimbState(NamedTuple):
   previous_direction: optax.Updates = ()
 
 
-def _is_nonzero(tree: optax.Updates) -> jax.Array:
-  """Whether any entry of ``tree`` is nonzero (``False`` for no leaves)."""
-  return jnp.any(
-    jnp.asarray([jnp.any(leaf != 0) for leaf in jax.tree.leaves(tree)], bool)
-  )
-
-
 def _dot(a: optax.Updates, b: optax.Updates, dtype: jnp.dtype) -> jax.Array:
   """Sum over leaves of ``a * b``, accumulated in ``dtype``."""
   products = jax.tree.map(
@@ -96,22 +86,6 @@ def learning_rate_dtype() -> jnp.dtype:
   bfloat16, ``lr * 1.01`` rounds back to ``lr``.
   """
   return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
-
-
-def _check_scale_search(scale_search: Any) -> None:
-  if scale_search is None:
-    return
-  if not isinstance(scale_search, Sequence) or isinstance(scale_search, str):
-    raise TypeError(
-      "scale_search must be None or a sequence of positive multiples of the "
-      f"starting learning rate, got scale_search={scale_search!r}."
-    )
-  for scale in scale_search:
-    if not _validation.is_concrete_number(scale) or not 0 < scale < jnp.inf:
-      raise ValueError(
-        "scale_search must hold positive finite numbers, got "
-        f"scale_search={tuple(scale_search)!r}."
-      )
 
 
 def _check_hyperparameters(
@@ -136,7 +110,7 @@ def _check_hyperparameters(
   check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
   _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
-  _check_scale_search(scale_search)
+  _validation.check_scale_search(scale_search)
   _validation.check_choice("decision", decision, DECISIONS)
   check("slope_rtol", slope_rtol, lambda x: 0 < x < 1, "in the interval (0, 1)")
 
@@ -434,16 +408,10 @@ def scale_by_hillclimb(
       )
       return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
 
-    def exceeds(loss: jax.Array, reference: jax.Array) -> jax.Array:
-      """Whether ``loss`` is more than ``guard_rtol`` above ``reference``."""
-      return loss > reference + as_lr(guard_rtol) * jnp.abs(reference)
-
     def rejects(best: jax.Array) -> jax.Array:
       """The guard: whether the better probe loss is unacceptable."""
-      reject = jnp.logical_and(guard, ~jnp.isfinite(best))
-      if value is not None:
-        reject = reject | jnp.logical_and(guard, exceeds(best, mean(value)))
-      return reject
+      current = None if value is None else mean(value)
+      return _moves.rejects(best, current, guard=guard, guard_rtol=guard_rtol)
 
     def settle(
       state: HillclimbState,
@@ -469,16 +437,8 @@ def scale_by_hillclimb(
       lr0 = state.learning_rate
       candidates = clip(lr0 * as_lr(scale_search))
       losses = score(candidates, batch_size=2)
-      best = jnp.min(losses)
-      # The smallest candidate that achieves at least half of the best
-      # decrease, measured from the smallest candidate's loss (about f(w)):
-      # the greedy best on one batch can be far too long for the steps that
-      # follow (on separable data, the longer the better, without end).
-      reference = losses[jnp.argmin(candidates)]
-      good_enough = losses <= best + (reference - best) / 2
-      chosen = jnp.argmin(jnp.where(good_enough, candidates, jnp.inf))
+      chosen, decided = _moves.pick_scale(candidates, losses)
       # All equal: nothing to choose between, so lr0 stays.
-      decided = jnp.any(losses != best)
       reject = rejects(losses[chosen])
       new_lr = jnp.where(decided, candidates[chosen], lr0)
       new_lr = clip(
@@ -496,11 +456,8 @@ def scale_by_hillclimb(
 
     def relative_step(state: HillclimbState) -> jax.Array:
       """The relative step s of the next move, grown by the streak."""
-      base_step = as_lr(lrlr)
-      streak_length = jnp.maximum(jnp.abs(state.streak) - 1, 0)
-      return jnp.minimum(
-        base_step * as_lr(lrlr_growth) ** streak_length,
-        jnp.maximum(as_lr(max_lrlr), base_step),
+      return _moves.relative_step(
+        state.streak, lrlr, lrlr_growth, max_lrlr, dtype
       )
 
     def move(
@@ -554,12 +511,7 @@ def scale_by_hillclimb(
       decided = ~tie & ~reject & finite
 
       # A rejected step lowers the learning rate, so it counts as a fall.
-      rising = go_up & ~reject
-      same_way = jnp.where(rising, state.streak > 0, state.streak < 0)
-      streak = jnp.where(
-        same_way, jnp.minimum(jnp.abs(state.streak) + 1, _MAX_STREAK), 1
-      )
-      streak = jnp.where(rising, streak, -streak)
+      streak = _moves.next_streak(state.streak, go_up & ~reject)
       new_state = settle(
         state,
         new_lr,
@@ -581,7 +533,7 @@ def scale_by_hillclimb(
         state,
         go_up=loss_up < loss_down,
         tie=(loss_up == loss_down) & jnp.isfinite(loss_up),
-        can_climb=_is_nonzero(updates),
+        can_climb=_moves.is_nonzero(updates),
         reject=rejects(best),
         finite=jnp.isfinite(best),
         loss_up=loss_up,
@@ -604,7 +556,7 @@ def scale_by_hillclimb(
         state,
         go_up=(slope > 0) & sufficient,
         tie=(f1 == f0) & jnp.isfinite(f1),
-        can_climb=_is_nonzero(updates),
+        can_climb=_moves.is_nonzero(updates),
         reject=rejects(f1),
         finite=jnp.isfinite(f1) & jnp.isfinite(f0) & jnp.isfinite(slope),
         loss_up=f1,
@@ -625,17 +577,19 @@ def scale_by_hillclimb(
         # The loss of the last decision step came from another batch, so the
         # guard only catches a blow-up (by default, more than a doubling).
         previous = state.loss_down
-        blown_up = jnp.isfinite(previous) & exceeds(current, previous)
+        blown_up = jnp.isfinite(previous) & _moves.exceeds(
+          current, previous, guard_rtol
+        )
         reject = reject | jnp.logical_and(guard, blown_up)
         current = jnp.where(jnp.isfinite(current), current, jnp.inf)
       return move(
         state,
         go_up=slope > 0,
         tie=(slope == 0) & finite,
-        can_climb=_is_nonzero(grad),
+        can_climb=_moves.is_nonzero(grad),
         reject=reject,
         finite=finite,
-        no_evidence=~_is_nonzero(state.previous_direction),
+        no_evidence=~_moves.is_nonzero(state.previous_direction),
         loss_up=current,
         loss_down=current,
       )

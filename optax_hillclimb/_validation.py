@@ -6,6 +6,7 @@ alone, so that every transformation here stays injectable.
 """
 
 from collections.abc import Callable, Sequence
+import math
 import numbers
 from typing import Any
 
@@ -64,3 +65,20 @@ def check_order(
       f"{lower_name} must be at most {upper_name}={upper!r}, got "
       f"{lower_name}={lower!r}."
     )
+
+
+def check_scale_search(scale_search: Any) -> None:
+  """Checks ``scale_search``: ``None`` or positive finite multiples."""
+  if scale_search is None:
+    return
+  if not isinstance(scale_search, Sequence) or isinstance(scale_search, str):
+    raise TypeError(
+      "scale_search must be None or a sequence of positive multiples of the "
+      f"starting learning rate, got scale_search={scale_search!r}."
+    )
+  for scale in scale_search:
+    if not is_concrete_number(scale) or not 0 < scale < math.inf:
+      raise ValueError(
+        "scale_search must hold positive finite numbers, got "
+        f"scale_search={tuple(scale_search)!r}."
+      )
