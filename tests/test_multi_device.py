@@ -1,4 +1,8 @@
-"""pmap with per-device data, and jit over sharded arrays (8 CPU devices)."""
+"""pmap with per-device data, and jit over sharded arrays (8 CPU devices).
+
+Under pmap, each decision rule (two probes, one, none) with and without
+axis_name.
+"""
 
 import functools
 
@@ -32,15 +36,23 @@ def per_device_data():
   return x, y
 
 
-def train_with_pmap(axis_name, num_steps=30):
-  opt = ohc.hillclimb(0.05, lrlr=0.1, axis_name=axis_name)
+def train_with_pmap(axis_name, decision="two_probes", num_steps=30):
+  opt = ohc.hillclimb(0.05, lrlr=0.1, axis_name=axis_name, decision=decision)
 
   @functools.partial(jax.pmap, axis_name="devices")
   def step(params, state, x, y):
     value, grads = jax.value_and_grad(regression_loss)(params, x, y)
-    grads = jax.lax.pmean(grads, "devices")
+    # Each replica passes its own gradient as grad= (the cheaper decisions'
+    # g.u): only axis_name can make them agree.
     updates, state = opt.update(
-      grads, state, params, value_fn=regression_loss, value=value, x=x, y=y
+      jax.lax.pmean(grads, "devices"),
+      state,
+      params,
+      value_fn=regression_loss,
+      value=value,
+      grad=grads,
+      x=x,
+      y=y,
     )
     return optax.apply_updates(params, updates), state
 
@@ -55,8 +67,13 @@ def train_with_pmap(axis_name, num_steps=30):
   return params, state
 
 
-def test_pmap_with_axis_name_keeps_replicas_identical():
-  params, state = train_with_pmap(axis_name="devices")
+# The cheaper decisions run 20 steps, as when they were added.
+DECISIONS = [("two_probes", 30), ("one_probe", 20), ("no_probe", 20)]
+
+
+@pytest.mark.parametrize(("decision", "num_steps"), DECISIONS)
+def test_pmap_with_axis_name_keeps_replicas_identical(decision, num_steps):
+  params, state = train_with_pmap("devices", decision, num_steps)
   learning_rates = ohc.get_learning_rate(state)
   assert learning_rates.shape == (NUM_DEVICES,)
   assert len(set(learning_rates.tolist())) == 1
@@ -67,10 +84,11 @@ def test_pmap_with_axis_name_keeps_replicas_identical():
   assert learning_rates[0] != pytest.approx(0.05)
 
 
-def test_pmap_without_axis_name_lets_replicas_drift_apart():
-  # The control for the test above: with per-device probe losses, replicas
-  # take different decisions.
-  _, state = train_with_pmap(axis_name=None)
+@pytest.mark.parametrize(("decision", "num_steps"), DECISIONS)
+def test_pmap_without_axis_name_lets_replicas_drift_apart(decision, num_steps):
+  # The control for the test above: with per-device probe losses (and
+  # gradients), replicas take different decisions.
+  _, state = train_with_pmap(None, decision, num_steps)
   assert len(set(ohc.get_learning_rate(state).tolist())) > 1
 
 
