@@ -1,13 +1,20 @@
 """How climbed values move, in ``scale_by_hillclimb`` and ``climb`` alike.
 
-Both pick the starting learning rate with the same scale search, guard a step
-the same way, grow their relative step over a streak of moves in the same
-direction and count that streak the same way. Each rule is written once here.
+A move is a pure function of a value's state (its streak and tie ceiling) and
+of the :class:`~optax_hillclimb._evidence.Evidence` a decision gathered: up,
+down, hold, or back off when the guard rejects the step. Both transformations
+grow their relative step over a streak of moves in the same direction and
+count that streak the same way; each rule is written once here.
 """
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from optax_hillclimb import _evidence
 
 # Bounds |streak| so that the counter cannot overflow on very long runs; the
 # step it sets has long reached ``max_lrlr`` by then.
@@ -56,60 +63,78 @@ def next_streak(streak: jax.Array, rising: jax.Array) -> jax.Array:
   return jnp.where(rising, length, -length).astype(jnp.int32)
 
 
-def rejects(
-  best: jax.Array,
-  current: jax.Array | None,
+class Moved(NamedTuple):
+  """A value after a move.
+
+  Attributes:
+    value: the new value, clipped to its bounds.
+    streak: the new signed streak (int32).
+    tie_ceiling: the new tie ceiling.
+    decided: whether unequal, finite evidence chose the value (and the step
+      was not rejected).
+  """
+
+  value: jax.Array
+  streak: jax.Array
+  tie_ceiling: jax.Array
+  decided: jax.Array
+
+
+def move(
+  value: jax.Array,
   *,
-  guard: bool,
-  guard_rtol: jax.typing.ArrayLike,
-) -> jax.Array:
-  """The guard: whether a step whose better candidate scored ``best`` fails.
+  up: jax.Array,
+  down: jax.Array,
+  evidence: _evidence.Evidence,
+  reject: jax.Array,
+  streak: jax.Array,
+  tie_ceiling: jax.Array,
+  rejected_value: jax.Array,
+  clip: Callable[[jax.Array], jax.Array],
+  tie_break: str,
+  ties_hold: jax.typing.ArrayLike = False,
+) -> Moved:
+  """Moves ``value`` to ``up`` or ``down`` as the evidence says.
 
   Args:
-    best: the loss of the candidate the step would take.
-    current: the loss at the current parameters (``value``), or ``None``.
-    guard: whether the guard is on.
-    guard_rtol: how far above ``current`` (relative to its size) ``best`` may
-      be.
+    value: the current value.
+    up: the larger candidate value.
+    down: the smaller candidate value.
+    evidence: what the decision saw.
+    reject: whether the guard rejects the step.
+    streak: the signed number of moves in the same direction so far.
+    tie_ceiling: the highest value that unequal evidence has chosen.
+    rejected_value: the value after a rejected step.
+    clip: clips a value to its bounds.
+    tie_break: ``"up"``: a tie climbs toward ``tie_ceiling`` (and holds
+      there); ``"down"``: a tie moves down, as the reference rule does.
+    ties_hold: whether a tie holds the value whatever ``tie_break`` says.
 
   Returns:
-    ``True`` when the guard is on and ``best`` is non-finite, or exceeds
-    ``current + guard_rtol * |current|``.
+    The value after the move, its streak and tie ceiling, and whether the
+    evidence decided. A hold (no evidence, or a tie that cannot climb
+    further) resets the streak; a rejected step counts as a fall.
   """
-  reject = jnp.logical_and(guard, ~jnp.isfinite(best))
-  if current is not None:
-    reject = reject | jnp.logical_and(guard, exceeds(best, current, guard_rtol))
-  return reject
-
-
-def exceeds(
-  loss: jax.Array, reference: jax.Array, rtol: jax.typing.ArrayLike
-) -> jax.Array:
-  """Whether ``loss`` is above ``reference`` by more than ``rtol`` of it."""
-  rtol = jnp.asarray(rtol, reference.dtype)
-  return loss > reference + rtol * jnp.abs(reference)
-
-
-def pick_scale(
-  candidates: jax.Array, losses: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-  """The scale search's choice among candidate learning rates.
-
-  The smallest candidate that achieves at least half of the best decrease,
-  measured from the smallest candidate's loss (about the current loss): the
-  greedy best on one batch can be far too long for the steps that follow (on
-  separable data, the longer the better, without end).
-
-  Args:
-    candidates: the candidate learning rates, a vector.
-    losses: the loss after a step with each (``inf`` for non-finite ones).
-
-  Returns:
-    The index of the chosen candidate, and whether the losses differ at all
-    (when they are all equal there is nothing to choose).
-  """
-  best = jnp.min(losses)
-  reference = losses[jnp.argmin(candidates)]
-  good_enough = losses <= best + (reference - best) / 2
-  chosen = jnp.argmin(jnp.where(good_enough, candidates, jnp.inf))
-  return chosen, jnp.any(losses != best)
+  go_up = evidence.go_up & ~evidence.no_evidence
+  tie = evidence.tie | evidence.no_evidence
+  hold = evidence.no_evidence | (evidence.tie & jnp.asarray(ties_hold, bool))
+  new = jnp.where(go_up, up, down)
+  if tie_break == "up":
+    # A zero direction ties at every value: climbing would never end, so it
+    # moves down as the reference rule does.
+    climbs = evidence.tie & evidence.can_climb & ~hold
+    tie_value = jnp.maximum(value, jnp.minimum(up, tie_ceiling))
+    new = jnp.where(climbs, tie_value, new)
+    hold = hold | (climbs & (tie_value == value))
+    go_up = go_up | (climbs & ~hold)
+  new = jnp.where(hold, value, new)
+  new = clip(jnp.where(reject, rejected_value, new))
+  decided = ~tie & ~reject & evidence.finite
+  new_streak = next_streak(streak, go_up & ~reject)
+  return Moved(
+    value=new,
+    streak=jnp.where(hold & ~reject, 0, new_streak).astype(jnp.int32),
+    # Only unequal losses are evidence for a value that ties may climb to.
+    tie_ceiling=jnp.where(decided, jnp.maximum(tie_ceiling, new), tie_ceiling),
+    decided=decided,
+  )

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+from jax import lax
 import jax.numpy as jnp
 import optax
 
@@ -113,3 +114,23 @@ def candidate_losses(
       return jax.vmap(loss_at)(candidates)
     return jax.lax.map(loss_at, candidates, batch_size=batch_size)
   return jax.lax.map(loss_at, candidates)
+
+
+def device_mean(
+  x: jax.typing.ArrayLike, dtype: jnp.dtype, axis_name: str | None
+) -> jax.Array:
+  """``x`` in ``dtype``, averaged over the device axis ``axis_name``.
+
+  Every replica must take the same decision from the same numbers: averaging
+  the gradients is not enough, each replica scores its own data.
+  """
+  x = jnp.asarray(x).astype(dtype)
+  return x if axis_name is None else lax.pmean(x, axis_name)
+
+
+def as_scores(
+  losses: jax.Array, dtype: jnp.dtype, axis_name: str | None
+) -> jax.Array:
+  """Losses averaged over devices, with ``inf`` for the non-finite ones."""
+  losses = device_mean(losses, dtype, axis_name)
+  return jnp.where(jnp.isfinite(losses), losses, jnp.inf)

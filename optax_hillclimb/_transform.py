@@ -1,6 +1,13 @@
-"""Hill climbing on the learning rate: the ``scale_by_hillclimb`` transform."""
+"""Hill climbing on the learning rate: the ``scale_by_hillclimb`` transform.
 
-from collections.abc import Callable, Sequence
+The transformation wires small parts together: a decision rule gathers
+evidence (``_decisions``), the guard judges the step (``_guard``), the move
+sets the new learning rate (``_moves``), and the first update runs the scale
+search (``_search``).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -9,83 +16,23 @@ import jax.numpy as jnp
 import optax
 from optax._src import numerics
 
+from optax_hillclimb import _decisions
+from optax_hillclimb import _guard
 from optax_hillclimb import _moves
 from optax_hillclimb import _probe
+from optax_hillclimb import _search
+from optax_hillclimb import _state
 from optax_hillclimb import _validation
 from optax_hillclimb import _value_fn
 
+HillclimbState = _state.HillclimbState
+learning_rate_dtype = _state.learning_rate_dtype
+SCALE_SEARCH = _search.SCALE_SEARCH
 TIE_BREAKS = ("down", "up")
-
 # What a decision spends: two probes (the reference rule), one probe (compared
 # with ``value`` and the slope ``-grad . u``), or none (the sign of the next
 # gradient's dot product with the previous step's direction).
-DECISIONS = ("two_probes", "one_probe", "no_probe")
-
-# Multiples of the starting learning rate scored at the first update: six
-# decades on each side, so that any starting guess from 1e-6 to 1e2 lands
-# within a factor of 10 of the best single step for learning rates between
-# 1e-4 and 1 (SGD's and Adam's usual range).
-SCALE_SEARCH = tuple(10.0**k for k in range(-6, 7))
-
-
-class HillclimbState(NamedTuple):
-  """State of :func:`scale_by_hillclimb`.
-
-  Attributes:
-    count: number of updates so far (int32). Updates where ``count % every_k
-      == 0`` probe the loss; the first one runs the scale search instead when
-      ``scale_search`` is set.
-    learning_rate: the current learning rate (float32, or float64 when x64 is
-      enabled, whatever the dtype of the parameters).
-    streak: signed number of consecutive learning-rate moves in the same
-      direction (int32): ``+n`` after ``n`` rises in a row, ``-n`` after ``n``
-      falls, ``0`` before the first probe and after a tie that held the
-      learning rate. It sets the relative step of the next probe when
-      ``lrlr_growth > 1``.
-    loss_up: loss at the larger candidate learning rate at the last probe step
-      (after the scale search: the loss at the learning rate it chose; ``inf``
-      before the first probe, and for non-finite losses).
-    loss_down: loss at the smaller candidate learning rate at the last probe
-      step (after the scale search, like ``loss_up``). With
-      ``decision="one_probe"`` both hold the probe's loss; with
-      ``"no_probe"`` both hold ``value`` at the last decision step (``inf``
-      without it), which the guard compares with the next.
-    num_rejected: number of steps rejected by the guard so far (int32).
-    tie_ceiling: the highest learning rate that a comparison of unequal probe
-      losses has chosen so far (the starting learning rate before any): with
-      ``tie_break="up"``, ties never raise the learning rate above it.
-    previous_direction: with ``decision="no_probe"``, the direction of the
-      last step taken (a tree like the updates, in their dtypes; zeros before
-      the first step and after a rejected one), whose dot product with the
-      next gradient decides; ``()`` otherwise, so the other rules keep no
-      copy.
-  """
-
-  count: jax.Array
-  learning_rate: jax.Array
-  streak: jax.Array
-  loss_up: jax.Array
-  loss_down: jax.Array
-  num_rejected: jax.Array
-  tie_ceiling: jax.Array
-  previous_direction: optax.Updates = ()
-
-
-def _dot(a: optax.Updates, b: optax.Updates, dtype: jnp.dtype) -> jax.Array:
-  """Sum over leaves of ``a * b``, accumulated in ``dtype``."""
-  products = jax.tree.map(
-    lambda x, y: jnp.sum(x.astype(dtype) * y.astype(dtype)), a, b
-  )
-  return sum(jax.tree.leaves(products), jnp.zeros([], dtype))
-
-
-def learning_rate_dtype() -> jnp.dtype:
-  """float64 when x64 is enabled, else float32.
-
-  The learning rate is kept in this dtype whatever the parameters' dtype: in
-  bfloat16, ``lr * 1.01`` rounds back to ``lr``.
-  """
-  return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
+DECISIONS = tuple(_decisions.DECISIONS)
 
 
 def _check_hyperparameters(
@@ -113,6 +60,27 @@ def _check_hyperparameters(
   _validation.check_scale_search(scale_search)
   _validation.check_choice("decision", decision, DECISIONS)
   check("slope_rtol", slope_rtol, lambda x: 0 < x < 1, "in the interval (0, 1)")
+
+
+class _Config(NamedTuple):
+  """The hyperparameters of one :func:`scale_by_hillclimb`, as given."""
+
+  learning_rate: jax.typing.ArrayLike
+  lrlr: jax.typing.ArrayLike
+  every_k: jax.typing.ArrayLike
+  min_learning_rate: jax.typing.ArrayLike
+  max_learning_rate: jax.typing.ArrayLike | None
+  guard: bool
+  backoff: jax.typing.ArrayLike
+  guard_rtol: jax.typing.ArrayLike
+  lrlr_growth: jax.typing.ArrayLike
+  max_lrlr: jax.typing.ArrayLike
+  probe: _probe.ProbeMode
+  axis_name: str | None
+  tie_break: str
+  scale_search: Sequence[float] | None
+  decision: str
+  slope_rtol: jax.typing.ArrayLike
 
 
 def scale_by_hillclimb(
@@ -316,25 +284,14 @@ def scale_by_hillclimb(
       backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
       scale_search, decision, slope_rtol,
   )  # fmt: skip
-  searches = bool(scale_search)
+  config = _Config(
+    learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
+    guard, backoff, guard_rtol, lrlr_growth, max_lrlr, probe, axis_name,
+    tie_break, scale_search, decision, slope_rtol,
+  )  # fmt: skip
 
   def init_fn(params: optax.Params) -> HillclimbState:
-    # Only the previous direction (no_probe) depends on the parameters.
-    previous_direction = (
-      optax.tree.zeros_like(params) if decision == "no_probe" else ()
-    )
-    dtype = learning_rate_dtype()
-    lr = jnp.asarray(learning_rate, dtype)
-    return HillclimbState(
-      count=jnp.zeros([], jnp.int32),
-      learning_rate=lr,
-      streak=jnp.zeros([], jnp.int32),
-      loss_up=jnp.asarray(jnp.inf, dtype),
-      loss_down=jnp.asarray(jnp.inf, dtype),
-      num_rejected=jnp.zeros([], jnp.int32),
-      tie_ceiling=lr,
-      previous_direction=previous_direction,
-    )
+    return _init(config, params)
 
   def update_fn(
     updates: optax.Updates,
@@ -346,339 +303,249 @@ def scale_by_hillclimb(
     grad: optax.Updates | None = None,
     **extra_args: Any,
   ) -> tuple[optax.Updates, HillclimbState]:
-    evaluates = decision != "no_probe" or searches
-    if value_fn is None and evaluates:
-      why = (
-        "the loss function"
-        if decision != "no_probe"
-        else "the loss function for the scale search of the first update "
-        '(or scale_search=None, to train with decision="no_probe" without '
-        "one)"
-      )
-      raise TypeError(
-        f"scale_by_hillclimb's update needs {why}: call "
-        "update(updates, state, params, value_fn=loss_fn, ...), with extra "
-        "keyword arguments (a batch, say) that loss_fn takes."
-      )
-    if params is None and evaluates:
-      raise ValueError(
-        "scale_by_hillclimb's update needs params, the current parameters, "
-        "to evaluate value_fn around them."
-      )
-    if decision == "one_probe" and value is None:
-      raise TypeError(
-        'scale_by_hillclimb(decision="one_probe") needs value=, the loss at '
-        "params: its one probe is compared with it. Call update(..., "
-        "value=loss, grad=grads) with loss, grads = "
-        "jax.value_and_grad(loss_fn)(params)."
-      )
-    if decision != "two_probes" and grad is None:
-      raise TypeError(
-        f"scale_by_hillclimb(decision={decision!r}) needs grad=, the "
-        "gradient of the loss at params: its dot product with the direction "
-        "decides. Call update(..., grad=grads), as for optax's line searches."
-      )
-    if evaluates:
-      # A value_fn that takes a `grad` parameter still receives it.
-      named = extra_args if grad is None else {"grad": grad, **extra_args}
-      loss = _value_fn.bind_value_fn(value_fn, named)
-    mode = _probe.resolve_probe_mode(probe)
-    dtype = state.learning_rate.dtype
-
-    def as_lr(x: jax.typing.ArrayLike) -> jax.Array:
-      return jnp.asarray(x, dtype)
-
-    def mean(x: jax.Array) -> jax.Array:
-      """``x`` in the learning rate's dtype, averaged over ``axis_name``."""
-      x = jnp.asarray(x).astype(dtype)
-      return x if axis_name is None else lax.pmean(x, axis_name)
-
-    def clip(lr: jax.Array) -> jax.Array:
-      lr = jnp.maximum(lr, as_lr(min_learning_rate))
-      if max_learning_rate is not None:
-        lr = jnp.minimum(lr, as_lr(max_learning_rate))
-      # Never inf: from there even the guard's back-off could not come down.
-      return jnp.minimum(lr, jnp.finfo(dtype).max)
-
-    def score(candidates: jax.Array, batch_size: int | None) -> jax.Array:
-      losses = mean(
-        _probe.probe_losses(
-          loss, params, updates, candidates, mode, batch_size=batch_size
-        )
-      )
-      return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
-
-    def rejects(best: jax.Array) -> jax.Array:
-      """The guard: whether the better probe loss is unacceptable."""
-      current = None if value is None else mean(value)
-      return _moves.rejects(best, current, guard=guard, guard_rtol=guard_rtol)
-
-    def settle(
-      state: HillclimbState,
-      new_lr: jax.Array,
-      *,
-      decided: jax.Array,
-      reject: jax.Array,
-      **fields: jax.Array,
-    ) -> HillclimbState:
-      """The state after a probe or search step that chose ``new_lr``."""
-      return state._replace(
-        learning_rate=new_lr,
-        num_rejected=state.num_rejected + reject.astype(jnp.int32),
-        # Only unequal losses are evidence for a learning rate that ties may
-        # climb back to.
-        tie_ceiling=jnp.where(
-          decided, jnp.maximum(state.tie_ceiling, new_lr), state.tie_ceiling
-        ),
-        **fields,
-      )
-
-    def search_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
-      lr0 = state.learning_rate
-      candidates = clip(lr0 * as_lr(scale_search))
-      losses = score(candidates, batch_size=2)
-      chosen, decided = _moves.pick_scale(candidates, losses)
-      # All equal: nothing to choose between, so lr0 stays.
-      reject = rejects(losses[chosen])
-      new_lr = jnp.where(decided, candidates[chosen], lr0)
-      new_lr = clip(
-        jnp.where(reject, jnp.min(candidates) * as_lr(backoff), new_lr)
-      )
-      new_state = settle(
-        state,
-        new_lr,
-        decided=decided & ~reject,
-        reject=reject,
-        loss_up=losses[chosen],
-        loss_down=losses[chosen],
-      )
-      return new_state, reject
-
-    def relative_step(state: HillclimbState) -> jax.Array:
-      """The relative step s of the next move, grown by the streak."""
-      return _moves.relative_step(
-        state.streak, lrlr, lrlr_growth, max_lrlr, dtype
-      )
-
-    def move(
-      state: HillclimbState,
-      *,
-      go_up: jax.Array,
-      tie: jax.Array,
-      can_climb: jax.Array,
-      reject: jax.Array,
-      finite: jax.Array,
-      no_evidence: jax.Array | None = None,
-      **fields: jax.Array,
-    ) -> tuple[HillclimbState, jax.Array]:
-      """Moves the learning rate up (``go_up``) or down by one relative step.
-
-      Args:
-        state: the state before the decision.
-        go_up: whether the evidence says the learning rate is too low.
-        tie: whether the evidence cannot tell (equal finite losses).
-        can_climb: whether a tie may raise the learning rate (a nonzero
-          direction).
-        reject: whether the guard rejects the step.
-        finite: whether the evidence was finite (a decision on it counts for
-          the tie ceiling).
-        no_evidence: where there is nothing to decide from, the learning rate
-          holds (``"no_probe"`` before any step).
-        **fields: further fields of the new state.
-
-      Returns:
-        The new state, and ``reject``.
-      """
-      lr = state.learning_rate
-      step = relative_step(state)
-      up, down = lr * (1 + step), lr * (1 - step)
-      new_lr = jnp.where(go_up, up, down)
-      hold = jnp.zeros([], bool)
-      if tie_break == "up":
-        # A zero direction ties at every learning rate: climbing would never
-        # end, so it lowers the learning rate as the reference rule does.
-        climb = tie & can_climb
-        tie_lr = jnp.maximum(lr, jnp.minimum(up, state.tie_ceiling))
-        new_lr = jnp.where(climb, tie_lr, new_lr)
-        hold = climb & (tie_lr == lr)
-        go_up = go_up | (climb & ~hold)
-      if no_evidence is not None:
-        new_lr = jnp.where(no_evidence, lr, new_lr)
-        hold = hold | no_evidence
-        go_up = go_up & ~no_evidence
-        tie = tie | no_evidence
-      new_lr = clip(jnp.where(reject, lr * as_lr(backoff), new_lr))
-      decided = ~tie & ~reject & finite
-
-      # A rejected step lowers the learning rate, so it counts as a fall.
-      streak = _moves.next_streak(state.streak, go_up & ~reject)
-      new_state = settle(
-        state,
-        new_lr,
-        decided=decided,
-        reject=reject,
-        streak=jnp.where(hold & ~reject, 0, streak).astype(jnp.int32),
-        **fields,
-      )
-      return new_state, reject
-
-    def two_probe_step(
-      state: HillclimbState,
-    ) -> tuple[HillclimbState, jax.Array]:
-      lr, step = state.learning_rate, relative_step(state)
-      candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
-      loss_up, loss_down = score(candidates, batch_size=None)
-      best = jnp.minimum(loss_up, loss_down)
-      return move(
-        state,
-        go_up=loss_up < loss_down,
-        tie=(loss_up == loss_down) & jnp.isfinite(loss_up),
-        can_climb=_moves.is_nonzero(updates),
-        reject=rejects(best),
-        finite=jnp.isfinite(best),
-        loss_up=loss_up,
-        loss_down=loss_down,
-      )
-
-    def one_probe_step(
-      state: HillclimbState,
-    ) -> tuple[HillclimbState, jax.Array]:
-      lr = state.learning_rate
-      (f1,) = score(lr[None], batch_size=None)
-      f0 = mean(value)
-      slope = mean(_dot(grad, updates, dtype))  # f(w - a u) falls as a * slope
-      # Armijo's test. With slope_rtol = 1/2: the parabola through f0, its
-      # slope -slope at 0 and f1 at lr has its minimum beyond lr exactly when
-      # the step achieved more than half of the decrease the slope predicts
-      # (docs/rule.md derives it).
-      sufficient = f0 - f1 > as_lr(slope_rtol) * slope * lr
-      return move(
-        state,
-        go_up=(slope > 0) & sufficient,
-        tie=(f1 == f0) & jnp.isfinite(f1),
-        can_climb=_moves.is_nonzero(updates),
-        reject=rejects(f1),
-        finite=jnp.isfinite(f1) & jnp.isfinite(f0) & jnp.isfinite(slope),
-        loss_up=f1,
-        loss_down=f1,
-      )
-
-    def no_probe_step(
-      state: HillclimbState,
-    ) -> tuple[HillclimbState, jax.Array]:
-      # The slope of the loss along the last step, at the point it reached:
-      # still falling (positive) says the step was too short.
-      slope = mean(_dot(grad, state.previous_direction, dtype))
-      finite = jnp.isfinite(slope)
-      reject = jnp.logical_and(guard, ~finite)
-      current = jnp.asarray(jnp.inf, dtype)
-      if value is not None:
-        current = mean(value)
-        # The loss of the last decision step came from another batch, so the
-        # guard only catches a blow-up (by default, more than a doubling).
-        previous = state.loss_down
-        blown_up = jnp.isfinite(previous) & _moves.exceeds(
-          current, previous, guard_rtol
-        )
-        reject = reject | jnp.logical_and(guard, blown_up)
-        current = jnp.where(jnp.isfinite(current), current, jnp.inf)
-      return move(
-        state,
-        go_up=slope > 0,
-        tie=(slope == 0) & finite,
-        can_climb=_moves.is_nonzero(grad),
-        reject=reject,
-        finite=finite,
-        no_evidence=~_moves.is_nonzero(state.previous_direction),
-        loss_up=current,
-        loss_down=current,
-      )
-
-    decision_step = {
-      "two_probes": two_probe_step,
-      "one_probe": one_probe_step,
-      "no_probe": no_probe_step,
-    }[decision]
-
-    def skip_step(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
-      return state, jnp.zeros([], bool)
-
-    def decide_or_skip(
-      state: HillclimbState,
-    ) -> tuple[HillclimbState, jax.Array]:
-      if _validation.is_concrete_number(every_k) and every_k == 1:
-        return decision_step(state)
-      return lax.cond(
-        state.count % every_k == 0, decision_step, skip_step, state
-      )
-
-    if searches:
-      new_state, reject = lax.cond(
-        state.count == 0, search_step, decide_or_skip, state
-      )
-    else:
-      new_state, reject = decide_or_skip(state)
-    lr = new_state.learning_rate
-    if decision == "no_probe":
-      # The direction of the step taken: none on a rejected step.
-      new_state = new_state._replace(
-        previous_direction=jax.tree.map(
-          lambda u, p: jnp.where(reject, jnp.zeros_like(p), u.astype(p.dtype)),
-          updates,
-          state.previous_direction,
-        )
-      )
-    # jnp.where, not a zero scale: 0 * nan is nan, and a rejected step must
-    # leave the parameters exactly where they are.
-    updates = jax.tree.map(
-      lambda u: jnp.where(reject, jnp.zeros_like(u), (-lr * u).astype(u.dtype)),
-      updates,
+    return _update(
+      config, updates, state, params, value_fn, value, grad, extra_args
     )
-    new_state = new_state._replace(count=numerics.safe_increment(state.count))
-    return updates, new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def get_learning_rate(state: optax.OptState) -> jax.Array:
-  """Returns the current learning rate held in a (possibly nested) state.
+def _init(config: _Config, params: optax.Params) -> HillclimbState:
+  # Only the previous direction (no_probe) depends on the parameters.
+  keeps_direction = _decisions.DECISIONS[config.decision].keeps_direction
+  dtype = learning_rate_dtype()
+  lr = jnp.asarray(config.learning_rate, dtype)
+  return HillclimbState(
+    count=jnp.zeros([], jnp.int32),
+    learning_rate=lr,
+    streak=jnp.zeros([], jnp.int32),
+    loss_up=jnp.asarray(jnp.inf, dtype),
+    loss_down=jnp.asarray(jnp.inf, dtype),
+    num_rejected=jnp.zeros([], jnp.int32),
+    tie_ceiling=lr,
+    previous_direction=(
+      optax.tree.zeros_like(params) if keeps_direction else ()
+    ),
+  )
 
-  Works for :func:`scale_by_hillclimb`, the aliases and any chain or wrapper
-  that contains exactly one :class:`HillclimbState`, including
-  :func:`optax.inject_hyperparams`, whose state also holds the (starting)
-  ``learning_rate`` hyperparameter and so confuses
-  ``optax.tree.get(state, "learning_rate")``.
 
-  Args:
-    state: an optimizer state.
+def _update(
+  config: _Config,
+  updates: optax.Updates,
+  state: HillclimbState,
+  params: optax.Params | None,
+  value_fn: Callable[..., jax.typing.ArrayLike] | None,
+  value: jax.typing.ArrayLike | None,
+  grad: optax.Updates | None,
+  extra_args: Mapping[str, Any],
+) -> tuple[optax.Updates, HillclimbState]:
+  """``update_fn`` of :func:`scale_by_hillclimb` with ``config``."""
+  decision = _decisions.DECISIONS[config.decision]
+  evaluates = decision.evaluates or bool(config.scale_search)
+  _check_update_args(config, evaluates, value_fn, params, value, grad)
+  loss = None
+  if evaluates:
+    # A value_fn that takes a `grad` parameter still receives it.
+    named = extra_args if grad is None else {"grad": grad, **extra_args}
+    loss = _value_fn.bind_value_fn(value_fn, named)
+  seen = _see(config, loss, params, updates, value, grad, state)
+  new_state, reject = _search_or_decide(config, decision, seen, state)
+  if decision.keeps_direction:
+    # The direction of the step taken: none on a rejected step.
+    new_state = new_state._replace(
+      previous_direction=jax.tree.map(
+        lambda u, p: jnp.where(reject, jnp.zeros_like(p), u.astype(p.dtype)),
+        updates,
+        state.previous_direction,
+      )
+    )
+  lr = new_state.learning_rate
+  # jnp.where, not a zero scale: 0 * nan is nan, and a rejected step must
+  # leave the parameters exactly where they are.
+  updates = jax.tree.map(
+    lambda u: jnp.where(reject, jnp.zeros_like(u), (-lr * u).astype(u.dtype)),
+    updates,
+  )
+  new_state = new_state._replace(count=numerics.safe_increment(state.count))
+  return updates, new_state
 
-  Returns:
-    The ``learning_rate`` field of the :class:`HillclimbState` in ``state``, as
-    a JAX array (also for ``nnx.Optimizer.opt_state``, whose leaves Flax
-    wraps).
 
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> import optax_hillclimb
-    >>> opt = optax_hillclimb.hillclimb(learning_rate=0.05)
-    >>> state = opt.init(jnp.zeros(3))
-    >>> print(optax_hillclimb.get_learning_rate(state))
-    0.05
+def _search_or_decide(
+  config: _Config,
+  decision: _decisions.Decision,
+  seen: _decisions.Seen,
+  state: HillclimbState,
+) -> tuple[HillclimbState, jax.Array]:
+  """The new state and whether the guard rejects the step."""
+
+  def decide(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+    return _decide(config, decision, seen, state)
+
+  def skip(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+    return state, jnp.zeros([], bool)
+
+  def decide_or_skip(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+    every_k = config.every_k
+    if _validation.is_concrete_number(every_k) and every_k == 1:
+      return decide(state)
+    return lax.cond(state.count % every_k == 0, decide, skip, state)
+
+  if not config.scale_search:
+    return decide_or_skip(state)
+  search = functools.partial(_search_step, config, seen)
+  return lax.cond(state.count == 0, search, decide_or_skip, state)
+
+
+def _decide(
+  config: _Config,
+  decision: _decisions.Decision,
+  seen: _decisions.Seen,
+  state: HillclimbState,
+) -> tuple[HillclimbState, jax.Array]:
+  """A decision step: gather evidence, guard, move the learning rate."""
+  lr = state.learning_rate
+  step = _moves.relative_step(
+    state.streak, config.lrlr, config.lrlr_growth, config.max_lrlr, lr.dtype
+  )
+  evidence = decision.gather(seen, state, step)
+  reject = _guard.rejects(
+    evidence, guard=config.guard, guard_rtol=config.guard_rtol
+  )
+  moved = _moves.move(
+    lr,
+    up=lr * (1 + step),
+    down=lr * (1 - step),
+    evidence=evidence,
+    reject=reject,
+    streak=state.streak,
+    tie_ceiling=state.tie_ceiling,
+    rejected_value=lr * jnp.asarray(config.backoff, lr.dtype),
+    clip=functools.partial(_clip, config),
+    tie_break=config.tie_break,
+  )
+  new_state = state._replace(
+    learning_rate=moved.value,
+    streak=moved.streak,
+    tie_ceiling=moved.tie_ceiling,
+    num_rejected=state.num_rejected + reject.astype(jnp.int32),
+    loss_up=evidence.loss_up,
+    loss_down=evidence.loss_down,
+  )
+  return new_state, reject
+
+
+def _search_step(
+  config: _Config, seen: _decisions.Seen, state: HillclimbState
+) -> tuple[HillclimbState, jax.Array]:
+  """The first update: the scale search picks the starting learning rate."""
+  lr0 = state.learning_rate
+  clip = functools.partial(_clip, config)
+  candidates = clip(lr0 * jnp.asarray(config.scale_search, lr0.dtype))
+  searched = _search.search(
+    lr0,
+    candidates,
+    seen.score(candidates, batch_size=2),
+    reference=jnp.asarray(seen.reference, lr0.dtype),
+    guard=config.guard,
+    guard_rtol=config.guard_rtol,
+    backoff=config.backoff,
+    clip=clip,
+  )
+  new_state = state._replace(
+    learning_rate=searched.learning_rate,
+    num_rejected=state.num_rejected + searched.reject.astype(jnp.int32),
+    tie_ceiling=jnp.where(
+      searched.decided,
+      jnp.maximum(state.tie_ceiling, searched.learning_rate),
+      state.tie_ceiling,
+    ),
+    loss_up=searched.loss,
+    loss_down=searched.loss,
+  )
+  return new_state, searched.reject
+
+
+def _clip(config: _Config, lr: jax.Array) -> jax.Array:
+  """``lr`` within its bounds, and never inf.
+
+  From inf even the guard's back-off could not come down.
   """
-  found = [
-    node
-    for node in jax.tree.leaves(
-      state, is_leaf=lambda x: isinstance(x, HillclimbState)
+  lr = jnp.maximum(lr, jnp.asarray(config.min_learning_rate, lr.dtype))
+  if config.max_learning_rate is not None:
+    lr = jnp.minimum(lr, jnp.asarray(config.max_learning_rate, lr.dtype))
+  return jnp.minimum(lr, jnp.finfo(lr.dtype).max)
+
+
+def _see(
+  config: _Config,
+  loss: Callable[[Any], jax.Array] | None,
+  params: optax.Params,
+  updates: optax.Updates,
+  value: jax.typing.ArrayLike | None,
+  grad: optax.Updates | None,
+  state: HillclimbState,
+) -> _decisions.Seen:
+  """What the update received, in the form the decisions read."""
+  dtype = state.learning_rate.dtype
+  mode = _probe.resolve_probe_mode(config.probe)
+
+  def score(learning_rates: jax.Array, batch_size: int | None = None):
+    losses = _probe.probe_losses(
+      loss, params, updates, learning_rates, mode, batch_size=batch_size
     )
-    if isinstance(node, HillclimbState)
-  ]
-  if len(found) != 1:
+    return _probe.as_scores(losses, dtype, config.axis_name)
+
+  def dot(a: optax.Updates, b: optax.Updates) -> jax.Array:
+    products = jax.tree.map(
+      lambda x, y: jnp.sum(x.astype(dtype) * y.astype(dtype)), a, b
+    )
+    total = sum(jax.tree.leaves(products), jnp.zeros([], dtype))
+    return _probe.device_mean(total, dtype, config.axis_name)
+
+  if value is not None:
+    value = _probe.device_mean(value, dtype, config.axis_name)
+  return _decisions.Seen(score, updates, value, grad, dot, config.slope_rtol)
+
+
+def _check_update_args(
+  config: _Config,
+  evaluates: bool,
+  value_fn: Callable[..., Any] | None,
+  params: optax.Params | None,
+  value: jax.typing.ArrayLike | None,
+  grad: optax.Updates | None,
+) -> None:
+  """Clear errors for a missing argument that the configuration needs."""
+  decision = config.decision
+  if value_fn is None and evaluates:
+    why = (
+      "the loss function"
+      if decision != "no_probe"
+      else "the loss function for the scale search of the first update "
+      '(or scale_search=None, to train with decision="no_probe" without '
+      "one)"
+    )
+    raise TypeError(
+      f"scale_by_hillclimb's update needs {why}: call "
+      "update(updates, state, params, value_fn=loss_fn, ...), with extra "
+      "keyword arguments (a batch, say) that loss_fn takes."
+    )
+  if params is None and evaluates:
     raise ValueError(
-      "get_learning_rate expects exactly one HillclimbState in the optimizer"
-      f" state, found {len(found)}."
+      "scale_by_hillclimb's update needs params, the current parameters, "
+      "to evaluate value_fn around them."
     )
-  learning_rate = found[0].learning_rate
-  if not isinstance(learning_rate, jax.Array):
-    # Wrappers such as Flax NNX's OptArray hold the array; unwrap it.
-    learning_rate = jnp.asarray(learning_rate)
-  return learning_rate
+  needs = _decisions.DECISIONS[decision].needs
+  if "value" in needs and value is None:
+    raise TypeError(
+      f"scale_by_hillclimb(decision={decision!r}) needs value=, the loss at "
+      "params: its probe is compared with it. Call update(..., "
+      "value=loss, grad=grads) with loss, grads = "
+      "jax.value_and_grad(loss_fn)(params)."
+    )
+  if "grad" in needs and grad is None:
+    raise TypeError(
+      f"scale_by_hillclimb(decision={decision!r}) needs grad=, the "
+      "gradient of the loss at params: its dot product with the direction "
+      "decides. Call update(..., grad=grads), as for optax's line searches."
+    )

@@ -1,0 +1,144 @@
+"""The decision rules: what a probe step spends, and what it sees.
+
+Each rule is a pure function from what the update received (:class:`Seen`)
+and the state to the :class:`~optax_hillclimb._evidence.Evidence` that the
+move and the guard act on. A new rule is one function here and one entry in
+:data:`DECISIONS`.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optax_hillclimb import _evidence
+from optax_hillclimb import _moves
+
+_Evidence = _evidence.Evidence
+
+
+class Seen(NamedTuple):
+  """What an update received, in the form the decisions read.
+
+  Attributes:
+    score: ``score(learning_rates, batch_size=None) -> losses``: the loss
+      after a step of each learning rate along ``direction``, averaged over
+      devices, ``inf`` where non-finite (``batch_size``: at most that many
+      evaluated at once).
+    direction: the incoming updates :math:`u`.
+    value: the loss at the current parameters, averaged over devices, or
+      ``None`` when not given.
+    grad: the gradient of the loss at the current parameters, or ``None``.
+    dot: ``dot(a, b)``: the sum over leaves of ``a * b``, averaged over
+      devices, in the learning rate's dtype.
+    slope_rtol: the one-probe rule's sufficient-decrease fraction.
+  """
+
+  score: Callable[..., jax.Array]
+  direction: optax.Updates
+  value: jax.Array | None
+  grad: optax.Updates | None
+  dot: Callable[[optax.Updates, optax.Updates], jax.Array]
+  slope_rtol: jax.typing.ArrayLike
+
+  @property
+  def reference(self) -> jax.Array:
+    """``value``, or ``inf`` (nothing to compare with) when not given."""
+    return jnp.inf if self.value is None else self.value
+
+
+def two_probes(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
+  """Scores :math:`\\eta (1 \\pm s)`: the better candidate wins."""
+  lr = state.learning_rate
+  loss_up, loss_down = seen.score(jnp.stack([lr * (1 + step), lr * (1 - step)]))
+  return _evidence.compare(
+    loss_up,
+    loss_down,
+    can_climb=_moves.is_nonzero(seen.direction),
+    reference=jnp.asarray(seen.reference, lr.dtype),
+  )
+
+
+def one_probe(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
+  """Scores :math:`\\eta` against ``value`` and the slope: Armijo's test.
+
+  With ``slope_rtol`` :math:`= 1/2` the parabola through ``value``, its slope
+  :math:`-g \\cdot u` at 0 and the probe's loss has its minimum beyond the
+  learning rate exactly when the test passes (the project's documentation,
+  "How the rule works", derives it).
+  """
+  del step  # The move sets the relative step; the probe is at the rate.
+  lr = state.learning_rate
+  (f1,) = seen.score(lr[None])
+  f0 = seen.value
+  slope = seen.dot(seen.grad, seen.direction)  # f(w - a u) falls as a*slope
+  sufficient = f0 - f1 > jnp.asarray(seen.slope_rtol, lr.dtype) * slope * lr
+  return _Evidence(
+    go_up=(slope > 0) & sufficient,
+    tie=(f1 == f0) & jnp.isfinite(f1),
+    can_climb=_moves.is_nonzero(seen.direction),
+    finite=jnp.isfinite(f1) & jnp.isfinite(f0) & jnp.isfinite(slope),
+    unsafe=~jnp.isfinite(f1),
+    step_loss=f1,
+    reference=f0,
+    no_evidence=jnp.zeros([], bool),
+    loss_up=f1,
+    loss_down=f1,
+  )
+
+
+def no_probe(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
+  """The sign of :math:`g_t \\cdot u_{t-1}`: still falling along the last step.
+
+  The loss of the last decision step (``state.loss_down``) came from another
+  batch, so the guard only catches a blow-up of ``value`` against it.
+  """
+  del step
+  slope = seen.dot(seen.grad, state.previous_direction)
+  finite = jnp.isfinite(slope)
+  dtype = state.learning_rate.dtype
+  current = reference = jnp.asarray(jnp.inf, dtype)
+  if seen.value is not None:
+    current, reference = seen.value, state.loss_down
+  recorded = jnp.where(jnp.isfinite(current), current, jnp.inf)
+  return _Evidence(
+    go_up=slope > 0,
+    tie=(slope == 0) & finite,
+    can_climb=_moves.is_nonzero(seen.grad),
+    finite=finite,
+    unsafe=~finite,
+    step_loss=current,
+    reference=reference,
+    no_evidence=~_moves.is_nonzero(state.previous_direction),
+    loss_up=recorded,
+    loss_down=recorded,
+  )
+
+
+class Decision(NamedTuple):
+  """A decision rule and what it needs from the update's arguments.
+
+  Attributes:
+    gather: ``gather(seen, state, relative_step) -> Evidence``.
+    needs: the update's keyword arguments it cannot do without, beyond
+      ``value_fn`` (``"value"``, ``"grad"``).
+    evaluates: whether it evaluates ``value_fn`` (the scale search always
+      does).
+    keeps_direction: whether the state keeps the last step's direction.
+  """
+
+  gather: Callable[[Seen, Any, jax.Array], _Evidence]
+  needs: tuple[str, ...] = ()
+  evaluates: bool = True
+  keeps_direction: bool = False
+
+
+DECISIONS = {
+  "two_probes": Decision(two_probes),
+  "one_probe": Decision(one_probe, needs=("value", "grad")),
+  "no_probe": Decision(
+    no_probe, needs=("grad",), evaluates=False, keeps_direction=True
+  ),
+}

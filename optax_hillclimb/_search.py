@@ -1,0 +1,101 @@
+"""The scale search: the first update's choice among multiples of lr0."""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optax_hillclimb import _evidence
+from optax_hillclimb import _guard
+
+# Multiples of the starting learning rate scored at the first update: six
+# decades on each side, so that any starting guess from 1e-6 to 1e2 lands
+# within a factor of 10 of the best single step for learning rates between
+# 1e-4 and 1 (SGD's and Adam's usual range).
+SCALE_SEARCH = tuple(10.0**k for k in range(-6, 7))
+
+
+def pick_scale(
+  candidates: jax.Array, losses: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """The scale search's choice among candidate learning rates.
+
+  The smallest candidate that achieves at least half of the best decrease,
+  measured from the smallest candidate's loss (about the current loss): the
+  greedy best on one batch can be far too long for the steps that follow (on
+  separable data, the longer the better, without end).
+
+  Args:
+    candidates: the candidate learning rates, a vector.
+    losses: the loss after a step with each (``inf`` for non-finite ones).
+
+  Returns:
+    The index of the chosen candidate, and whether the losses differ at all
+    (when they are all equal there is nothing to choose).
+  """
+  best = jnp.min(losses)
+  reference = losses[jnp.argmin(candidates)]
+  good_enough = losses <= best + (reference - best) / 2
+  chosen = jnp.argmin(jnp.where(good_enough, candidates, jnp.inf))
+  return chosen, jnp.any(losses != best)
+
+
+class Searched(NamedTuple):
+  """The outcome of a scale search.
+
+  Attributes:
+    learning_rate: the learning rate to continue from (clipped).
+    reject: whether the guard rejected the chosen step.
+    decided: whether unequal losses chose it and the guard let it pass.
+    loss: the chosen candidate's loss.
+  """
+
+  learning_rate: jax.Array
+  reject: jax.Array
+  decided: jax.Array
+  loss: jax.Array
+
+
+def search(
+  lr0: jax.Array,
+  candidates: jax.Array,
+  losses: jax.Array,
+  *,
+  reference: jax.Array,
+  guard: bool,
+  guard_rtol: jax.typing.ArrayLike,
+  backoff: jax.typing.ArrayLike,
+  clip: Callable[[jax.Array], jax.Array],
+) -> Searched:
+  """Chooses the starting learning rate from scored candidates.
+
+  Args:
+    lr0: the starting learning rate as given.
+    candidates: the candidate learning rates (already clipped).
+    losses: their losses (``inf`` for non-finite ones).
+    reference: the loss the guard compares the chosen one with (``inf``:
+      none).
+    guard: whether the guard is on.
+    guard_rtol: the guard's relative tolerance.
+    backoff: on a rejected step, the learning rate becomes the smallest
+      candidate times ``backoff``.
+    clip: clips a learning rate to its bounds.
+
+  Returns:
+    The :class:`Searched` outcome; when all losses are equal, ``lr0`` stays.
+  """
+  chosen, decided = pick_scale(candidates, losses)
+  loss = losses[chosen]
+  evidence = _evidence.compare(
+    loss, loss, can_climb=jnp.bool_(False), reference=reference
+  )
+  reject = _guard.rejects(evidence, guard=guard, guard_rtol=guard_rtol)
+  learning_rate = jnp.where(decided, candidates[chosen], lr0)
+  backed_off = jnp.min(candidates) * jnp.asarray(backoff, lr0.dtype)
+  return Searched(
+    learning_rate=clip(jnp.where(reject, backed_off, learning_rate)),
+    reject=reject,
+    decided=decided & ~reject,
+    loss=loss,
+  )
