@@ -9,8 +9,8 @@ from optax_hillclimb._alias import hillclimb
 from optax_hillclimb._alias import hillclimb_adam
 from optax_hillclimb._climb import climb
 from optax_hillclimb._climb import ClimbState
-from optax_hillclimb._climb import get_hyperparams
-from optax_hillclimb._climb import get_learning_rate
+from optax_hillclimb._getters import get_hyperparams
+from optax_hillclimb._getters import get_learning_rate
 from optax_hillclimb._transform import HillclimbState
 from optax_hillclimb._transform import scale_by_hillclimb
 from optax_hillclimb._value_fn import drop_aux

@@ -1,7 +1,14 @@
-"""Hill climbing on any scalar hyperparameters: the ``climb`` wrapper."""
+"""Hill climbing on any scalar hyperparameters: the ``climb`` wrapper.
+
+It uses the parts of ``scale_by_hillclimb``: two scored candidates make the
+:class:`~optax_hillclimb._evidence.Evidence`, the guard judges the step and
+the move sets the probed hyperparameter (``_moves.move``); the scale search
+sets the learning rate at the first update.
+"""
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 from jax import lax
@@ -10,26 +17,20 @@ import numpy as np
 import optax
 from optax._src import numerics
 
+from optax_hillclimb import _climb_config
+from optax_hillclimb import _evidence
+from optax_hillclimb import _guard
 from optax_hillclimb import _moves
 from optax_hillclimb import _probe
-from optax_hillclimb import _transform
+from optax_hillclimb import _search
+from optax_hillclimb import _state
 from optax_hillclimb import _validation
 from optax_hillclimb import _value_fn
 
-Scale = Literal["log", "decay"]
-SCALES = ("log", "decay")
-Layout = Literal["cycle", "all"]
-LAYOUTS = ("cycle", "all")
-
-# Hyperparameters that behave like ``1 - decay``: climbed multiplicatively in
-# ``1 - value``. Every other name is climbed multiplicatively in the value.
-DECAY_NAMES = frozenset(
-  ("momentum", "b1", "b2", "beta1", "beta2", "decay", "smoothing")
-)
-# Default bounds: ``(lower, upper)`` of the value, by scale.
-DEFAULT_BOUNDS = {"log": (1e-9, None), "decay": (0.0, 0.999)}
-# The hyperparameter that the guard backs off and that the scale search sets.
-LEARNING_RATE = "learning_rate"
+Scale = _climb_config.Scale
+Layout = _climb_config.Layout
+LEARNING_RATE = _climb_config.LEARNING_RATE
+TIE_BREAKS = ("down", "up")
 
 
 class ClimbState(NamedTuple):
@@ -67,136 +68,26 @@ class ClimbState(NamedTuple):
   inner_state: optax.OptState
 
 
-def _as_names(hyperparams: str | Sequence[str]) -> tuple[str, ...]:
-  names = (hyperparams,) if isinstance(hyperparams, str) else hyperparams
-  if not isinstance(names, Sequence) or not all(
-    isinstance(n, str) for n in names
-  ):
-    raise TypeError(
-      "hyperparams must be a name or a sequence of names of the inner "
-      f"optimizer's hyperparameters, got hyperparams={hyperparams!r}."
-    )
-  names = tuple(names)
-  if not names:
-    raise ValueError("hyperparams must name at least one hyperparameter.")
-  if len(set(names)) != len(names):
-    raise ValueError(f"hyperparams has repeated names: {names!r}.")
-  return names
+class _Config(NamedTuple):
+  """What one :func:`climb` climbs, and how, resolved and checked."""
 
-
-def _resolve_scales(
-  names: tuple[str, ...], scales: Mapping[str, str] | None
-) -> tuple[str, ...]:
-  scales = dict(scales or {})
-  unknown = sorted(set(scales) - set(names))
-  if unknown:
-    raise ValueError(
-      f"scales names {unknown}, which are not climbed (hyperparams={names!r})."
-    )
-  for name, scale in scales.items():
-    _validation.check_choice(f"scales[{name!r}]", scale, SCALES)
-  return tuple(
-    scales.get(n, "decay" if n in DECAY_NAMES else "log") for n in names
-  )
-
-
-def _resolve_bounds(
-  names: tuple[str, ...],
-  kinds: tuple[str, ...],
-  bounds: Mapping[str, tuple[Any, Any]] | None,
-) -> tuple[tuple[float, float], ...]:
-  bounds = dict(bounds or {})
-  unknown = sorted(set(bounds) - set(names))
-  if unknown:
-    raise ValueError(
-      f"bounds names {unknown}, which are not climbed (hyperparams={names!r})."
-    )
-  resolved = []
-  for name, kind in zip(names, kinds, strict=True):
-    lo, hi = bounds.get(name, DEFAULT_BOUNDS[kind])
-    if hi is None:
-      hi = np.inf
-    valid = (
-      _validation.is_concrete_number(lo)
-      and _validation.is_concrete_number(hi)
-      and lo < hi
-      and (lo > 0 if kind == "log" else 0 <= lo and hi < 1)
-    )
-    if not valid:
-      domain = (
-        "0 < lower < upper" if kind == "log" else "0 <= lower < upper < 1"
-      )
-      raise ValueError(
-        f"bounds[{name!r}] must be numbers (lower, upper) with {domain} (the "
-        f"{kind!r} scale), got {(lo, hi)!r}."
-      )
-    resolved.append((float(lo), float(hi)))
-  return tuple(resolved)
-
-
-def _check_inner_state(
-  inner_state: Any,
-  names: tuple[str, ...],
-  kinds: tuple[str, ...],
-  bounds: tuple[tuple[float, float], ...],
-  guard: bool,
-) -> None:
-  """Raises a clear error unless ``inner_state`` can be climbed."""
-  hyperparams = getattr(inner_state, "hyperparams", None)
-  if not isinstance(hyperparams, Mapping) or not hasattr(
-    inner_state, "_replace"
-  ):
-    raise TypeError(
-      "climb needs an inner optimizer built with optax.inject_hyperparams, "
-      "whose state holds its hyperparameters in a `hyperparams` dict, for "
-      "example optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, "
-      f"momentum=0.9). Its init returned a {type(inner_state).__name__}, "
-      "which has no `hyperparams`."
-    )
-  scheduled = getattr(inner_state, "hyperparams_states", None) or {}
-  for name, kind, (lo, hi) in zip(names, kinds, bounds, strict=True):
-    if name not in hyperparams:
-      raise ValueError(
-        f"climb: {name!r} is not a hyperparameter of the inner optimizer, "
-        f"whose state has {sorted(hyperparams)}. Give it as a number to the "
-        "factory wrapped by optax.inject_hyperparams (optax.sgd's momentum "
-        "defaults to None: pass momentum=0.0 to climb it)."
-      )
-    if name in scheduled:
-      raise ValueError(
-        f"climb: the hyperparameter {name!r} is a schedule, which "
-        "optax.inject_hyperparams recomputes at every step; climb it from a "
-        "constant starting value instead."
-      )
-    value = hyperparams[name]
-    shape = getattr(value, "shape", ())
-    if shape != ():
-      raise ValueError(
-        f"climb: the hyperparameter {name!r} must be a scalar, got an array "
-        f"of shape {shape}."
-      )
-    dtype = getattr(value, "dtype", None)
-    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-      raise TypeError(
-        f"climb: the hyperparameter {name!r} must be a floating-point "
-        f"number, got {value!r} (give it as a float, e.g. 0.0, not 0)."
-      )
-    if not isinstance(value, jax.core.Tracer):
-      # Compared in the value's precision: float32(0.999) > 0.999.
-      low, high = (np.asarray(b).astype(dtype) for b in (lo, hi))
-      value = float(value)
-      if not low <= value <= high:
-        raise ValueError(
-          f"climb: the hyperparameter {name!r} starts at {value!r}, outside "
-          f"its bounds [{lo!r}, {hi!r}] ({kind!r} scale); change it or pass "
-          "bounds={...}."
-        )
-  if guard and LEARNING_RATE not in hyperparams:
-    raise ValueError(
-      "climb's guard backs off the inner optimizer's 'learning_rate' "
-      f"hyperparameter, which it lacks (it has {sorted(hyperparams)}): pass "
-      "guard=False."
-    )
+  inner: optax.GradientTransformationExtraArgs
+  names: tuple[str, ...]
+  kinds: tuple[str, ...]
+  bounds: tuple[tuple[float, float], ...]
+  lr_index: int | None
+  lrlr: jax.typing.ArrayLike
+  every_k: jax.typing.ArrayLike
+  layout: str
+  guard: bool
+  backoff: jax.typing.ArrayLike
+  guard_rtol: jax.typing.ArrayLike
+  lrlr_growth: jax.typing.ArrayLike
+  max_lrlr: jax.typing.ArrayLike
+  probe: _probe.ProbeMode
+  axis_name: str | None
+  tie_break: str
+  scale_search: Sequence[float] | None
 
 
 def climb(
@@ -216,7 +107,7 @@ def climb(
   probe: _probe.ProbeMode = "auto",
   axis_name: str | None = None,
   tie_break: str = "up",
-  scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
+  scale_search: Sequence[float] | None = _search.SCALE_SEARCH,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Hill-climbs scalar hyperparameters of an optimizer, by the loss.
 
@@ -335,9 +226,8 @@ def climb(
     Baydin et al., `Online Learning Rate Adaptation with Hypergradient Descent
     <https://arxiv.org/abs/1703.04782>`_, 2018
   """
-  names = _as_names(hyperparams)
-  kinds = _resolve_scales(names, scales)
-  bounds_ = _resolve_bounds(names, kinds, bounds)
+  names = _climb_config.as_names(hyperparams)
+  kinds = _climb_config.resolve_scales(names, scales)
   check = _validation.check
   check("lrlr", lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _validation.check_positive_int("every_k", every_k)
@@ -346,8 +236,8 @@ def climb(
   check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
   check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
-  _validation.check_choice("layout", layout, LAYOUTS)
-  _validation.check_choice("tie_break", tie_break, _transform.TIE_BREAKS)
+  _validation.check_choice("layout", layout, _climb_config.LAYOUTS)
+  _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
   _validation.check_scale_search(scale_search)
   if not callable(getattr(inner, "init", None)) or not callable(
     getattr(inner, "update", None)
@@ -356,30 +246,16 @@ def climb(
       "climb's inner must be an optax.GradientTransformation built with "
       f"optax.inject_hyperparams, got {inner!r:.80}."
     )
-  inner = optax.with_extra_args_support(inner)
-  n = len(names)
-  lr_index = names.index(LEARNING_RATE) if LEARNING_RATE in names else None
-  searches = bool(scale_search) and lr_index is not None
-  is_decay = np.array([k == "decay" for k in kinds])
-  lower = np.array([lo for lo, _ in bounds_])
-  upper = np.array([hi for _, hi in bounds_])
+  config = _Config(
+    optax.with_extra_args_support(inner), names, kinds,
+    _climb_config.resolve_bounds(names, kinds, bounds),
+    names.index(LEARNING_RATE) if LEARNING_RATE in names else None,
+    lrlr, every_k, layout, guard, backoff, guard_rtol, lrlr_growth, max_lrlr,
+    probe, axis_name, tie_break, scale_search,
+  )  # fmt: skip
 
   def init_fn(params: optax.Params) -> ClimbState:
-    inner_state = inner.init(params)
-    _check_inner_state(inner_state, names, kinds, bounds_, guard)
-    dtype = _transform.learning_rate_dtype()
-    values = {n: jnp.asarray(inner_state.hyperparams[n], dtype) for n in names}
-    return ClimbState(
-      count=jnp.zeros([], jnp.int32),
-      hyperparams=values,
-      streak={n: jnp.zeros([], jnp.int32) for n in names},
-      tie_ceiling=dict(values),
-      loss_up=jnp.asarray(jnp.inf, dtype),
-      loss_down=jnp.asarray(jnp.inf, dtype),
-      probed=jnp.asarray(-1, jnp.int32),
-      num_rejected=jnp.zeros([], jnp.int32),
-      inner_state=inner_state,
-    )
+    return _init(config, params)
 
   def update_fn(
     updates: optax.Updates,
@@ -390,307 +266,299 @@ def climb(
     value: jax.typing.ArrayLike | None = None,
     **extra_args: Any,
   ) -> tuple[optax.Updates, ClimbState]:
-    if value_fn is None:
-      raise TypeError(
-        "climb's update needs the loss function: call update(updates, state, "
-        "params, value_fn=loss_fn, ...), with extra keyword arguments (a "
-        "batch, say) that loss_fn takes."
-      )
-    if params is None:
-      raise ValueError(
-        "climb's update needs params, the current parameters, to evaluate "
-        "value_fn around them."
-      )
-    loss = _value_fn.bind_value_fn(value_fn, extra_args)
-    mode = _probe.resolve_probe_mode(probe)
-    dtype = state.loss_up.dtype
-    inner_args = dict(extra_args, value_fn=value_fn)
-    if value is not None:
-      inner_args["value"] = value
-
-    def as_h(x: Any) -> jax.Array:
-      return jnp.asarray(x, dtype)
-
-    def vector(tree: Mapping[str, jax.Array]) -> jax.Array:
-      return jnp.stack([tree[n] for n in names])
-
-    def clip(h: jax.Array) -> jax.Array:
-      h = jnp.clip(h, as_h(lower), as_h(upper))
-      return jnp.minimum(h, jnp.finfo(dtype).max)
-
-    def with_values(inner_state: Any, h: jax.Array) -> Any:
-      """The inner state with the climbed hyperparameters set to ``h``."""
-      hp = dict(inner_state.hyperparams)
-      for i, name in enumerate(names):
-        hp[name] = h[i].astype(jnp.result_type(hp[name]))
-      return inner_state._replace(hyperparams=hp)
-
-    def step_at(h: jax.Array) -> optax.Updates:
-      return inner.update(
-        updates, with_values(state.inner_state, h), params, **inner_args
-      )[0]
-
-    def score(candidates: jax.Array, batch_size: int | None) -> jax.Array:
-      losses = _probe.candidate_losses(
-        loss, params, step_at, candidates, mode, batch_size=batch_size
-      ).astype(dtype)
-      if axis_name is not None:
-        losses = lax.pmean(losses, axis_name)
-      return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
-
-    def rejects(best: jax.Array) -> jax.Array:
-      current = None
-      if value is not None:
-        current = jnp.asarray(value).astype(dtype)
-        if axis_name is not None:
-          current = lax.pmean(current, axis_name)
-      return _moves.rejects(best, current, guard=guard, guard_rtol=guard_rtol)
-
-    def settle(
-      state: ClimbState, h, streak, ceiling, *, reject, **fields
-    ) -> ClimbState:
-      return state._replace(
-        hyperparams={n: h[i] for i, n in enumerate(names)},
-        streak={n: streak[i] for i, n in enumerate(names)},
-        tie_ceiling={n: ceiling[i] for i, n in enumerate(names)},
-        num_rejected=state.num_rejected + reject.astype(jnp.int32),
-        **fields,
-      )
-
-    def search_step(state: ClimbState) -> tuple[ClimbState, jax.Array]:
-      h, ceiling = vector(state.hyperparams), vector(state.tie_ceiling)
-      lr0 = h[lr_index]
-      candidates = jnp.stack([h] * len(scale_search))
-      candidates = clip(
-        candidates.at[:, lr_index].set(lr0 * as_h(scale_search))
-      )
-      lrs = candidates[:, lr_index]
-      losses = score(candidates, batch_size=2)
-      chosen, decided = _moves.pick_scale(lrs, losses)
-      reject = rejects(losses[chosen])
-      new_lr = jnp.where(decided, lrs[chosen], lr0)
-      new_lr = jnp.where(reject, jnp.min(lrs) * as_h(backoff), new_lr)
-      new_h = clip(h.at[lr_index].set(new_lr))
-      keep = decided & ~reject
-      ceiling = ceiling.at[lr_index].set(
-        jnp.where(keep, jnp.maximum(ceiling[lr_index], new_h[lr_index]),
-                  ceiling[lr_index])
-      )  # fmt: skip
-      new_state = settle(
-        state,
-        new_h,
-        vector(state.streak),
-        ceiling,
-        reject=reject,
-        loss_up=losses[chosen],
-        loss_down=losses[chosen],
-        probed=jnp.asarray(lr_index, jnp.int32),
-      )
-      return new_state, reject
-
-    def probe_step(state: ClimbState) -> tuple[ClimbState, jax.Array]:
-      h, ceiling = vector(state.hyperparams), vector(state.tie_ceiling)
-      streak = vector(state.streak)
-      steps = _moves.relative_step(streak, lrlr, lrlr_growth, max_lrlr, dtype)
-      # Larger and smaller candidate value of each hyperparameter.
-      up = clip(jnp.where(is_decay, 1 - (1 - h) * (1 - steps), h * (1 + steps)))
-      down = clip(
-        jnp.where(is_decay, 1 - (1 - h) * (1 + steps), h * (1 - steps))
-      )
-      if layout == "cycle":
-        which = ((state.count // every_k) % n).astype(jnp.int32)
-        candidates = jnp.stack(
-          [h.at[which].set(up[which]), h.at[which].set(down[which])]
-        )
-        loss_up, loss_down = score(candidates, batch_size=None)
-      else:
-        rows = []
-        for i in range(n):
-          rows += [h.at[i].set(up[i]), h.at[i].set(down[i])]
-        pairs = score(jnp.stack(rows), batch_size=None).reshape(n, 2)
-        which = jnp.argmin(jnp.min(pairs, axis=1)).astype(jnp.int32)
-        loss_up, loss_down = pairs[which, 0], pairs[which, 1]
-      current, up_i, down_i = h[which], up[which], down[which]
-      go_up = loss_up < loss_down
-      new_value = jnp.where(go_up, up_i, down_i)
-      tie = (loss_up == loss_down) & jnp.isfinite(loss_up)
-      decay = jnp.asarray(is_decay)[which]
-      # A tie holds a "decay"-scale hyperparameter: nothing to learn.
-      hold = tie & decay
-      if tie_break == "up":
-        climbs = tie & ~decay & _moves.is_nonzero(updates)
-        tie_value = jnp.maximum(current, jnp.minimum(up_i, ceiling[which]))
-        new_value = jnp.where(climbs, tie_value, new_value)
-        hold = hold | (climbs & (tie_value == current))
-        go_up = go_up | (climbs & ~hold)
-      new_value = jnp.where(hold, current, new_value)
-      best = jnp.minimum(loss_up, loss_down)
-      reject = rejects(best)
-      new_h = jnp.where(reject, h, h.at[which].set(new_value))
-      if lr_index is not None:
-        new_h = new_h.at[lr_index].set(
-          jnp.where(reject, h[lr_index] * as_h(backoff), new_h[lr_index])
-        )
-      new_h = clip(new_h)
-      decided = ~tie & ~reject & jnp.isfinite(best)
-      ceiling = ceiling.at[which].set(
-        jnp.where(decided, jnp.maximum(ceiling[which], new_h[which]),
-                  ceiling[which])
-      )  # fmt: skip
-
-      new_streak = streak.at[which].set(
-        jnp.where(
-          hold & ~reject, 0, _moves.next_streak(streak[which], go_up & ~reject)
-        )
-      )
-      if lr_index is not None:
-        # A rejected step lowers the learning rate: it counts as a fall.
-        new_streak = new_streak.at[lr_index].set(
-          jnp.where(
-            reject, _moves.next_streak(streak[lr_index], jnp.bool_(False)),
-            new_streak[lr_index],
-          )
-        )  # fmt: skip
-      new_state = settle(
-        state,
-        new_h,
-        new_streak,
-        ceiling,
-        reject=reject,
-        loss_up=loss_up,
-        loss_down=loss_down,
-        probed=which,
-      )
-      return new_state, reject
-
-    def skip_step(state: ClimbState) -> tuple[ClimbState, jax.Array]:
-      return state, jnp.zeros([], bool)
-
-    def probe_or_skip(state: ClimbState) -> tuple[ClimbState, jax.Array]:
-      if _validation.is_concrete_number(every_k) and every_k == 1:
-        return probe_step(state)
-      return lax.cond(state.count % every_k == 0, probe_step, skip_step, state)
-
-    if searches:
-      new_state, reject = lax.cond(
-        state.count == 0, search_step, probe_or_skip, state
-      )
-    else:
-      new_state, reject = probe_or_skip(state)
-
-    inner_state = with_values(state.inner_state, vector(new_state.hyperparams))
-    if guard and lr_index is None:
-      # The guard backs off the inner learning rate, which is not climbed.
-      hp = dict(inner_state.hyperparams)
-      lr = hp[LEARNING_RATE]
-      hp[LEARNING_RATE] = jnp.where(reject, (lr * backoff).astype(lr.dtype), lr)
-      inner_state = inner_state._replace(hyperparams=hp)
-    new_updates, new_inner = inner.update(
-      updates, inner_state, params, **inner_args
-    )
-    # A rejected step leaves the parameters and the inner state where they
-    # were (jnp.where, not a zero scale: 0 * nan is nan).
-    new_updates = jax.tree.map(
-      lambda u: jnp.where(reject, jnp.zeros_like(u), u), new_updates
-    )
-    new_inner = jax.tree.map(
-      lambda old, new: jnp.where(reject, old, new), inner_state, new_inner
-    )
-    new_state = new_state._replace(
-      count=numerics.safe_increment(state.count), inner_state=new_inner
-    )
-    return new_updates, new_state
+    ctx = _context(config, updates, state, params, value_fn, value, extra_args)
+    return _update(ctx, state)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _unwrap(x: Any) -> jax.Array:
-  # Wrappers such as Flax NNX's OptArray hold the array; unwrap it.
-  return x if isinstance(x, jax.Array) else jnp.asarray(x)
+def _init(config: _Config, params: optax.Params) -> ClimbState:
+  inner_state = config.inner.init(params)
+  _climb_config.check_inner_state(
+    inner_state, config.names, config.kinds, config.bounds, config.guard
+  )
+  dtype = _state.learning_rate_dtype()
+  names = config.names
+  values = {n: jnp.asarray(inner_state.hyperparams[n], dtype) for n in names}
+  return ClimbState(
+    count=jnp.zeros([], jnp.int32),
+    hyperparams=values,
+    streak={n: jnp.zeros([], jnp.int32) for n in names},
+    tie_ceiling=dict(values),
+    loss_up=jnp.asarray(jnp.inf, dtype),
+    loss_down=jnp.asarray(jnp.inf, dtype),
+    probed=jnp.asarray(-1, jnp.int32),
+    num_rejected=jnp.zeros([], jnp.int32),
+    inner_state=inner_state,
+  )
 
 
-def _states(state: optax.OptState) -> list[Any]:
-  """The HillclimbState and ClimbState nodes of ``state``, outermost only."""
-  kinds = (_transform.HillclimbState, ClimbState)
-  return [
-    node
-    for node in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, kinds))
-    if isinstance(node, kinds)
-  ]
+class _Context(NamedTuple):
+  """One update of :func:`climb`: its configuration and what it received.
 
-
-def get_hyperparams(state: optax.OptState) -> dict[str, jax.Array]:
-  """Returns the current values of the hyperparameters that :func:`climb` tunes.
-
-  Args:
-    state: an optimizer state that contains exactly one :class:`ClimbState`
-      (the state of :func:`climb`, possibly inside a chain or wrapper).
-
-  Returns:
-    A dict from each climbed hyperparameter's name to its current value, a
-    JAX array.
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> import optax
-    >>> import optax_hillclimb
-    >>> opt = optax_hillclimb.climb(
-    ...     optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.5)
-    ... )
-    >>> state = opt.init(jnp.zeros(3))
-    >>> hp = optax_hillclimb.get_hyperparams(state)
-    >>> print({name: f"{v:.2f}" for name, v in hp.items()})
-    {'learning_rate': '0.10', 'momentum': '0.50'}
+  Attributes:
+    config: the configuration.
+    updates: the incoming updates.
+    params: the current parameters.
+    inner_args: the keyword arguments passed on to the inner optimizer.
+    score: ``score(candidates, batch_size) -> losses``: the loss after the
+      inner update at each row of hyperparameter values, averaged over
+      devices, ``inf`` where non-finite.
+    reference: the loss the guard compares with (``value``, or ``inf``).
   """
-  found = [s for s in _states(state) if isinstance(s, ClimbState)]
-  if len(found) != 1:
-    raise ValueError(
-      "get_hyperparams expects exactly one ClimbState (the state of "
-      f"optax_hillclimb.climb) in the optimizer state, found {len(found)}."
+
+  config: _Config
+  updates: optax.Updates
+  params: optax.Params
+  inner_args: dict[str, Any]
+  score: Callable[[jax.Array, int | None], jax.Array]
+  reference: jax.Array
+
+
+def _context(
+  config, updates, state, params, value_fn, value, extra_args
+) -> _Context:
+  """Checks the update's arguments and binds what the probes need."""
+  if value_fn is None:
+    raise TypeError(
+      "climb's update needs the loss function: call update(updates, state, "
+      "params, value_fn=loss_fn, ...), with extra keyword arguments (a "
+      "batch, say) that loss_fn takes."
     )
-  return {name: _unwrap(v) for name, v in found[0].hyperparams.items()}
-
-
-def get_learning_rate(state: optax.OptState) -> jax.Array:
-  """Returns the current learning rate held in a (possibly nested) state.
-
-  Works for :func:`scale_by_hillclimb`, the aliases, :func:`climb` and any
-  chain or wrapper that contains exactly one :class:`HillclimbState` or
-  :class:`ClimbState`, including :func:`optax.inject_hyperparams`, whose state
-  also holds the (starting) ``learning_rate`` hyperparameter and so confuses
-  ``optax.tree.get(state, "learning_rate")``. For :func:`climb`, it is the
-  climbed learning rate, or the inner optimizer's when it is not climbed.
-
-  Args:
-    state: an optimizer state.
-
-  Returns:
-    The current learning rate, as a JAX array (also for
-    ``nnx.Optimizer.opt_state``, whose leaves Flax wraps).
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> import optax_hillclimb
-    >>> opt = optax_hillclimb.hillclimb(learning_rate=0.05)
-    >>> state = opt.init(jnp.zeros(3))
-    >>> print(optax_hillclimb.get_learning_rate(state))
-    0.05
-  """
-  found = _states(state)
-  if len(found) != 1:
+  if params is None:
     raise ValueError(
-      "get_learning_rate expects exactly one HillclimbState (or ClimbState) "
-      f"in the optimizer state, found {len(found)}."
+      "climb's update needs params, the current parameters, to evaluate "
+      "value_fn around them."
     )
-  (node,) = found
-  if isinstance(node, _transform.HillclimbState):
-    return _unwrap(node.learning_rate)
-  if LEARNING_RATE in node.hyperparams:
-    return _unwrap(node.hyperparams[LEARNING_RATE])
-  hyperparams = getattr(node.inner_state, "hyperparams", {})
-  if LEARNING_RATE not in hyperparams:
-    raise ValueError(
-      "get_learning_rate: this climb state's inner optimizer has no "
-      "'learning_rate' hyperparameter."
+  loss = _value_fn.bind_value_fn(value_fn, extra_args)
+  mode = _probe.resolve_probe_mode(config.probe)
+  dtype = state.loss_up.dtype
+  inner_args = dict(extra_args, value_fn=value_fn)
+  reference = jnp.asarray(jnp.inf, dtype)
+  if value is not None:
+    inner_args["value"] = value
+    reference = _probe.device_mean(value, dtype, config.axis_name)
+
+  def step_at(h: jax.Array) -> optax.Updates:
+    inner_state = _with_values(config, state.inner_state, h)
+    return config.inner.update(updates, inner_state, params, **inner_args)[0]
+
+  def score(candidates: jax.Array, batch_size: int | None) -> jax.Array:
+    losses = _probe.candidate_losses(
+      loss, params, step_at, candidates, mode, batch_size=batch_size
     )
-  return _unwrap(hyperparams[LEARNING_RATE])
+    return _probe.as_scores(losses, dtype, config.axis_name)
+
+  return _Context(config, updates, params, inner_args, score, reference)
+
+
+def _with_values(config: _Config, inner_state: Any, h: jax.Array) -> Any:
+  """The inner state with the climbed hyperparameters set to ``h``."""
+  hp = dict(inner_state.hyperparams)
+  for i, name in enumerate(config.names):
+    hp[name] = h[i].astype(jnp.result_type(hp[name]))
+  return inner_state._replace(hyperparams=hp)
+
+
+def _vector(config: _Config, tree: Mapping[str, jax.Array]) -> jax.Array:
+  return jnp.stack([tree[n] for n in config.names])
+
+
+def _by_name(config: _Config, vector: jax.Array) -> dict[str, jax.Array]:
+  return {n: vector[i] for i, n in enumerate(config.names)}
+
+
+def _clip(config: _Config, h: jax.Array, index: Any = None) -> jax.Array:
+  """``h`` (all values, or the one at ``index``) within its bounds."""
+  lower = np.array([lo for lo, _ in config.bounds])
+  upper = np.array([hi for _, hi in config.bounds])
+  if index is not None:
+    lower, upper = jnp.asarray(lower)[index], jnp.asarray(upper)[index]
+  h = jnp.clip(h, jnp.asarray(lower, h.dtype), jnp.asarray(upper, h.dtype))
+  return jnp.minimum(h, jnp.finfo(h.dtype).max)
+
+
+def _update(
+  ctx: _Context, state: ClimbState
+) -> tuple[optax.Updates, ClimbState]:
+  """``update_fn`` of :func:`climb`."""
+  config = ctx.config
+
+  def probe(state: ClimbState) -> tuple[ClimbState, jax.Array]:
+    return _probe_step(ctx, state)
+
+  def skip(state: ClimbState) -> tuple[ClimbState, jax.Array]:
+    return state, jnp.zeros([], bool)
+
+  def probe_or_skip(state: ClimbState) -> tuple[ClimbState, jax.Array]:
+    every_k = config.every_k
+    if _validation.is_concrete_number(every_k) and every_k == 1:
+      return probe(state)
+    return lax.cond(state.count % every_k == 0, probe, skip, state)
+
+  if config.scale_search and config.lr_index is not None:
+    search = functools.partial(_search_step, ctx)
+    new_state, reject = lax.cond(state.count == 0, search, probe_or_skip, state)
+  else:
+    new_state, reject = probe_or_skip(state)
+  return _take_step(ctx, state, new_state, reject)
+
+
+def _search_step(
+  ctx: _Context, state: ClimbState
+) -> tuple[ClimbState, jax.Array]:
+  """The first update: the scale search sets the learning rate."""
+  config, i = ctx.config, ctx.config.lr_index
+  h = _vector(config, state.hyperparams)
+  ceiling = _vector(config, state.tie_ceiling)
+  scales = jnp.asarray(config.scale_search, h.dtype)
+  candidates = jnp.stack([h] * len(config.scale_search))
+  candidates = _clip(config, candidates.at[:, i].set(h[i] * scales))
+  searched = _search.search(
+    h[i],
+    candidates[:, i],
+    ctx.score(candidates, 2),
+    reference=ctx.reference,
+    guard=config.guard,
+    guard_rtol=config.guard_rtol,
+    backoff=config.backoff,
+    clip=functools.partial(_clip, config, index=i),
+  )
+  new_h = h.at[i].set(searched.learning_rate)
+  ceiling = ceiling.at[i].set(
+    jnp.where(searched.decided, jnp.maximum(ceiling[i], new_h[i]), ceiling[i])
+  )
+  new_state = state._replace(
+    hyperparams=_by_name(config, new_h),
+    tie_ceiling=_by_name(config, ceiling),
+    num_rejected=state.num_rejected + searched.reject.astype(jnp.int32),
+    loss_up=searched.loss,
+    loss_down=searched.loss,
+    probed=jnp.asarray(i, jnp.int32),
+  )
+  return new_state, searched.reject
+
+
+def _candidates(
+  ctx: _Context, h: jax.Array, steps: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """Each value's larger and smaller candidate, on its scale, clipped."""
+  config = ctx.config
+  is_decay = np.array([k == "decay" for k in config.kinds])
+  up = jnp.where(is_decay, 1 - (1 - h) * (1 - steps), h * (1 + steps))
+  down = jnp.where(is_decay, 1 - (1 - h) * (1 + steps), h * (1 - steps))
+  return _clip(config, up), _clip(config, down)
+
+
+def _score_layout(
+  ctx: _Context, state: ClimbState, h: jax.Array, up: jax.Array, down: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Which value is probed, and the losses at its two candidates."""
+  config, n = ctx.config, len(ctx.config.names)
+  if config.layout == "cycle":
+    which = ((state.count // config.every_k) % n).astype(jnp.int32)
+    candidates = jnp.stack(
+      [h.at[which].set(up[which]), h.at[which].set(down[which])]
+    )
+    loss_up, loss_down = ctx.score(candidates, None)
+    return which, loss_up, loss_down
+  rows = []
+  for i in range(n):
+    rows += [h.at[i].set(up[i]), h.at[i].set(down[i])]
+  pairs = ctx.score(jnp.stack(rows), None).reshape(n, 2)
+  which = jnp.argmin(jnp.min(pairs, axis=1)).astype(jnp.int32)
+  return which, pairs[which, 0], pairs[which, 1]
+
+
+def _probe_step(
+  ctx: _Context, state: ClimbState
+) -> tuple[ClimbState, jax.Array]:
+  """A probe step: score one value's candidates and move it."""
+  config, lr_index = ctx.config, ctx.config.lr_index
+  h = _vector(config, state.hyperparams)
+  ceiling = _vector(config, state.tie_ceiling)
+  streak = _vector(config, state.streak)
+  steps = _moves.relative_step(
+    streak, config.lrlr, config.lrlr_growth, config.max_lrlr, h.dtype
+  )
+  up, down = _candidates(ctx, h, steps)
+  which, loss_up, loss_down = _score_layout(ctx, state, h, up, down)
+  evidence = _evidence.compare(
+    loss_up,
+    loss_down,
+    can_climb=_moves.is_nonzero(ctx.updates),
+    reference=ctx.reference,
+  )
+  reject = _guard.rejects(
+    evidence, guard=config.guard, guard_rtol=config.guard_rtol
+  )
+  backoff = jnp.asarray(config.backoff, h.dtype)
+  is_lr = jnp.bool_(False) if lr_index is None else which == lr_index
+  moved = _moves.move(
+    h[which],
+    up=up[which],
+    down=down[which],
+    evidence=evidence,
+    reject=reject,
+    streak=streak[which],
+    tie_ceiling=ceiling[which],
+    rejected_value=jnp.where(is_lr, h[which] * backoff, h[which]),
+    clip=functools.partial(_clip, config, index=which),
+    tie_break=config.tie_break,
+    ties_hold=jnp.asarray([k == "decay" for k in config.kinds])[which],
+  )
+  new_h = h.at[which].set(moved.value)
+  new_streak = streak.at[which].set(moved.streak)
+  if lr_index is not None:
+    # A rejected step backs the learning rate off, probed or not, and counts
+    # as a fall.
+    backed_off = _clip(config, h[lr_index] * backoff, index=lr_index)
+    new_h = new_h.at[lr_index].set(
+      jnp.where(reject, backed_off, new_h[lr_index])
+    )
+    fall = _moves.next_streak(streak[lr_index], jnp.bool_(False))
+    new_streak = new_streak.at[lr_index].set(
+      jnp.where(reject, fall, new_streak[lr_index])
+    )
+  new_state = state._replace(
+    hyperparams=_by_name(config, new_h),
+    streak=_by_name(config, new_streak),
+    tie_ceiling=_by_name(config, ceiling.at[which].set(moved.tie_ceiling)),
+    num_rejected=state.num_rejected + reject.astype(jnp.int32),
+    loss_up=loss_up,
+    loss_down=loss_down,
+    probed=which,
+  )
+  return new_state, reject
+
+
+def _take_step(
+  ctx: _Context, state: ClimbState, new_state: ClimbState, reject: jax.Array
+) -> tuple[optax.Updates, ClimbState]:
+  """The inner update at the new values; nothing moves on a rejected step."""
+  config = ctx.config
+  new_h = _vector(config, new_state.hyperparams)
+  inner_state = _with_values(config, state.inner_state, new_h)
+  if config.guard and config.lr_index is None:
+    # The guard backs off the inner learning rate, which is not climbed.
+    hp = dict(inner_state.hyperparams)
+    lr = hp[LEARNING_RATE]
+    hp[LEARNING_RATE] = jnp.where(
+      reject, (lr * config.backoff).astype(lr.dtype), lr
+    )
+    inner_state = inner_state._replace(hyperparams=hp)
+  new_updates, new_inner = config.inner.update(
+    ctx.updates, inner_state, ctx.params, **ctx.inner_args
+  )
+  # A rejected step leaves the parameters and the inner state where they
+  # were (jnp.where, not a zero scale: 0 * nan is nan).
+  new_updates = jax.tree.map(
+    lambda u: jnp.where(reject, jnp.zeros_like(u), u), new_updates
+  )
+  new_inner = jax.tree.map(
+    lambda old, new: jnp.where(reject, old, new), inner_state, new_inner
+  )
+  new_state = new_state._replace(
+    count=numerics.safe_increment(state.count), inner_state=new_inner
+  )
+  return new_updates, new_state
