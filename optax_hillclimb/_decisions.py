@@ -43,10 +43,13 @@ class Seen(NamedTuple):
   dot: Callable[[optax.Updates, optax.Updates], jax.Array]
   slope_rtol: jax.typing.ArrayLike
 
-  @property
-  def reference(self) -> jax.Array:
-    """``value``, or ``inf`` (nothing to compare with) when not given."""
-    return jnp.inf if self.value is None else self.value
+  def reference(self, state: Any) -> jax.Array:
+    """What the guard compares a probe with: ``value``, or without it the
+    running average of the losses at the candidates chosen before (at every
+    step, the loss at the current parameters on the previous batch)."""
+    if self.value is None:
+      return state.loss_average
+    return jnp.asarray(self.value, state.loss_average.dtype)
 
 
 def two_probes(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
@@ -57,7 +60,7 @@ def two_probes(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
     loss_up,
     loss_down,
     can_climb=_moves.is_nonzero(seen.direction),
-    reference=jnp.asarray(seen.reference, lr.dtype),
+    reference=seen.reference(state),
   )
 
 

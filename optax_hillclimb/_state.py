@@ -33,6 +33,11 @@ class HillclimbState(NamedTuple):
     tie_ceiling: the highest learning rate that a comparison of unequal probe
       losses has chosen so far (the starting learning rate before any): with
       ``tie_break="up"``, ties never raise the learning rate above it.
+    loss_average: the guard's running average of recent losses (``inf``
+      before any): of ``value`` at every step when the training loop passes
+      it, else of the loss at the candidate each decision chose. A ``value``
+      well above it backs the learning rate off; without ``value``, the
+      probes are compared with it.
     previous_direction: with ``decision="no_probe"``, the direction of the
       last step taken (a tree like the updates, in their dtypes; zeros before
       the first step and after a rejected one), whose dot product with the
@@ -47,6 +52,7 @@ class HillclimbState(NamedTuple):
   loss_down: jax.Array
   num_rejected: jax.Array
   tie_ceiling: jax.Array
+  loss_average: jax.Array
   previous_direction: optax.Updates = ()
 
 

@@ -323,6 +323,7 @@ def _init(config: _Config, params: optax.Params) -> HillclimbState:
     loss_down=jnp.asarray(jnp.inf, dtype),
     num_rejected=jnp.zeros([], jnp.int32),
     tie_ceiling=lr,
+    loss_average=jnp.asarray(jnp.inf, dtype),
     previous_direction=(
       optax.tree.zeros_like(params) if keeps_direction else ()
     ),
@@ -350,6 +351,7 @@ def _update(
     loss = _value_fn.bind_value_fn(value_fn, named)
   seen = _see(config, loss, params, updates, value, grad, state)
   new_state, reject = _search_or_decide(config, decision, seen, state)
+  new_state, reject = _watch(config, seen, state, new_state, reject)
   if decision.keeps_direction:
     # The direction of the step taken: none on a rejected step.
     new_state = new_state._replace(
@@ -420,7 +422,18 @@ def _decide(
     streak=state.streak,
     tie_ceiling=state.tie_ceiling,
     rejected_value=lr * jnp.asarray(config.backoff, lr.dtype),
-    clip=functools.partial(_clip, config),
+    # min_learning_rate bounds the climb; only the guard goes below it, so
+    # that a state where every step is rejected cannot last: the step
+    # shrinks until it is acceptable.
+    clip=functools.partial(
+      _clip,
+      config,
+      floor=jnp.where(
+        reject,
+        jnp.finfo(lr.dtype).tiny,
+        jnp.minimum(jnp.asarray(config.min_learning_rate, lr.dtype), lr),
+      ),
+    ),
     tie_break=config.tie_break,
   )
   new_state = state._replace(
@@ -445,7 +458,7 @@ def _search_step(
     lr0,
     candidates,
     seen.score(candidates, batch_size=2),
-    reference=jnp.asarray(seen.reference, lr0.dtype),
+    reference=seen.reference(state),
     guard=config.guard,
     guard_rtol=config.guard_rtol,
     backoff=config.backoff,
@@ -465,12 +478,66 @@ def _search_step(
   return new_state, searched.reject
 
 
-def _clip(config: _Config, lr: jax.Array) -> jax.Array:
-  """``lr`` within its bounds, and never inf.
+def _watch(
+  config: _Config,
+  seen: _decisions.Seen,
+  state: HillclimbState,
+  new_state: HillclimbState,
+  reject: jax.Array,
+) -> tuple[HillclimbState, jax.Array]:
+  """The guard on every step, probing or not: the running average of losses.
+
+  With ``value``, a loss well above the running average (or non-finite)
+  backs the learning rate off, at no extra evaluation. Without it, the loss
+  at each decision's chosen candidate feeds the average that the next
+  probes are compared with.
+  """
+  if seen.value is None:
+    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
+    average = _guard.running_average(state.loss_average, chosen)
+    decided = _decides(config, state.count)
+    return new_state._replace(
+      loss_average=jnp.where(decided, average, state.loss_average)
+    ), reject
+  watched = _guard.watch(
+    state.loss_average,
+    seen.value,
+    guard=config.guard,
+    guard_rtol=config.guard_rtol,
+  )
+  # A step the decision rejected has backed off already.
+  backs_off = watched.spike & ~reject
+  lr = new_state.learning_rate
+  backed_off = _clip(config, lr * jnp.asarray(config.backoff, lr.dtype))
+  falls = _moves.next_streak(state.streak, jnp.bool_(False))
+  new_reject = watched.reject & ~reject
+  new_state = new_state._replace(
+    learning_rate=jnp.where(backs_off, backed_off, lr),
+    streak=jnp.where(backs_off, falls, new_state.streak),
+    loss_average=watched.average,
+    num_rejected=new_state.num_rejected + new_reject.astype(jnp.int32),
+  )
+  return new_state, reject | watched.reject
+
+
+def _decides(config: _Config, count: jax.Array) -> jax.Array:
+  """Whether the update at ``count`` runs a decision or the scale search."""
+  decides = count % config.every_k == 0
+  if config.scale_search:
+    decides = decides | (count == 0)
+  return decides
+
+
+def _clip(
+  config: _Config, lr: jax.Array, floor: jax.Array | None = None
+) -> jax.Array:
+  """``lr`` within its bounds (``floor``: instead of the lower one), never inf.
 
   From inf even the guard's back-off could not come down.
   """
-  lr = jnp.maximum(lr, jnp.asarray(config.min_learning_rate, lr.dtype))
+  if floor is None:
+    floor = jnp.asarray(config.min_learning_rate, lr.dtype)
+  lr = jnp.maximum(lr, floor)
   if config.max_learning_rate is not None:
     lr = jnp.minimum(lr, jnp.asarray(config.max_learning_rate, lr.dtype))
   return jnp.minimum(lr, jnp.finfo(lr.dtype).max)

@@ -29,6 +29,7 @@ def _state_at(lr, **fields):
     loss_down=jnp.asarray(INF, F),
     num_rejected=jnp.int32(0),
     tie_ceiling=lr,
+    loss_average=jnp.asarray(INF, F),
   )
   return _state.HillclimbState(**{**defaults, **fields})
 
@@ -79,6 +80,14 @@ def test_two_probes_without_value_has_nothing_to_compare_with():
   assert bool(evidence.tie)
   assert not bool(evidence.go_up)
   assert float(evidence.reference) == INF
+
+
+def test_two_probes_without_value_compare_with_the_running_average():
+  seen, _ = _seen([2.0, 3.0])
+  state = _state_at(1.0, loss_average=jnp.asarray(1.25, F))
+  evidence = _decisions.two_probes(seen, state, jnp.asarray(0.1, F))
+  assert float(evidence.reference) == 1.25
+  assert bool(_guard.rejects(evidence, guard=True, guard_rtol=0.5))
 
 
 def test_two_probes_with_a_zero_direction_cannot_climb_a_tie():
