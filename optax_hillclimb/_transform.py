@@ -141,18 +141,25 @@ def scale_by_hillclimb(
   half of the best decrease (measured from the smallest candidate's loss), so
   the first step is scored rather than guessed.
 
-  The guard (``guard=True``) rejects a step whose better probe is non-finite
-  or, when the current loss :math:`f(w)` is given as ``value``, exceeds
-  :math:`f(w) + \text{guard\_rtol} \cdot |f(w)|`: the update is then exactly
-  zero and :math:`\eta \leftarrow \text{backoff} \cdot \eta`. Without it, a
-  learning rate that overshoots falls by only :math:`s` per step, and
-  training diverges before it recovers. ``guard=False, lrlr_growth=1,
+  The guard (``guard=True``) watches every step. A decision step is rejected
+  when the loss of the candidate it would take is non-finite or exceeds
+  :math:`r + \text{guard\_rtol} \cdot |r|`, where the reference :math:`r` is
+  the current loss :math:`f(w)` when given as ``value``, and otherwise the
+  running average :math:`\bar f` of the losses at the candidates chosen
+  before: the update is then exactly zero and :math:`\eta \leftarrow
+  \text{backoff} \cdot \eta` (below ``min_learning_rate`` if need be, so
+  that rejections cannot go on forever). On every step, probing or not, a
+  ``value`` above :math:`\bar f + \text{guard\_rtol} \cdot |\bar f|` (a
+  running average of recent values, :math:`\bar f \leftarrow 0.9 \bar f +
+  0.1 f`) or non-finite backs the learning rate off on that step, at no extra
+  evaluation. Without the guard, a learning rate that overshoots falls by
+  only :math:`s` per step, and training diverges before it recovers. ``guard=False, lrlr_growth=1,
   tie_break="down", scale_search=None`` gives the reference rule exactly; the
   defaults, measured on the reference experiment, start from a searched
   scale, move faster and escape float-precision ties.
 
   Only steps where ``count % every_k == 0`` probe; on the others the learning
-  rate is unchanged and ``value_fn`` does not run.
+  rate is unchanged (but for the guard) and ``value_fn`` does not run.
 
   ``decision`` trades evaluations for evidence. ``"one_probe"`` scores only
   :math:`f_1 = f(w - \eta u)` and compares it with :math:`f_0 = f(w)`
@@ -191,7 +198,8 @@ def scale_by_hillclimb(
       back).
     max_learning_rate: optional upper bound of the learning rate.
     guard: whether to reject steps whose better probe is non-finite or much
-      worse than ``value`` (see above).
+      worse than ``value`` (or the running average of chosen losses), and to
+      back off when ``value`` spikes above its running average (see above).
     backoff: factor in (0, 1) applied to the learning rate on a rejected step.
     guard_rtol: relative tolerance of the guard's comparison with ``value``;
       ``0`` rejects any step that does not decrease the loss.
@@ -237,7 +245,8 @@ def scale_by_hillclimb(
       function that returns ``(loss, aux)``, pass
       :func:`optax_hillclimb.drop_aux` of it.
     * ``value``: optional loss at the current ``params``, used by the guard
-      (required by ``decision="one_probe"``).
+      on every step (required by ``decision="one_probe"``). Without it, steps
+      that do not probe are not guarded.
     * ``grad``: the gradient of the loss at ``params``, as optax's line
       searches take it; required by ``"one_probe"`` and ``"no_probe"``,
       ignored by ``"two_probes"``.
