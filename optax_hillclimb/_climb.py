@@ -361,10 +361,12 @@ def _with_values(config: _Config, inner_state: Any, h: jax.Array) -> Any:
 
 
 def _vector(config: _Config, tree: Mapping[str, jax.Array]) -> jax.Array:
+  """The values of ``tree``, in the order of ``config.names``."""
   return jnp.stack([tree[n] for n in config.names])
 
 
 def _by_name(config: _Config, vector: jax.Array) -> dict[str, jax.Array]:
+  """The inverse of :func:`_vector`."""
   return {n: vector[i] for i, n in enumerate(config.names)}
 
 

@@ -26,6 +26,7 @@ LEARNING_RATE = "learning_rate"
 
 
 def as_names(hyperparams: str | Sequence[str]) -> tuple[str, ...]:
+  """The names to climb, as a tuple: one or more, none repeated."""
   names = (hyperparams,) if isinstance(hyperparams, str) else hyperparams
   if not isinstance(names, Sequence) or not all(
     isinstance(n, str) for n in names
@@ -45,6 +46,7 @@ def as_names(hyperparams: str | Sequence[str]) -> tuple[str, ...]:
 def resolve_scales(
   names: tuple[str, ...], scales: Mapping[str, str] | None
 ) -> tuple[str, ...]:
+  """Each name's scale: as given, else ``"decay"`` for decay-like names."""
   scales = dict(scales or {})
   unknown = sorted(set(scales) - set(names))
   if unknown:
@@ -63,6 +65,7 @@ def resolve_bounds(
   kinds: tuple[str, ...],
   bounds: Mapping[str, tuple[Any, Any]] | None,
 ) -> tuple[tuple[float, float], ...]:
+  """Each name's ``(lower, upper)`` bounds, checked against its scale."""
   bounds = dict(bounds or {})
   unknown = sorted(set(bounds) - set(names))
   if unknown:

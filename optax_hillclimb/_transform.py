@@ -153,9 +153,10 @@ def scale_by_hillclimb(
   running average of recent values, :math:`\bar f \leftarrow 0.9 \bar f +
   0.1 f`) or non-finite backs the learning rate off on that step, at no extra
   evaluation. Without the guard, a learning rate that overshoots falls by
-  only :math:`s` per step, and training diverges before it recovers. ``guard=False, lrlr_growth=1,
-  tie_break="down", scale_search=None`` gives the reference rule exactly; the
-  defaults, measured on the reference experiment, start from a searched
+  only :math:`s` per step, and training diverges before it recovers.
+  ``guard=False, lrlr_growth=1, tie_break="down", scale_search=None`` gives
+  the reference rule exactly; the defaults, measured on the reference
+  experiment, start from a searched
   scale, move faster and escape float-precision ties.
 
   Only steps where ``count % every_k == 0`` probe; on the others the learning
