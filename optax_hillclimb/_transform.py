@@ -156,8 +156,8 @@ def scale_by_hillclimb(
   only :math:`s` per step, and training diverges before it recovers.
   ``guard=False, lrlr_growth=1, tie_break="down", scale_search=None`` gives
   the reference rule exactly; the defaults, measured on the reference
-  experiment, start from a searched
-  scale, move faster and escape float-precision ties.
+  experiment, start from a searched scale, move faster and escape
+  float-precision ties.
 
   Only steps where ``count % every_k == 0`` probe; on the others the learning
   rate is unchanged (but for the guard) and ``value_fn`` does not run.
