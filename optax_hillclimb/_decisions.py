@@ -23,10 +23,11 @@ class Seen(NamedTuple):
   """What an update received, in the form the decisions read.
 
   Attributes:
-    score: ``score(learning_rates, batch_size=None) -> losses``: the loss
-      after a step of each learning rate along ``direction``, averaged over
-      devices, ``inf`` where non-finite (``batch_size``: at most that many
-      evaluated at once).
+    score: ``score(learning_rates, batch_size=None, direction=None) ->
+      losses``: the loss after a step of each learning rate along
+      ``direction`` (by default the incoming one), averaged over devices,
+      ``inf`` where non-finite (``batch_size``: at most that many evaluated
+      at once).
     direction: the incoming updates :math:`u`.
     value: the loss at the current parameters, averaged over devices, or
       ``None`` when not given.
@@ -120,6 +121,28 @@ def no_probe(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
   )
 
 
+def held_out(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
+  r"""Scores :math:`\eta (1 \pm s)` along the previous step's direction.
+
+  The incoming direction holds the gradient of the batch the probes would
+  score, and on that batch a longer step always looks better. The previous
+  step's direction was made before this batch was seen, so the probes judge
+  the learning rate on data it was not fitted to. Before any step (or after
+  a rejected one) there is nothing to judge, and the learning rate holds.
+  """
+  lr = state.learning_rate
+  previous = state.previous_direction
+  learning_rates = jnp.stack([lr * (1 + step), lr * (1 - step)])
+  loss_up, loss_down = seen.score(learning_rates, direction=previous)
+  evidence = _evidence.compare(
+    loss_up,
+    loss_down,
+    can_climb=_moves.is_nonzero(previous),
+    reference=seen.reference(state),
+  )
+  return evidence._replace(no_evidence=~_moves.is_nonzero(previous))
+
+
 class Decision(NamedTuple):
   """A decision rule and what it needs from the update's arguments.
 
@@ -144,4 +167,5 @@ DECISIONS = {
   "no_probe": Decision(
     no_probe, needs=("grad",), evaluates=False, keeps_direction=True
   ),
+  "held_out": Decision(held_out, keeps_direction=True),
 }

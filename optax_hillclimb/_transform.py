@@ -231,8 +231,10 @@ def scale_by_hillclimb(
       default) scores two candidate learning rates; ``"one_probe"`` scores
       one and needs ``value`` and ``grad``; ``"no_probe"`` scores none and
       needs ``grad`` (and ``value_fn`` only for the scale search; it keeps a
-      copy of the last direction in the state). See above and the project's
-      documentation, "Cheaper decisions".
+      copy of the last direction in the state); ``"held_out"`` scores two
+      candidates along the previous step's direction, which this batch did
+      not shape (it keeps a copy of that direction in the state). See above
+      and the project's documentation, "Cheaper decisions".
     slope_rtol: with ``decision="one_probe"``, the fraction :math:`c` of the
       decrease the slope predicts, in (0, 1), that a step must achieve for
       the learning rate to rise; ``1/2`` settles at the best single step,
@@ -566,9 +568,14 @@ def _see(
   dtype = state.learning_rate.dtype
   mode = _probe.resolve_probe_mode(config.probe)
 
-  def score(learning_rates: jax.Array, batch_size: int | None = None):
+  def score(
+    learning_rates: jax.Array,
+    batch_size: int | None = None,
+    direction: optax.Updates | None = None,
+  ) -> jax.Array:
+    direction = updates if direction is None else direction
     losses = _probe.probe_losses(
-      loss, params, updates, learning_rates, mode, batch_size=batch_size
+      loss, params, direction, learning_rates, mode, batch_size=batch_size
     )
     return _probe.as_scores(losses, dtype, config.axis_name)
 

@@ -40,9 +40,11 @@ def _seen(
   """A Seen whose probes score ``losses`` and remember what they were asked."""
   asked = []
 
-  def score(learning_rates, batch_size=None):
+  def score(learning_rates, batch_size=None, direction=None):
     del batch_size
     asked.append(np.asarray(learning_rates))
+    if direction is not None:
+      asked.append(np.asarray(direction))
     return jnp.asarray(losses, F)[: learning_rates.shape[0]]
 
   def dot(a, b):
@@ -137,6 +139,24 @@ def test_no_probe_before_any_step_has_no_evidence():
   seen, _ = _seen(value=2.0, grad=(1.0,))
   state = _state_at(1.0)._replace(previous_direction=jnp.zeros(1, F))
   evidence = _decisions.no_probe(seen, state, jnp.asarray(0.1, F))
+  assert bool(evidence.no_evidence)
+
+
+def test_held_out_scores_the_previous_direction_on_this_batch():
+  seen, asked = _seen([3.0, 5.0], value=4.0, direction=(9.0,))
+  state = _state_at(0.5)._replace(previous_direction=jnp.asarray([2.0], F))
+  evidence = _decisions.held_out(seen, state, jnp.asarray(0.1, F))
+  np.testing.assert_allclose(asked[0], [0.55, 0.45], rtol=1e-6)
+  np.testing.assert_array_equal(asked[1], [2.0])  # not the incoming 9
+  assert bool(evidence.go_up)
+  assert not bool(evidence.no_evidence)
+  assert float(evidence.reference) == 4.0
+
+
+def test_held_out_before_any_step_has_no_evidence():
+  seen, _ = _seen([3.0, 5.0])
+  state = _state_at(0.5)._replace(previous_direction=jnp.zeros(1, F))
+  evidence = _decisions.held_out(seen, state, jnp.asarray(0.1, F))
   assert bool(evidence.no_evidence)
 
 
