@@ -1,12 +1,12 @@
 """A synthetic regression whose loss is not of order 1, and a ReLU MLP for it.
 
 Inputs are 12-dimensional normal with standard deviation 0.1 (features on a
-small scale, as when they are normalised by the sample count); the targets come from a fixed
-random teacher (a tanh network with 16 hidden units) plus noise, shifted and
-scaled so that they lie in the hundreds: mean about 160, standard deviation
-about 70. A freshly initialised student predicts about 0, so its mean squared
-error starts near 3e4, most of it the targets' offset. The student is a ReLU
-MLP with one hidden layer of 32 units.
+small scale, as when they are normalised by the sample count); the targets
+come from a fixed random teacher (a tanh network with 16 hidden units) plus
+noise, shifted and scaled so that they lie in the hundreds: mean about 160,
+standard deviation about 70. A freshly initialised student predicts about 0,
+so its mean squared error starts near 3e4, most of it the targets' offset.
+The student is a ReLU MLP with one hidden layer of 32 units.
 
 ``loss_scale`` multiplies the mean squared error by ``loss_scale / 3e4``, so
 that the same problem (same minimiser, same gradient directions) starts from
