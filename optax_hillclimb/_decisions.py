@@ -28,6 +28,7 @@ class Seen(NamedTuple):
       ``direction`` (by default the incoming one), averaged over devices,
       ``inf`` where non-finite (``batch_size``: at most that many evaluated
       at once).
+    params: the current parameters :math:`w`.
     direction: the incoming updates :math:`u`.
     value: the loss at the current parameters, averaged over devices, or
       ``None`` when not given.
@@ -38,6 +39,7 @@ class Seen(NamedTuple):
   """
 
   score: Callable[..., jax.Array]
+  params: optax.Params
   direction: optax.Updates
   value: jax.Array | None
   grad: optax.Updates | None

@@ -475,6 +475,9 @@ def _search_step(
     guard_rtol=config.guard_rtol,
     backoff=config.backoff,
     clip=clip,
+    # Only their ratio counts, so averaging over devices is harmless.
+    step_norm=jnp.sqrt(seen.dot(seen.direction, seen.direction)),
+    params_norm=jnp.sqrt(seen.dot(seen.params, seen.params)),
   )
   new_state = state._replace(
     learning_rate=searched.learning_rate,
@@ -588,7 +591,9 @@ def _see(
 
   if value is not None:
     value = _probe.device_mean(value, dtype, config.axis_name)
-  return _decisions.Seen(score, updates, value, grad, dot, config.slope_rtol)
+  return _decisions.Seen(
+    score, params, updates, value, grad, dot, config.slope_rtol
+  )
 
 
 def _check_update_args(

@@ -91,11 +91,6 @@ def _dead_shares(opt, steps=20, loss_scale=1e4, seed=0):
   return dead
 
 
-@pytest.mark.xfail(
-  strict=True,
-  reason="scale_by_hillclimb's first update must pass step_norm= and "
-  "params_norm= to _search.search",
-)
 @pytest.mark.parametrize("make", [ohc.hillclimb, ohc.hillclimb_adam])
 @pytest.mark.parametrize("lr0", [1e-6, 1e-3, 10**0.5])
 def test_regression_keeps_most_units_through_twenty_steps(make, lr0):

@@ -52,6 +52,7 @@ def _seen(
 
   seen = _decisions.Seen(
     score=score,
+    params=jnp.ones(1, F),
     direction=jnp.asarray(direction, F),
     value=None if value is None else jnp.asarray(value, F),
     grad=None if grad is None else jnp.asarray(grad, F),
