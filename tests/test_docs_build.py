@@ -56,6 +56,7 @@ def test_html_builds_without_warnings(html):
   assert "state.tx.update" in flax
 
 
+@pytest.mark.slow
 def test_doctests_in_pages_and_docstrings_pass(tmp_path):
   result = sphinx_build("doctest", tmp_path / "doctest")
   output = result.stderr + result.stdout
