@@ -24,12 +24,16 @@ def _loss(params, x, y):
 
 
 def _steps(opt, update_kwargs, num_steps=5):
+  @jax.jit
+  def step(params, state):
+    grads = jax.grad(_loss)(params, *_data())
+    updates, state = opt.update(grads, state, params, **update_kwargs(params))
+    return optax.apply_updates(params, updates), state
+
   params = jnp.zeros(3)
   state = opt.init(params)
   for _ in range(num_steps):
-    grads = jax.grad(_loss)(params, *_data())
-    updates, state = opt.update(grads, state, params, **update_kwargs(params))
-    params = optax.apply_updates(params, updates)
+    params, state = step(params, state)
   return params, state
 
 
