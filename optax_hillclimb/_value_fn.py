@@ -4,6 +4,7 @@ from collections.abc import Callable, Mapping
 import functools
 import inspect
 import numbers
+import sys
 from typing import Any
 
 import jax
@@ -27,6 +28,28 @@ def keyword_names(fn: Callable[..., Any]) -> frozenset[str]:
   return frozenset(p.name for p in parameters if p.kind in _KEYWORD_KINDS)
 
 
+def missing_arguments(
+  fn: Callable[..., Any], given: Mapping[str, Any]
+) -> list[str]:
+  """Required parameters of ``fn``, after the first, that ``given`` lacks."""
+  try:
+    parameters = list(inspect.signature(fn).parameters.values())
+  except (TypeError, ValueError):
+    return []
+  if not parameters or parameters[0].kind not in (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+  ):
+    return []
+  return [
+    p.name
+    for p in parameters[1:]
+    if p.kind in _KEYWORD_KINDS
+    and p.default is inspect.Parameter.empty
+    and p.name not in given
+  ]
+
+
 def bind_value_fn(
   value_fn: Callable[..., jax.typing.ArrayLike],
   extra_args: Mapping[str, Any],
@@ -48,13 +71,58 @@ def bind_value_fn(
     raise TypeError(
       f"value_fn must be callable (the loss function), got {value_fn!r}."
     )
+  if _is_nnx(value_fn, "Module"):
+    raise TypeError(
+      f"value_fn is the model ({type(value_fn).__name__}), not a loss "
+      f"function. {_NNX_ADVICE}"
+    )
+  if missing := missing_arguments(value_fn, extra_args):
+    raise TypeError(
+      f"value_fn {_name(value_fn)} needs {', '.join(missing)}, which update "
+      "did not receive. update passes its extra keyword arguments to value_fn "
+      "by name (their order does not matter); it got "
+      f"{', '.join(sorted(extra_args)) or 'none'}. Call update(..., "
+      f"{', '.join(f'{m}=...' for m in missing)})."
+    )
   names = keyword_names(value_fn)
   kwargs = {k: v for k, v in extra_args.items() if k in names}
 
   def loss(params: Any) -> jax.Array:
-    return _as_scalar_loss(value_fn(params, **kwargs))
+    try:
+      value = value_fn(params, **kwargs)
+    except (TypeError, AttributeError) as error:
+      if _is_nnx(params, "State") and not _from_nnx_value_fn(value_fn):
+        raise type(error)(
+          f"value_fn {_name(value_fn)} failed ({error}) on parameters given "
+          "as an nnx.State, which is what nnx.Optimizer.update passes. A loss "
+          f"written for the model, loss_fn(model, ...), cannot take them. "
+          f"{_NNX_ADVICE}"
+        ) from error
+      raise
+    return _as_scalar_loss(value)
 
   return loss
+
+
+_NNX_ADVICE = (
+  "With Flax NNX, pass value_fn=optax_hillclimb.nnx_value_fn(model, "
+  "loss_fn, *batch): it rebuilds the model around the probe parameters and "
+  "calls loss_fn on it."
+)
+
+
+def _name(fn: Any) -> str:
+  return repr(getattr(fn, "__name__", fn))
+
+
+def _is_nnx(obj: Any, class_name: str) -> bool:
+  """Whether ``obj`` is a ``flax.nnx`` ``class_name``, without importing it."""
+  nnx = sys.modules.get("flax.nnx")
+  return nnx is not None and isinstance(obj, getattr(nnx, class_name))
+
+
+def _from_nnx_value_fn(fn: Any) -> bool:
+  return getattr(fn, "is_nnx_value_fn", False)
 
 
 def _as_scalar_loss(value: Any) -> jax.Array:

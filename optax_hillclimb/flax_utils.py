@@ -110,4 +110,7 @@ def nnx_value_fn(
       out = out[0]
     return out
 
+  # Errors raised inside loss_fn are its own: the hint for a loss passed
+  # without this wrapper (optax_hillclimb._value_fn) must not blame them on it.
+  value_fn.is_nnx_value_fn = True
   return value_fn

@@ -22,6 +22,11 @@ PROGRAMS = ("forward", "probe_vmap", "probe_sequential", "step_sgd",
 MLP_LAYERS = 2
 
 
+# Long (runs the accelerator benchmark script): the README's test command leaves
+# it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 def _run(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
   return _user_shell.run(["bash", str(SCRIPT), *args], cwd, timeout=240)
 

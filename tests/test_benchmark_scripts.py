@@ -19,6 +19,11 @@ SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "step_cost",
            "safe_start", "kernel_count", "settling", "climb")  # fmt: skip
 
 
+# Long (runs the benchmark scripts as a user would): the README's test command
+# leaves it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 def _python(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
   return _user_shell.run([sys.executable, *args], cwd, timeout=120)
 

@@ -20,6 +20,11 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("mlxtend")
 
 
+# Long (runs the benchmarks' quick modes): the README's test command leaves it
+# out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 def _run(module: str, out: str) -> None:
   env = dict(os.environ)
   # Subprocesses must not inherit the 8 virtual devices of conftest.py.
@@ -40,7 +45,6 @@ def _assert_png(path: str) -> None:
   assert os.path.getsize(path) > 5000, f"{path} looks empty"
 
 
-@pytest.mark.slow
 def test_seed_tables_quick(tmp_path):
   out = str(tmp_path)
   _run("seed_tables", out)
@@ -75,7 +79,6 @@ def test_seed_tables_quick(tmp_path):
       assert np.any(np.abs(final / lr0 - 1) > lrlr / 2), "lr never moved"
 
 
-@pytest.mark.slow
 def test_lr_at_minimum_quick(tmp_path):
   out = str(tmp_path)
   _run("lr_at_minimum", out)
@@ -93,7 +96,6 @@ def test_lr_at_minimum_quick(tmp_path):
       assert run["final_gap"] < 1.0, name
 
 
-@pytest.mark.slow
 def test_robustness_quick(tmp_path):
   from benchmarks import robustness
 

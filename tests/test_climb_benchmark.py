@@ -14,7 +14,11 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("mlxtend")
 
 
-@pytest.mark.slow
+# Long (runs the climb benchmark's quick mode): the README's test command leaves
+# it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 def test_climb_benchmark_quick(tmp_path):
   env = dict(os.environ)
   env.pop("XLA_FLAGS", None)  # one CPU device, not conftest.py's eight

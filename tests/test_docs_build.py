@@ -1,9 +1,11 @@
-"""The documentation builds with warnings as errors, and its code runs.
+"""The documentation builds with warnings as errors, its code runs, and it
+reads as it should in a browser with no network.
 
 Sphinx runs in a subprocess, as CI runs it: offline (no intersphinx), with no
 notebook execution.
 """
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -14,8 +16,8 @@ import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 
-pytest.importorskip("sphinx")
-pytest.importorskip("myst_parser")
+pytest.importorskip("sphinx", reason='the docs need pip install -e ".[test]"')
+pytest.importorskip("myst_parser", reason='pip install -e ".[test]"')
 
 
 def sphinx_build(builder, out_dir):
@@ -32,10 +34,15 @@ def sphinx_build(builder, out_dir):
   )  # fmt: skip
 
 
-def test_html_builds_without_warnings(tmp_path):
-  result = sphinx_build("html", tmp_path / "html")
+@pytest.fixture(scope="module")
+def html(tmp_path_factory):
+  out = tmp_path_factory.mktemp("docs") / "html"
+  result = sphinx_build("html", out)
   assert result.returncode == 0, result.stderr + result.stdout
-  html = tmp_path / "html"
+  return out
+
+
+def test_html_builds_without_warnings(html):
   for page in ("index", "quickstart", "rule", "api", "flax", "multi_device"):
     assert (html / f"{page}.html").is_file(), page
   api = (html / "api.html").read_text()
@@ -49,6 +56,7 @@ def test_html_builds_without_warnings(tmp_path):
   assert "state.tx.update" in flax
 
 
+@pytest.mark.slow
 def test_doctests_in_pages_and_docstrings_pass(tmp_path):
   result = sphinx_build("doctest", tmp_path / "doctest")
   output = result.stderr + result.stdout
@@ -61,3 +69,31 @@ def test_doctests_in_pages_and_docstrings_pass(tmp_path):
     assert f"Document: {page}\n" in summary, page
   num_tests = int(re.search(r"^\s*(\d+) tests$", summary, re.M).group(1))
   assert num_tests >= 20, summary
+
+
+def test_signatures_name_the_default_scale_search(html):
+  api = (html / "api.html").read_text()
+  # The default as written in the source, not the thirteen floats it holds,
+  # nor the private module it lives in.
+  assert "SCALE_SEARCH" in api
+  assert "1e-06, 1e-05" not in api
+  assert "_transform.SCALE_SEARCH" not in api
+
+
+def test_math_renders_with_no_network(html):
+  spec = importlib.util.spec_from_file_location(
+    "check_offline", DOCS / "check_offline.py"
+  )
+  check_offline = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(check_offline)
+  if check_offline.find_browser() is None:
+    if os.environ.get("CI"):
+      pytest.fail("CI needs Chromium for this check: apt-get install chromium")
+    pytest.skip("needs Chromium (apt-get install chromium)")
+  problems, num_math = check_offline.check(html, html.parent / "screenshots")
+  assert not problems, "\n".join(problems)
+  # MathJax typeset the pages' formulas (both pages have many).
+  assert num_math["rule"] > 50, num_math
+  assert num_math["api"] > 10, num_math
+  for page in check_offline.PAGES:
+    assert (html.parent / "screenshots" / f"{page}.png").stat().st_size > 0

@@ -35,6 +35,11 @@ IN, HIDDEN, OUT, BATCH = 512, 1024, 512, 16  # 4.2 MB of float32 parameters
 LEARNING_RATE = 0.1
 
 
+# Long (compiles sharded training steps and measures their memory): the README's
+# test command leaves it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 def make_mesh():
   return jax.make_mesh(
     (2, 4), ("batch", "fsdp"), axis_types=(AxisType.Explicit,) * 2

@@ -65,6 +65,7 @@ def weight_norm(params):
   return float(optax.tree.norm(params))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [ohc.hillclimb, ohc.hillclimb_adam])
 def test_training_past_zero_loss_keeps_lr_and_weights_bounded(make):
   (x, y), (x_test, y_test) = separable_data()

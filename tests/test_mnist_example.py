@@ -23,6 +23,11 @@ NUM_TRAIN, NUM_TEST, BATCH_SIZE = 768, 256, 128
 STEPS_PER_EPOCH = NUM_TRAIN // BATCH_SIZE
 
 
+# Long (trains the MNIST example end to end): the README's test command leaves
+# it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module", name="example")
 def example_modules():
   """The example's modules, imported the way main.py imports them."""

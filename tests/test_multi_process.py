@@ -25,6 +25,11 @@ TIMEOUT_S = 90
 VARIANTS = ("jit", "shard_map")
 
 
+# Long (starts JAX processes that train together): the README's test command
+# leaves it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 class ProcessesFailed(AssertionError):
   pass
 

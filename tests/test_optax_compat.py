@@ -190,7 +190,7 @@ def test_tree_get_finds_the_learning_rate(factory):
 
 
 def test_get_learning_rate_unwraps_flax_nnx_optimizer_state():
-  from flax import nnx
+  nnx = pytest.importorskip("flax.nnx")
 
   model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
   optimizer = nnx.Optimizer(model, ohc.hillclimb(0.1), wrt=nnx.Param)

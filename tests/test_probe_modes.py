@@ -25,6 +25,7 @@ def test_auto_is_sequential_on_cpu():
   assert _probe.resolve_probe_mode("vmap") == "vmap"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 def test_modes_agree_on_a_small_convnet(seed):
   keys = jax.random.split(jax.random.key(seed), 4)

@@ -12,6 +12,10 @@ import pytest
 from benchmarks import safe_start
 import optax_hillclimb as ohc
 
+# Long (trains an MLP from every lr0 of a grid): the README's test command
+# leaves it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("make", [ohc.hillclimb, ohc.hillclimb_adam])
 @pytest.mark.parametrize("seed", [0, 1])

@@ -24,6 +24,11 @@ HEADLINE_KEYS = (
 )
 
 
+# Long (runs the step-cost benchmark on three models): the README's test command
+# leaves it out (-m 'not slow'); CI runs it.
+pytestmark = pytest.mark.slow
+
+
 def _run_benchmark(*args: str) -> subprocess.CompletedProcess:
   # A separate process: --quick changes jax's global configuration, and the
   # benchmark should see one device, not the eight conftest.py asks for.
