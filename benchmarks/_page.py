@@ -122,11 +122,18 @@ def provenance_block(runs: Sequence[dict[str, str]]) -> str:
   )
 
 
-def header(title: str, name: str, text: str) -> str:
-  """A page's title, what it measures, and the command that regenerates it."""
+def header(title: str, name: str, text: str, args: Sequence[str] = ()) -> str:
+  """A page's title, what it measures, and the command that regenerates it.
+
+  Args:
+    title: the page's title.
+    name: the benchmark's name.
+    text: what the page measures, and how.
+    args: the arguments of the full run behind the page's numbers.
+  """
   return (
     f"# {title}\n\n{text}\n\nRegenerate these numbers with"
-    f" `{command(name)}` (add `--quick` for a small run that checks the"
+    f" `{command(name, args)}` (add `--quick` for a small run that checks the"
     f" plumbing); redraw this page from its JSON with"
     f" `{command(name, ['--page-only'])}`.\n\n"
   )

@@ -726,7 +726,7 @@ def runs_table(summary: dict) -> str:
         n,
         str(summary[n]["num_seeds"]),
         f"`{summary[n]['run']}`",
-        summary[n]["date"],
+        summary[n].get("date", "-"),
       ]
       for n in _methods(summary)
     ],

@@ -28,13 +28,14 @@ and of the optimizer's update alone (see :func:`update_copies`).
 
 Run from the repository root::
 
-  python -m benchmarks.step_cost --json docs/results/step_cost.json
-  python -m benchmarks.step_cost --quick  # small models, under a minute
+  python benchmarks/step_cost.py --json docs/results/step_cost.json
+  python benchmarks/step_cost.py --quick  # small models, under a minute
 """
 
 import argparse
 from collections.abc import Callable
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -52,6 +53,7 @@ if not __package__:  # Run as a file: python benchmarks/step_cost.py.
   import _as_module  # noqa: F401
 
 from benchmarks import _models
+from benchmarks import _timing
 import optax_hillclimb as ohc
 
 # Steps per variant per round: a multiple of 10, so that every round of
@@ -109,6 +111,8 @@ def _floor1_step(model, opt):
 
 
 def _hillclimb_step(model, opt):
+  """A step whose update receives the loss, its function and the batch."""
+
   def step(params, state, batch):
     loss, grads = jax.value_and_grad(model.loss)(params, batch)
     updates, state = opt.update(
@@ -118,23 +122,6 @@ def _hillclimb_step(model, opt):
       value_fn=model.loss,
       value=loss,
       grad=grads,
-      batch=batch,
-    )
-    return optax.apply_updates(params, updates), state, loss
-
-  return step
-
-
-def _linesearch_step(model, opt):
-  def step(params, state, batch):
-    loss, grads = jax.value_and_grad(model.loss)(params, batch)
-    updates, state = opt.update(
-      grads,
-      state,
-      params,
-      value=loss,
-      grad=grads,
-      value_fn=model.loss,
       batch=batch,
     )
     return optax.apply_updates(params, updates), state, loss
@@ -167,7 +154,7 @@ def variants(model_name: str, with_adam: bool) -> list[Variant]:
         optax.sgd(1.0),
         optax.scale_by_backtracking_linesearch(max_backtracking_steps=15),
       ),
-      _linesearch_step,
+      _hillclimb_step,
     ),
   ]
   for decision in ("one_probe", "no_probe"):
@@ -275,31 +262,26 @@ def time_rounds(
 ) -> dict[str, np.ndarray]:
   """Seconds taken by each chunk of steps, per variant: [rounds, chunks].
 
-  Each round runs ``steps`` steps of every program, interleaved chunk by chunk
-  (A, B, C, A, B, C, ...) starting from a different program each round, so that
-  a slow spell of the machine hits all of them alike. Every program starts
-  each round at the same step of its ``every_k=10`` cycle, so a chunk's
-  position in the round says whether it holds the probe step.
+  The programs run interleaved chunk by chunk (:mod:`benchmarks._timing`).
+  Every program starts each round at the same step of its ``every_k=10``
+  cycle, so a chunk's position in the round says whether it holds the probe
+  step.
   """
   # Warm-up: first calls allocate and page in. Programs[0] is SGD.
   warm_up = [_run(program, batch, steps) for program in programs]
   chunk = _chunk_length(warm_up[0] / steps, steps)
   for program in programs:
     program.evaluations.clear()
-  seconds = {
-    name: np.zeros((rounds, steps // chunk))
-    for p in programs
-    for name in p.names
+  runners = {
+    i: functools.partial(_run, program, batch)
+    for i, program in enumerate(programs)
   }
-  for r in range(rounds):
-    shift = r % len(programs)
-    order = programs[shift:] + programs[:shift]
-    for c in range(steps // chunk):
-      for program in order:
-        elapsed = _run(program, batch, chunk)
-        for name in program.names:
-          seconds[name][r, c] = elapsed
-  return seconds
+  seconds = _timing.interleaved_rounds(runners, rounds, steps, chunk)
+  return {
+    name: seconds[i]
+    for i, program in enumerate(programs)
+    for name in program.names
+  }
 
 
 def _typical_step(chunk_seconds: np.ndarray) -> float:
@@ -323,13 +305,9 @@ def _ratio(seconds, a: str, b: str) -> dict[str, float]:
     median and quartiles of the per-round ratios of total time, which show
     how noisy the machine was.
   """
-  per_round = seconds[a].sum(axis=1) / seconds[b].sum(axis=1)
-  q1, median, q3 = np.percentile(per_round, [25, 50, 75])
   return {
     "estimate": _typical_step(seconds[a]) / _typical_step(seconds[b]),
-    "median": float(median),
-    "q1": float(q1),
-    "q3": float(q3),
+    **_timing.round_ratios(seconds[a], seconds[b]),
   }
 
 
@@ -482,13 +460,13 @@ def measure_model(
     },
     "ratios": ratios,
   }
-  # The headline numbers, flat, as the issue names them.
+  # The headline numbers, flat, as the targets and tables name them.
   result.update({key: value["estimate"] for key, value in ratios.items()})
   return result
 
 
 def targets(result: dict[str, Any]) -> dict[str, bool]:
-  """The issue's targets for one model on this machine, pass or fail."""
+  """The targets for one model on this machine, pass or fail."""
   out = {
     "k1_cheaper_than_linesearch": (
       result["hillclimb_k1_over_sgd"] < result["linesearch_over_sgd"]
@@ -506,13 +484,13 @@ def targets(result: dict[str, Any]) -> dict[str, bool]:
       result["hillclimb_k1_over_sgd"] <= 1.05 * result["floor_over_sgd"]
     )
     out["k10_within_5pct_of_sgd"] = result["hillclimb_k10_over_sgd"] <= 1.05
-    # Issue 11: one probe at most 1.17 SGD steps on the CNN (the raw-gradient
+    # One probe at most 1.17 SGD steps on the CNN (the raw-gradient
     # variant has SGD's direction; the default adds the moving average).
     out["one_probe_raw_at_most_1.17_sgd"] = (
       result["one_probe_raw_over_sgd"] <= 1.17
     )
     out["one_probe_at_most_1.17_sgd"] = result["one_probe_over_sgd"] <= 1.17
-  # Issue 11: no probe at most 1.03 SGD steps on every model.
+  # No probe at most 1.03 SGD steps on every model.
   out["no_probe_raw_at_most_1.03_sgd"] = result["no_probe_raw_over_sgd"] <= 1.03
   out["no_probe_at_most_1.03_sgd"] = result["no_probe_over_sgd"] <= 1.03
   return out
