@@ -117,6 +117,12 @@ def load(out: str, name: str) -> Summary:
     return json.load(f)
 
 
+def render(experiment: Experiment, summary: Summary, out: str) -> str:
+  """The page of ``summary``, with its provenance at the end."""
+  markdown = experiment.page(summary, out)
+  return markdown + _page.provenance_block(summary.get("_provenance", []))
+
+
 def main(experiment: Experiment, argv: Sequence[str] | None = None) -> Summary:
   """Parses the command line, runs the experiment and writes its page."""
   args = parser(experiment).parse_args(argv)
@@ -139,8 +145,7 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> Summary:
       summary["_provenance"] = runs
     with open(os.path.join(args.out, f"{experiment.name}.json"), "w") as f:
       json.dump(summary, f, indent=1)
-  markdown = experiment.page(summary, args.out)
-  markdown += _page.provenance_block(summary.get("_provenance", []))
+  markdown = render(experiment, summary, args.out)
   with open(os.path.join(args.out, f"{experiment.name}.md"), "w") as f:
     f.write(markdown)
   print(markdown)

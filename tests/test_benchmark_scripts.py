@@ -15,8 +15,8 @@ import _user_shell
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "step_cost",
-           "safe_start", "kernel_count", "settling", "climb")  # fmt: skip
+SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "robustness_cnn",
+           "step_cost", "safe_start", "kernel_count", "settling", "climb")  # fmt: skip
 
 
 def _python(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:

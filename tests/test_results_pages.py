@@ -1,0 +1,62 @@
+"""Every committed results page is what its committed JSON redraws.
+
+``python benchmarks/<name>.py --page-only`` rewrites ``docs/results/<name>.md``
+from ``<name>.json`` alone; a page edited by hand, or a JSON whose numbers no
+longer say what its page says, fails here. The pages are rendered in a child
+process, since ``lr_at_minimum`` turns on float64 for the process it runs in.
+"""
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+PAGES = ("seed_tables", "lr_at_minimum", "robustness", "robustness_cnn",
+         "safe_start", "settling", "climb")  # fmt: skip
+
+RENDER = """
+import importlib, json, sys
+out = sys.argv[1]
+from benchmarks import _cli
+pages = {}
+for name in sys.argv[2:]:
+  module = importlib.import_module(f"benchmarks.{name}")
+  with open(f"docs/results/{name}.json") as f:
+    summary = json.load(f)
+  pages[name] = _cli.render(module.EXPERIMENT, summary, out)
+print(json.dumps(pages))
+"""
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, str]:
+  out = tmp_path_factory.mktemp("pages")
+  result = subprocess.run(
+    [sys.executable, "-c", RENDER, str(out), *PAGES],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
+  assert result.returncode == 0, result.stderr
+  return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_is_redrawn_from_its_json(rendered, name):
+  assert rendered[name] == (RESULTS / f"{name}.md").read_text()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_speaks_of_the_project_only(name):
+  page = (RESULTS / f"{name}.md").read_text()
+  assert f"`python benchmarks/{name}.py" in page
+  assert "/tmp" not in page
+  assert not re.search(r"[Ii]ssue \d|python -m ", page)
+  assert page.rstrip().endswith("</details>"), "provenance comes last"
