@@ -16,7 +16,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "robustness_cnn",
-           "step_cost", "safe_start", "kernel_count", "settling", "climb")  # fmt: skip
+           "step_cost", "safe_start", "kernel_count", "settling",
+           "climb")  # fmt: skip
 
 
 def _python(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
