@@ -32,8 +32,9 @@ class Experiment:
       its JSON.
     seeds: the number of seeds of a full and of a quick run; ``None`` for an
       experiment without seeds.
-    methods: the names ``--methods`` accepts, and the groups of names it also
-      accepts; empty for an experiment that always runs all.
+    methods: the names ``--methods`` accepts; empty for an experiment that
+      always runs all.
+    groups: names of groups of ``methods`` that ``--methods`` also accepts.
     merge: ``merge(previous, new) -> summary``, where ``--merge`` keeps the
       previous run's results that this run did not make; ``None``: no
       ``--merge``.

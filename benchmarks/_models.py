@@ -70,28 +70,21 @@ def mlp_loss(
   ).mean()
 
 
-def mlp_evaluate(
-  params: dict[str, jax.Array], images: jax.Array, labels: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-  """Returns ``(accuracy, mean loss)``; non-finite parameters score as chance.
+def mlp_metrics(params, data: _train.Data) -> dict[str, jax.Array]:
+  """Test accuracy and mean loss; non-finite parameters score as chance.
 
   A diverged network has NaN logits, whose argmax is class 0 and whose loss is
   NaN; the accuracy then counts class 0, as the post's 11.2% rows do.
   """
-  out = mlp_logits(params, images)
-  accuracy = jnp.mean(jnp.argmax(out, axis=-1) == labels)
-  mean_loss = optax.softmax_cross_entropy_with_integer_labels(
-    out, labels
-  ).mean()
-  return accuracy, mean_loss
+  out = mlp_logits(params, data.x_test)
+  labels = data.y_test
+  return {
+    "accuracy": jnp.mean(jnp.argmax(out, axis=-1) == labels),
+    "loss": optax.softmax_cross_entropy_with_integer_labels(out, labels).mean(),
+  }
 
 
-def _mlp_metrics(params, data: _train.Data) -> dict[str, jax.Array]:
-  accuracy, loss = mlp_evaluate(params, data.x_test, data.y_test)
-  return {"accuracy": accuracy, "loss": loss}
-
-
-MLP = _train.Task("MLP 784-20-10", mlp_init, mlp_loss, _mlp_metrics)
+MLP = _train.Task("MLP 784-20-10", mlp_init, mlp_loss, mlp_metrics)
 
 
 class CNN(nn.Module):

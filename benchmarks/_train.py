@@ -88,6 +88,28 @@ def hillclimb_learning_rate(state: Any, lr0: jax.Array) -> jax.Array:
   return ohc.get_learning_rate(state)
 
 
+# The blog post's rule exactly: fixed relative steps, ties lower the learning
+# rate, no guard, no scale search (the library's defaults improve on all four).
+POST_RULE = dict(
+  guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
+)
+
+
+def hillclimber(name: str, make: Callable[..., Any], **settings) -> Method:
+  """``make(lr0, **settings)``, a hill climber, its learning rate recorded.
+
+  The cheaper decisions (``decision="one_probe"`` or ``"no_probe"``) need the
+  gradient, which :func:`with_grad` passes them.
+  """
+  cheaper = settings.get("decision", "two_probes") != "two_probes"
+  wrap = with_grad if cheaper else (lambda tx: tx)
+  return Method(
+    name,
+    lambda lr0: wrap(make(lr0, **settings)),
+    learning_rate=hillclimb_learning_rate,
+  )
+
+
 def with_grad(tx: optax.GradientTransformation) -> optax.GradientTransformation:
   """``tx`` receiving its incoming updates as ``grad=``, unless given.
 

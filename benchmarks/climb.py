@@ -24,9 +24,6 @@ with one hyperparameter probed per step costing no more than it.
   python benchmarks/climb.py --cnn --seeds 3 --rounds-cnn 12
 """
 
-import time
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -42,6 +39,7 @@ from . import _models
 from . import _page
 from . import _timing
 from . import _train
+from . import step_cost
 from ._page import plt
 
 WITHIN = 0.01  # the goal: one accuracy point
@@ -91,8 +89,22 @@ def lr_only_name(inner: str, second: str, value: float) -> str:
   return f"climb {inner} lr only, {second}={value:g}"
 
 
-def _climbing(family, name, make, second, start):
-  method = _train.Method(name, make, learning_rate=_recorder(second))
+INNER = {"SGD": (sgd, "momentum"), "Adam": (adam, "b1")}
+
+
+def _climbing(family: str, start: float, *args, **kwargs):
+  """A climbing method of ``family`` from ``start``; the rest goes to climb."""
+  inner = "Adam" if family.startswith("adam") else "SGD"
+  make_inner, second = INNER[inner]
+  if family.endswith("_lr"):
+    name = lr_only_name(inner, second, start)
+  else:
+    name = climb_name(inner, second, start, kwargs.get("layout", "cycle"))
+  method = _train.Method(
+    name,
+    lambda lr: ohc.climb(make_inner(lr, start), *args, **kwargs),
+    learning_rate=_recorder(second),
+  )
   return method, family, start
 
 
@@ -100,54 +112,11 @@ def methods(momenta, all_momenta, b1s):
   """The climbing methods: ``[(Method, family, start)]``."""
   out = []
   for m in momenta:
-    out.append(
-      _climbing(
-        "sgd_both",
-        climb_name("SGD", "momentum", m, "cycle"),
-        lambda lr, m=m: ohc.climb(sgd(lr, m)),
-        "momentum",
-        m,
-      )
-    )
-    out.append(
-      _climbing(
-        "sgd_lr",
-        lr_only_name("SGD", "momentum", m),
-        lambda lr, m=m: ohc.climb(sgd(lr, m), "learning_rate"),
-        "momentum",
-        m,
-      )
-    )
-  for m in all_momenta:
-    out.append(
-      _climbing(
-        "sgd_all",
-        climb_name("SGD", "momentum", m, "all"),
-        lambda lr, m=m: ohc.climb(sgd(lr, m), layout="all"),
-        "momentum",
-        m,
-      )
-    )
-  for b1 in b1s:
-    out.append(
-      _climbing(
-        "adam_both",
-        climb_name("Adam", "b1", b1, "cycle"),
-        lambda lr, b1=b1: ohc.climb(adam(lr, b1), ("learning_rate", "b1")),
-        "b1",
-        b1,
-      )
-    )
+    out += [_climbing("sgd_both", m), _climbing("sgd_lr", m, "learning_rate")]
+  out += [_climbing("sgd_all", m, layout="all") for m in all_momenta]
+  out += [_climbing("adam_both", b1, ("learning_rate", "b1")) for b1 in b1s]
   if b1s:
-    out.append(
-      _climbing(
-        "adam_lr",
-        lr_only_name("Adam", "b1", 0.9),
-        lambda lr: ohc.climb(adam(lr, 0.9), "learning_rate"),
-        "b1",
-        0.9,
-      )
-    )
+    out.append(_climbing("adam_lr", 0.9, "learning_rate"))
   return out
 
 
@@ -192,50 +161,23 @@ def cost_optimizers(lr0: float = 0.1):
   }
 
 
-def _runner(loss, params, batch, opt):
-  """``run(n) -> seconds`` for ``n`` jitted training steps of ``opt``."""
-  opt = optax.with_extra_args_support(opt)
+def measure_cost(model: _models.Model, rounds: int, names=COST_VARIANTS):
+  """Per-step time of each variant, and its ratio to hillclimb's step.
 
-  @jax.jit
-  def step(params, state):
-    def batch_loss(weights):
-      return loss(weights, *batch)
-
-    value, grads = jax.value_and_grad(batch_loss)(params)
-    updates, state = opt.update(
-      grads, state, params, value_fn=batch_loss, value=value
-    )
-    return optax.apply_updates(params, updates), state
-
-  # Two steps: compiled, and past the first update (the scale search).
-  carry = step(*step(params, opt.init(params)))
-  jax.block_until_ready(carry)
-
-  def run(n):
-    nonlocal carry
-    start = time.perf_counter()
-    for _ in range(n):
-      carry = step(*carry)
-    jax.block_until_ready(carry)
-    return time.perf_counter() - start
-
-  return run
-
-
-def measure_cost(
-  loss, params, batch, rounds, steps, label, names=COST_VARIANTS
-) -> dict:
-  """Per-step time of each variant, and its ratio to hillclimb's step."""
-  runners = {
-    name: _runner(loss, params, batch, opt)
+  Timed as ``step_cost.py`` times its variants, in interleaved rounds.
+  """
+  variants = [
+    step_cost.Variant(name, opt, step_cost._hillclimb_step)
     for name, opt in cost_optimizers().items()
     if name in names
-  }
-  seconds = _timing.interleaved_rounds(runners, rounds, steps, chunk=steps)
-  out = {"model": label, "rounds": rounds, "steps_per_round": steps}
+  ]
+  programs = step_cost.compile_programs(model, variants)
+  steps = step_cost.STEPS_PER_ROUND
+  seconds = step_cost.time_rounds(programs, model.batch, rounds, steps)
+  out = {"model": model.description, "rounds": rounds, "steps_per_round": steps}
   for name, s in seconds.items():
     out[name] = {
-      "ms_per_step_median": 1e3 * float(np.median(s)) / steps,
+      "ms_per_step_median": 1e3 * step_cost._typical_step(s),
       "over_hillclimb": _timing.round_ratios(s, seconds[COST_VARIANTS[1]]),
     }
   return out
@@ -293,15 +235,8 @@ def run_cnn(args) -> dict:
       "final_momentum": float(r.learning_rate[0, 0, -1]),
       "steps": r.train_loss.shape[-1],
     }
-  batch = (jnp.asarray(data.x_train[:128]), jnp.asarray(data.y_train[:128]))
-  cost = measure_cost(
-    _models.CNN_TASK.loss,
-    _models.CNN_TASK.init(jax.random.key(0)),
-    batch,
-    rounds=2 if args.quick else args.rounds_cnn,
-    steps=2 if args.quick else 5,
-    label="Flax MNIST CNN, batch 128",
-  )
+  rounds = 2 if args.quick else args.rounds_cnn
+  cost = measure_cost(_models.cnn(0), rounds)
   label = f"{data.label}, 1 epoch, batch 128, seed 0"
   return {"data": label, "runs": runs, "cost": cost}
 
@@ -319,7 +254,6 @@ def setting(args) -> dict:
       all_momenta=(),
       b1s=(),
       rounds=2,
-      steps=5,
     )
   return dict(
     # Distinct mantissas: the scale search makes lr0 and 10 lr0 alike.
@@ -332,7 +266,6 @@ def setting(args) -> dict:
     all_momenta=ALL_LAYOUT_MOMENTA,
     b1s=B1S,
     rounds=args.rounds,
-    steps=50,
   )
 
 
@@ -370,21 +303,8 @@ def run(args) -> dict:
   names = (
     COST_VARIANTS[1:2] + COST_VARIANTS[3:] if args.quick else COST_VARIANTS
   )
-  batch = (
-    jnp.asarray(data.x_train[: s["batch_size"]]),
-    jnp.asarray(data.y_train[: s["batch_size"]]),
-  )
-  summary["cost"] = {
-    "mlp": measure_cost(
-      _models.mlp_loss,
-      _models.mlp_init(jax.random.key(0)),
-      batch,
-      s["rounds"],
-      s["steps"],
-      f"MLP 784-20-10, batch {s['batch_size']}",
-      names=names,
-    )
-  }
+  model = _models.mlp(0, batch_size=s["batch_size"])
+  summary["cost"] = {"mlp": measure_cost(model, s["rounds"], names)}
   summary["cnn"] = run_cnn(args) if args.cnn else None
   return summary
 
@@ -619,10 +539,14 @@ def page(summary: dict, out: str) -> str:
 
 def _arguments(parser) -> None:
   parser.add_argument("--epochs", type=int, default=None)
-  parser.add_argument("--rounds", type=int, default=20)
+  parser.add_argument(
+    "--rounds", type=int, default=100, help="timing rounds of 10 steps, MLP"
+  )
   parser.add_argument("--cnn", action="store_true", help="add the CNN check")
   parser.add_argument("--cnn-train", type=int, default=20000)
-  parser.add_argument("--rounds-cnn", type=int, default=8)
+  parser.add_argument(
+    "--rounds-cnn", type=int, default=8, help="timing rounds of 10 steps, CNN"
+  )
 
 
 EXPERIMENT = _cli.Experiment(

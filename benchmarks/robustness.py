@@ -53,27 +53,12 @@ GOAL_LR0S = (1e-6, 1e0)
 FAR_BELOW = 0.05  # goal (c): never more than 5 points below the family's best
 K10_WITHIN = 0.02  # goal (d): every_k=10 within 2 points of every_k=1
 # The measured per-step costs, read for the compute-fair table.
-STEP_COST = os.path.join(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-  "docs",
-  "results",
-  "step_cost.json",
-)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEP_COST = os.path.join(ROOT, "docs", "results", "step_cost.json")
 
 
 def _plateau_learning_rate(state, lr0):
   return lr0 * optax.tree.get(state, "scale")
-
-
-def _hillclimb(name, make, **kwargs):
-  needs_grad = kwargs.get("decision", "two_probes") != "two_probes"
-  return _train.Method(
-    name,
-    (lambda lr0: _train.with_grad(make(lr0, **kwargs)))
-    if needs_grad
-    else (lambda lr0: make(lr0, **kwargs)),
-    learning_rate=_train.hillclimb_learning_rate,
-  )
 
 
 # Settings are spelled out, so that the labels stay true when defaults change.
@@ -146,56 +131,43 @@ BASELINES = [
     eval_params=contrib.schedule_free_eval_params,
   ),
 ]
+SGD_LIKE, ADAM_LIKE = ohc.hillclimb, ohc.hillclimb_adam
+NO_SEARCH = {"scale_search": None}
+ONE, NONE = {"decision": "one_probe"}, {"decision": "no_probe"}
+LONG = {"decision": "one_probe", "slope_rtol": 0.25}
+K10 = {"every_k": 10, "lrlr": 0.1}
+CLIMBERS = (  # (name, optimizer, settings), in the pages' order
+  (HC_REFERENCE, SGD_LIKE, _train.POST_RULE),
+  (HC_NO_SEARCH, SGD_LIKE, NO_SEARCH),
+  (HC_DEFAULT, SGD_LIKE, {}),
+  (HC_K10, SGD_LIKE, K10),
+  (HCA_NO_SEARCH, ADAM_LIKE, NO_SEARCH),
+  (HCA_DEFAULT, ADAM_LIKE, {}),
+  (HCA_K10, ADAM_LIKE, K10),
+  (HC_ONE, SGD_LIKE, ONE),
+  (HC_NONE, SGD_LIKE, NONE),
+  (HCA_ONE, ADAM_LIKE, ONE),
+  (HCA_NONE, ADAM_LIKE, NONE),
+  (HC_ONE_NO_SEARCH, SGD_LIKE, {**ONE, **NO_SEARCH}),
+  (HC_NONE_NO_SEARCH, SGD_LIKE, {**NONE, **NO_SEARCH}),
+  (HCA_ONE_NO_SEARCH, ADAM_LIKE, {**ONE, **NO_SEARCH}),
+  (HCA_NONE_NO_SEARCH, ADAM_LIKE, {**NONE, **NO_SEARCH}),
+  (HC_ONE_LONG, SGD_LIKE, LONG),
+  (HCA_ONE_LONG, ADAM_LIKE, LONG),
+)
 METHODS = [
   *BASELINES,
-  _hillclimb(
-    HC_REFERENCE,
-    ohc.hillclimb,
-    guard=False,
-    lrlr_growth=1.0,
-    tie_break="down",
-    scale_search=None,
-  ),
-  _hillclimb(HC_NO_SEARCH, ohc.hillclimb, scale_search=None),
-  _hillclimb(HC_DEFAULT, ohc.hillclimb),
-  _hillclimb(HC_K10, ohc.hillclimb, every_k=10, lrlr=0.1),
-  _hillclimb(HCA_NO_SEARCH, ohc.hillclimb_adam, scale_search=None),
-  _hillclimb(HCA_DEFAULT, ohc.hillclimb_adam),
-  _hillclimb(HCA_K10, ohc.hillclimb_adam, every_k=10, lrlr=0.1),
-  _hillclimb(HC_ONE, ohc.hillclimb, decision="one_probe"),
-  _hillclimb(HC_NONE, ohc.hillclimb, decision="no_probe"),
-  _hillclimb(HCA_ONE, ohc.hillclimb_adam, decision="one_probe"),
-  _hillclimb(HCA_NONE, ohc.hillclimb_adam, decision="no_probe"),
-  *(
-    _hillclimb(name, make, decision=decision, scale_search=None)
-    for name, make, decision in (
-      (HC_ONE_NO_SEARCH, ohc.hillclimb, "one_probe"),
-      (HC_NONE_NO_SEARCH, ohc.hillclimb, "no_probe"),
-      (HCA_ONE_NO_SEARCH, ohc.hillclimb_adam, "one_probe"),
-      (HCA_NONE_NO_SEARCH, ohc.hillclimb_adam, "no_probe"),
-    )
-  ),
-  *(
-    _hillclimb(name, make, decision="one_probe", slope_rtol=0.25)
-    for name, make in (
-      (HC_ONE_LONG, ohc.hillclimb),
-      (HCA_ONE_LONG, ohc.hillclimb_adam),
-    )
-  ),
+  *(_train.hillclimber(n, f, **kw) for n, f, kw in CLIMBERS),
 ]
+NAMES = [m.name for m in METHODS]
 # Names that --methods accepts for groups of methods.
 METHOD_GROUPS = {
-  "all": tuple(m.name for m in METHODS),
-  "baselines": tuple(m.name for m in BASELINES),
-  "cheaper": tuple(TWO_PROBE_OF),
-  "cheaper_no_search": (
-    HC_ONE_NO_SEARCH,
-    HC_NONE_NO_SEARCH,
-    HCA_ONE_NO_SEARCH,
-    HCA_NONE_NO_SEARCH,
-  ),
-  "hillclimb": tuple(m.name for m in METHODS if m not in BASELINES),
-  "slope_rtol": (HC_ONE_LONG, HCA_ONE_LONG),
+  "all": NAMES,
+  "baselines": [m.name for m in BASELINES],
+  "cheaper": list(TWO_PROBE_OF),
+  "cheaper_no_search": [n for n in NAMES if "probe, no scale search" in n],
+  "hillclimb": [n for n, _, _ in CLIMBERS],
+  "slope_rtol": [HC_ONE_LONG, HCA_ONE_LONG],
 }
 # Enough for every goal and both compute-fair ratios to be computed once.
 QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_K10, HCA_DEFAULT, HCA_K10)
@@ -203,86 +175,54 @@ QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_K10, HCA_DEFAULT, HCA_K10)
 # The two families the goals compare within: the baselines whose step is
 # SGD-like (one gradient step, no per-coordinate scaling) or Adam-like, and the
 # hill-climbing variants built on each.
-SGD_BASELINES = (
-  "SGD",
-  "SGD momentum 0.9",
-  "schedule_free_sgd",
-  "dog",
-  "cocob",
-  "mechanize(SGD)",
-)
+SGD_BASELINES = ("SGD", "SGD momentum 0.9", "schedule_free_sgd", "dog", "cocob",
+                 "mechanize(SGD)")  # fmt: skip
 ADAM_BASELINES = ("Adam", "Adam + reduce_on_plateau", "prodigy", "dadapt_adamw")
 FAMILIES = {
-  "SGD": (
-    *SGD_BASELINES,
-    HC_REFERENCE,
-    HC_NO_SEARCH,
-    HC_DEFAULT,
-    HC_K10,
-    HC_ONE,
-    HC_NONE,
-    HC_ONE_NO_SEARCH,
-    HC_NONE_NO_SEARCH,
-    HC_ONE_LONG,
-  ),
-  "Adam": (
-    *ADAM_BASELINES,
-    HCA_NO_SEARCH,
-    HCA_DEFAULT,
-    HCA_K10,
-    HCA_ONE,
-    HCA_NONE,
-    HCA_ONE_NO_SEARCH,
-    HCA_NONE_NO_SEARCH,
-    HCA_ONE_LONG,
-  ),
+  family: (*baselines, *(n for n, f, _ in CLIMBERS if f is optimizer))
+  for family, baselines, optimizer in (
+    ("SGD", SGD_BASELINES, SGD_LIKE),
+    ("Adam", ADAM_BASELINES, ADAM_LIKE),
+  )
 }
 assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
 
-# The ratio of step_cost.json (models.mlp) that sets each baseline's budget in
-# the compute-fair table: its 10 epochs times what a step of the hill climber
-# of its family costs relative to it. Only SGD and Adam were measured; DoG,
-# COCOB, Mechanic and schedule-free SGD do at least SGD's work per step, and
-# Prodigy and D-Adaptation at least Adam's, so the measured ratio is an upper
-# bound on hill climbing's cost relative to them: the baseline gets at least
-# its fair share of steps.
-FAIR_RATIO = {
-  **{name: "hillclimb_k1_over_sgd" for name in SGD_BASELINES},
-  **{name: "hillclimb_adam_over_adam" for name in ADAM_BASELINES},
-}
-# What the table compares the baselines with, at the base budget.
-FAIR_HILLCLIMB = (HC_DEFAULT, HCA_DEFAULT)
-# One compute-fair table per decision rule: the ratios of step_cost.json
-# (models.mlp) that set the SGD-like and the Adam-like baselines' budgets, and
-# the hill climbers compared with them.
+
+def _fair(sgd_ratio: str, adam_ratio: str) -> dict[str, str]:
+  return {
+    **dict.fromkeys(SGD_BASELINES, sgd_ratio),
+    **dict.fromkeys(ADAM_BASELINES, adam_ratio),
+  }
+
+
+# One compute-fair table per decision rule: the ratio of step_cost.json
+# (models.mlp) that sets each baseline's budget (its 10 epochs times what a
+# step of the hill climber of its family costs relative to it), and the hill
+# climbers compared with them. Only SGD and Adam were measured; DoG, COCOB,
+# Mechanic and schedule-free SGD do at least SGD's work per step, and Prodigy
+# and D-Adaptation at least Adam's, so the measured ratio is an upper bound on
+# hill climbing's cost relative to them: they get at least their fair share.
 FAIR_BY_DECISION = {
-  "two_probes": (FAIR_RATIO, FAIR_HILLCLIMB),
+  "two_probes": (
+    _fair("hillclimb_k1_over_sgd", "hillclimb_adam_over_adam"),
+    (HC_DEFAULT, HCA_DEFAULT),
+  ),
   "one_probe": (
-    {
-      **{name: "one_probe_over_sgd" for name in SGD_BASELINES},
-      **{name: "hillclimb_adam_one_probe_over_adam" for name in ADAM_BASELINES},
-    },
+    _fair("one_probe_over_sgd", "hillclimb_adam_one_probe_over_adam"),
     (HC_ONE, HCA_ONE, HC_ONE_LONG, HCA_ONE_LONG),
   ),
   "no_probe": (
-    {
-      **{name: "no_probe_over_sgd" for name in SGD_BASELINES},
-      **{name: "hillclimb_adam_no_probe_over_adam" for name in ADAM_BASELINES},
-    },
+    _fair("no_probe_over_sgd", "hillclimb_adam_no_probe_over_adam"),
     (HC_NONE, HCA_NONE),
   ),
 }
-# Read and reported: the k1 ratios set the budgets; the others are context.
-# Those missing from an older step_cost.json are left out.
-STEP_COST_RATIOS = (
-  "hillclimb_k1_over_sgd",
-  "hillclimb_adam_over_adam",
-  "hillclimb_k10_over_sgd",
-  "adam_over_sgd",
-  "one_probe_over_sgd",
-  "no_probe_over_sgd",
-  "hillclimb_adam_one_probe_over_adam",
-  "hillclimb_adam_no_probe_over_adam",
+# Read and reported: the ratios that set budgets, and two for context. Those
+# missing from an older step_cost.json are left out.
+STEP_COST_RATIOS = tuple(
+  dict.fromkeys(
+    [r for ratios, _ in FAIR_BY_DECISION.values() for r in ratios.values()]
+    + ["hillclimb_k10_over_sgd", "adam_over_sgd"]
+  )
 )
 
 
@@ -498,7 +438,7 @@ def run(args) -> dict:
     data_name = args.data or "fashion_mnist"
     lr0s = np.logspace(-6, 2, 17)
     grid = dict(num_seeds=args.seeds, batch_size=1000, epochs=10)
-    names = args.methods or [m.name for m in METHODS]
+    names = args.methods or NAMES
   data = _data.load_flat(data_name, "unit")
   cost = read_step_cost()
   summary = {}
@@ -515,21 +455,19 @@ def run(args) -> dict:
 
 def merge(previous: dict, new: dict) -> dict:
   """``new``'s methods, and those of ``previous`` it did not run."""
-  same = {k: v for k, v in previous["_grid"].items() if k != "num_seeds"} == {
-    k: v for k, v in new["_grid"].items() if k != "num_seeds"
-  }
-  if not same or not np.allclose(previous["_lr0"], new["_lr0"]):
+
+  def grid(summary):
+    return {**summary["_grid"], "num_seeds": None}, summary["_lr0"]
+
+  if grid(previous) != grid(new):
     raise SystemExit(
-      f"--merge: the previous grid ({previous['_grid']}, lr0"
-      f" {previous['_lr0']}) differs from this run's ({new['_grid']}, lr0"
-      f" {new['_lr0']})"
+      f"--merge: the previous grid {grid(previous)} differs from this run's"
+      f" {grid(new)}"
     )
   merged = {k: v for k, v in new.items() if k.startswith("_")}
-  known = [m.name for m in METHODS]
-  for name in known + [n for n in previous if n not in known]:
-    entry = new.get(name, previous.get(name))
-    if entry is not None and not name.startswith("_"):
-      merged[name] = entry
+  for name in NAMES + [n for n in _methods(previous) if n not in NAMES]:
+    if name in new or name in previous:
+      merged[name] = new.get(name, previous.get(name))
   return derive(merged)
 
 
@@ -565,6 +503,10 @@ def derive(summary: dict) -> dict:
   return summary
 
 
+def _accuracy(entry: dict) -> dict:
+  return {k: entry[k] for k in ("accuracy_mean", "accuracy_std")}
+
+
 def fair_rows(summary: dict, decision: str) -> dict:
   """The compute-fair table of one decision rule: baselines, then climbers."""
   ratio_of, climbers = FAIR_BY_DECISION[decision]
@@ -572,18 +514,12 @@ def fair_rows(summary: dict, decision: str) -> dict:
   for name in _methods(summary):
     fair = summary[name].get("fair", {}).get(decision)
     if name in ratio_of and fair is not None:
-      rows[name] = {
-        k: fair[k] for k in ("steps", "accuracy_mean", "accuracy_std")
-      }
+      rows[name] = {"steps": fair["steps"], **_accuracy(fair)}
   if not rows:
     return {}
   for name in climbers:
     if name in summary:
-      rows[name] = {
-        "steps": summary["_steps"],
-        "accuracy_mean": summary[name]["accuracy_mean"],
-        "accuracy_std": summary[name]["accuracy_std"],
-      }
+      rows[name] = {"steps": summary["_steps"], **_accuracy(summary[name])}
   return rows
 
 
@@ -817,7 +753,7 @@ EXPERIMENT = _cli.Experiment(
   run,
   page,
   seeds=(5, 1),
-  methods=[m.name for m in METHODS],
+  methods=NAMES,
   groups=METHOD_GROUPS,
   merge=merge,
   arguments=_arguments,

@@ -29,17 +29,6 @@ from . import _train
 LR0S = (1e-4, 1e-2, 1.0)
 
 
-def _climber(name, **settings) -> _train.Method:
-  cheaper = settings.get("decision", "two_probes") != "two_probes"
-  return _train.Method(
-    name,
-    lambda lr: (_train.with_grad if cheaper else (lambda t: t))(
-      ohc.hillclimb(lr, **settings)
-    ),
-    learning_rate=_train.hillclimb_learning_rate,
-  )
-
-
 METHODS = [
   _train.Method(
     "SGD momentum 0.9",
@@ -47,17 +36,21 @@ METHODS = [
     # No learning rate of its own to report.
     learning_rate=lambda state, lr0: jnp.float32(jnp.nan),
   ),
-  _climber(
+  _train.hillclimber(
     "hillclimb, 1% step, ties down, no scale search",
+    ohc.hillclimb,
     lrlr_growth=1.0,
     tie_break="down",
     scale_search=None,
   ),
-  _climber("hillclimb (defaults)"),
-  _climber("hillclimb, one_probe", decision="one_probe"),
-  _climber("hillclimb, no_probe", decision="no_probe"),
-  _climber(
+  _train.hillclimber("hillclimb (defaults)", ohc.hillclimb),
+  _train.hillclimber(
+    "hillclimb, one_probe", ohc.hillclimb, decision="one_probe"
+  ),
+  _train.hillclimber("hillclimb, no_probe", ohc.hillclimb, decision="no_probe"),
+  _train.hillclimber(
     "hillclimb, one_probe, slope_rtol=0.25",
+    ohc.hillclimb,
     decision="one_probe",
     slope_rtol=0.25,
   ),
@@ -98,10 +91,6 @@ def run(args) -> dict:
   summary["_data"] = data.label + ", inputs in [0, 1]"
   summary["_epochs"] = epochs
   return summary
-
-
-def merge(previous: dict, new: dict) -> dict:
-  return {**previous, **new}
 
 
 def _run(row: dict) -> str:
@@ -163,7 +152,7 @@ EXPERIMENT = _cli.Experiment(
   run,
   page,
   methods=NAMES,
-  merge=merge,
+  merge=lambda previous, new: {**previous, **new},
   arguments=_arguments,
 )
 

@@ -162,7 +162,7 @@ def page(summary: dict, out: str) -> str:
     if not name.startswith("_")
     for i, lr0 in enumerate(summary["_lr0"])
   ]
-  seeds = summary.get("_seeds", 5)
+  seeds = summary["_seeds"]
   return _page.header(
     "Safe from the first step: the numbers",
     "safe_start",

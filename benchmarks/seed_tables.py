@@ -33,29 +33,16 @@ POST_ACCURACY = {
 }
 
 
-# The post's rule exactly: fixed relative steps, ties lower the learning rate,
-# no guard (the library's defaults improve on all three).
-REFERENCE = dict(
-  guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
-)
-
-
 def configurations() -> list[tuple[str, str, _train.Method]]:
   """The post's four configurations: (key, table title, method)."""
 
   def rule(lrlr, every_k):
-    return _train.Method(
-      f"rule every {every_k}, {lrlr:.0%}",
-      lambda lr0: ohc.hillclimb(lr0, lrlr=lrlr, every_k=every_k, **REFERENCE),
-      learning_rate=_train.hillclimb_learning_rate,
-    )
+    name = f"rule every {every_k}, {lrlr:.0%}"
+    settings = dict(lrlr=lrlr, every_k=every_k, **_train.POST_RULE)
+    return _train.hillclimber(name, ohc.hillclimb, **settings)
 
   return [
-    (
-      "sgd",
-      "Table 1, plain SGD",
-      _train.Method("SGD", optax.sgd),
-    ),
+    ("sgd", "Table 1, plain SGD", _train.Method("SGD", optax.sgd)),
     (
       "every1_1pct",
       "Table 2, the rule, learning rate updated every step, 1% steps",
@@ -212,9 +199,7 @@ def figures(out, scale, label, results, configs) -> None:
 
 def page(summary: dict, out: str) -> str:
   del out  # The figures are drawn by the run: they need every step.
-  grid = summary.get(
-    "_grid", {"num_seeds": 10, "batch_size": 1000, "epochs": 10}
-  )
+  grid = summary["_grid"]
   lr0s = summary[SCALES[0]]["sgd"]["lr0"]
   md = [
     _page.header(

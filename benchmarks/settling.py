@@ -52,20 +52,17 @@ def _climb(horizon: float = 1.0) -> _train.Method:
   return _train.Method(name, make, learning_rate=_train.hillclimb_learning_rate)
 
 
-def _one_probe(slope_rtol: float) -> _train.Method:
-  return _train.Method(
-    f"hillclimb, one_probe, slope_rtol={slope_rtol:g}",
-    lambda lr0: _train.with_grad(
-      ohc.hillclimb(
-        lr0, smoothing=SMOOTHING, decision="one_probe", slope_rtol=slope_rtol
-      )
-    ),
-    learning_rate=_train.hillclimb_learning_rate,
-  )
-
-
 CLIMBS = [_climb(), *(_climb(h) for h in HORIZONS)]
-ONE_PROBE = [_one_probe(c) for c in SLOPE_RTOLS]
+ONE_PROBE = [
+  _train.hillclimber(
+    f"hillclimb, one_probe, slope_rtol={c:g}",
+    ohc.hillclimb,
+    smoothing=SMOOTHING,
+    decision="one_probe",
+    slope_rtol=c,
+  )
+  for c in SLOPE_RTOLS
+]
 FIXED = _train.Method(
   "fixed rate along the same direction",
   lambda lr: optax.chain(optax.ema(SMOOTHING, debias=True), optax.scale(-lr)),
@@ -115,20 +112,14 @@ def run(args) -> dict:
   return summary
 
 
-def _accuracy(row) -> str:
-  return (
-    f"{_page.percent(row['accuracy_mean'])} ± {100 * row['accuracy_std']:.1f}"
-  )
+def _accuracy(mean: float, std: float) -> str:
+  return f"{_page.percent(mean)} ± {100 * std:.1f}"
 
 
-def page(summary: dict, out: str) -> str:
-  del out  # No figures.
-  setting = summary.get(
-    "_setting", {"data": "fashion_mnist", "seeds": 5, "batch_size": 1000}
-  )
-  climbs, fixed = summary["climbs"], summary["fixed"]
-  marks = summary["checkpoints"]
-  climb_table = _page.table(
+def climb_table(summary: dict) -> str:
+  """The climbs' learning rate at each checkpoint, and their accuracy."""
+  climbs = summary["climbs"]
+  return _page.table(
     [
       _page.Column("method", lambda k: k.rsplit(", lr0", 1)[0]),
       _page.Column("lr0", lambda k: f"{climbs[k]['lr0']:.3g}"),
@@ -136,37 +127,49 @@ def page(summary: dict, out: str) -> str:
         _page.Column(
           f"step {s}", lambda k, i=i: f"{climbs[k]['learning_rate_at'][i]:.3g}"
         )
-        for i, s in enumerate(marks)
+        for i, s in enumerate(summary["checkpoints"])
       ),
-      _page.Column("test accuracy", lambda k: _accuracy(climbs[k])),
+      _page.Column(
+        "test accuracy",
+        lambda k: _accuracy(
+          climbs[k]["accuracy_mean"], climbs[k]["accuracy_std"]
+        ),
+      ),
     ],
     list(climbs),
   )
-  fixed_rows = [
-    {"lr": lr, "accuracy_mean": m, "accuracy_std": s}
-    for lr, m, s in zip(
-      fixed["learning_rate"],
-      fixed["accuracy_mean"],
-      fixed["accuracy_std"],
-      strict=True,
-    )
-  ]
-  fixed_table = _page.table(
+
+
+def page(summary: dict, out: str) -> str:
+  del out  # No figures.
+  setting, climbs, fixed = (
+    summary["_setting"],
+    summary["climbs"],
+    summary["fixed"],
+  )
+  lrs, mean, std = (
+    fixed[k] for k in ("learning_rate", "accuracy_mean", "accuracy_std")
+  )
+  fixed_table = _page.markdown_table(
+    ["learning rate", "test accuracy"],
     [
-      _page.Column("learning rate", lambda r: f"{r['lr']:g}"),
-      _page.Column("test accuracy", _accuracy),
+      [f"{lr:g}", _accuracy(m, s)]
+      for lr, m, s in zip(lrs, mean, std, strict=True)
     ],
-    fixed_rows,
   )
 
-  def settled(method_name):
+  def settled(method):
     return ", ".join(
       f"{row['learning_rate_at'][-1]:.3g}"
       for name, row in climbs.items()
-      if name.startswith(method_name + ", lr0")
+      if name.startswith(method.name + ", lr0")
     )
 
-  best = int(np.argmax(fixed["accuracy_mean"]))
+  best = int(np.argmax(mean))
+  one_probe = "; ".join(
+    f"{settled(m)} with slope_rtol={c:g}"
+    for m, c in zip(ONE_PROBE, SLOPE_RTOLS, strict=True)
+  )
   return (
     _page.header(
       "Where the climb settles: the numbers",
@@ -179,18 +182,12 @@ def page(summary: dict, out: str) -> str:
     )
     + "## The climb's learning rate after each number of steps (median"
     " over seeds)\n\n"
-    + climb_table
+    + climb_table(summary)
     + "\n## A fixed learning rate along the same direction\n\n"
     + fixed_table
-    + f"\nThe best fixed rate here is {fixed['learning_rate'][best]:g}"
-    f" ({_page.percent(fixed['accuracy_mean'][best])}); the climb ends at"
-    f" {settled(CLIMBS[0].name)} from its two kinds of start, the one-probe"
-    " rule at "
-    + "; ".join(
-      f"{settled(m.name)} with slope_rtol={c:g}"
-      for m, c in zip(ONE_PROBE, SLOPE_RTOLS, strict=True)
-    )
-    + ".\n"
+    + f"\nThe best fixed rate here is {lrs[best]:g}"
+    f" ({_page.percent(mean[best])}); the climb ends at {settled(CLIMBS[0])}"
+    f" from its two kinds of start, the one-probe rule at {one_probe}.\n"
   )
 
 

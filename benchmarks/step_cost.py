@@ -2,29 +2,13 @@ r"""What probing costs per training step, against SGD and its peers.
 
 For each model (the reference MLP, Flax's MNIST CNN, a small transformer LM),
 this times jitted training steps side by side and reports them as ratios to an
-SGD step:
-
-* ``hillclimb`` probing every step (``every_k=1``, ``probe="auto"``) and every
-  10 steps, ``hillclimb_adam`` (and plain Adam, for reference);
-* ``hillclimb`` with ``probe="vmap"`` and with ``probe="sequential"``, and which
-  of the two ``"auto"`` compiled to (read from the lowered program);
-* optax's backtracking line search chained after SGD, a peer that also spends
-  loss evaluations to choose its step size;
-* the floor: an SGD step plus two plain loss evaluations at
-  ``params - c * grads``, written by hand: what two probes cost with no library
-  around them; and the one-probe floor, an SGD step plus one;
-* the cheaper decisions (``decision="one_probe"`` and ``"no_probe"``), on the
-  defaults of ``hillclimb`` (a moving average of the gradient), on the raw
-  gradient (``smoothing=0``, the same direction as SGD, so the ratio is the
-  decision's own cost) and on Adam; ``ema``, SGD along the moving average
-  with a fixed learning rate, is what ``hillclimb`` costs before any decision.
-
-Timing on a shared machine is noisy, so after every program has been compiled
-and warmed up the variants run interleaved, step by step (or in chunks of at
-least 5 ms), in rounds of 10 steps each; a variant's time per step is the
-median over rounds of each position in the round, summed (see
-:func:`time_rounds`). Memory comes from XLA's analysis of each compiled step
-and of the optimizer's update alone (see :func:`update_copies`).
+SGD step: ``hillclimb`` in each probe mode and every 10 steps, its cheaper
+decisions, ``hillclimb_adam``, optax's backtracking line search, and the
+floors, an SGD step plus one or two plain loss evaluations written by hand
+(``variants`` lists them; ``docs/benchmarks.md`` explains each). The variants
+run interleaved in rounds of 10 steps (:func:`time_rounds`); memory comes from
+XLA's analysis of each compiled step and of the optimizer's update alone
+(:func:`update_copies`).
 
 Run from the repository root::
 
@@ -572,21 +556,19 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 MODEL_NAMES = ("mlp", "cnn", "transformer")
 
 
+# The quick run's small sizes, which compile in seconds.
+QUICK_SIZES = {
+  "mlp": dict(batch_size=100),
+  "cnn": dict(batch_size=8),
+  "transformer": dict(
+    batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
+  ),
+}
+
+
 def build_model(name: str, quick: bool, seed: int = 0) -> _models.Model:
   """One of the three models, at its benchmark size or, if quick, small."""
-  if not quick:
-    return {
-      "mlp": _models.mlp,
-      "cnn": _models.cnn,
-      "transformer": _models.transformer,
-    }[name](seed)
-  if name == "mlp":
-    return _models.mlp(seed, batch_size=100)
-  if name == "cnn":
-    return _models.cnn(seed, batch_size=8)
-  return _models.transformer(
-    seed, batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
-  )
+  return getattr(_models, name)(seed, **(QUICK_SIZES[name] if quick else {}))
 
 
 def _git_version() -> str:
@@ -606,7 +588,18 @@ def _git_version() -> str:
   return out.stdout.strip()
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def model_names(parser: argparse.ArgumentParser, models: str) -> list[str]:
+  """The models named in ``--models``; an unknown one is an error."""
+  wanted = models.split(",")
+  unknown = set(wanted) - set(MODEL_NAMES)
+  if unknown:
+    parser.error(
+      f"unknown --models {sorted(unknown)}, expected some of {MODEL_NAMES}"
+    )
+  return wanted
+
+
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument(
     "--quick",
@@ -622,15 +615,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser.add_argument(
     "--update-copies-only", action="store_true", help=argparse.SUPPRESS
   )
+  return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+  parser = _parser()
   args = parser.parse_args(argv)
   if args.rounds < 1:
     parser.error(f"--rounds must be at least 1, got {args.rounds}")
-  wanted = args.models.split(",")
-  unknown = set(wanted) - set(MODEL_NAMES)
-  if unknown:
-    parser.error(
-      f"unknown --models {sorted(unknown)}, expected some of {MODEL_NAMES}"
-    )
+  wanted = model_names(parser, args.models)
   rounds = 2 if args.quick else args.rounds
   if args.quick:
     # Compiling dominates a quick run; its numbers only check the plumbing.

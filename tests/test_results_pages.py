@@ -16,8 +16,12 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-PAGES = ("seed_tables", "lr_at_minimum", "robustness", "robustness_cnn",
-         "safe_start", "settling", "climb")  # fmt: skip
+# Every experiment with a page (a new one is found here).
+PAGES = sorted(
+  path.stem
+  for path in (ROOT / "benchmarks").glob("*.py")
+  if "EXPERIMENT = _cli.Experiment(" in path.read_text()
+)
 
 RENDER = """
 import importlib, json, sys
@@ -46,6 +50,10 @@ def rendered(tmp_path_factory) -> dict[str, str]:
   )
   assert result.returncode == 0, result.stderr
   return json.loads(result.stdout)
+
+
+def test_the_pages_are_found():
+  assert {"climb", "robustness", "safe_start"} <= set(PAGES)
 
 
 @pytest.mark.parametrize("name", PAGES)
