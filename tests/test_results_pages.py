@@ -9,9 +9,9 @@ process, since ``lr_at_minimum`` turns on float64 for the process it runs in.
 import json
 import pathlib
 import re
-import subprocess
 import sys
 
+import _user_shell
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -40,13 +40,8 @@ print(json.dumps(pages))
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, str]:
   out = tmp_path_factory.mktemp("pages")
-  result = subprocess.run(
-    [sys.executable, "-c", RENDER, str(out), *PAGES],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
+  result = _user_shell.run(
+    [sys.executable, "-c", RENDER, str(out), *PAGES], ROOT, timeout=300
   )
   assert result.returncode == 0, result.stderr
   return json.loads(result.stdout)
