@@ -107,6 +107,14 @@ def provenance(seconds: float) -> dict[str, str]:
   }
 
 
+def details(summary: str, body: str) -> str:
+  """A collapsible block: ``summary`` shows, ``body`` (Markdown) unfolds."""
+  return (
+    f"\n<details>\n<summary>{summary}</summary>\n\n{body.strip()}\n\n"
+    "</details>\n"
+  )
+
+
 def provenance_block(runs: Sequence[dict[str, str]]) -> str:
   """A collapsible block saying how each run behind a page was made."""
   lines = [
@@ -115,11 +123,7 @@ def provenance_block(runs: Sequence[dict[str, str]]) -> str:
     + (f", {run['seconds']} s" if run.get("seconds") is not None else "")
     for run in runs
   ]
-  return (
-    "\n<details>\n<summary>How these numbers were made</summary>\n\n"
-    + "\n".join(lines)
-    + "\n\n</details>\n"
-  )
+  return details("How these numbers were made", "\n".join(lines))
 
 
 def header(title: str, name: str, text: str, args: Sequence[str] = ()) -> str:

@@ -708,9 +708,8 @@ def page(summary: dict, out: str) -> str:
     + grid_table(summary, "accuracy_mean", lambda a: f"{100 * a:.1f}")
     + "\n## Standard deviation over seeds (points)\n\n"
     + grid_table(summary, "accuracy_std", lambda a: f"{100 * a:.1f}")
-    + "\n![accuracy against lr0](robustness.png)\n\n"
-    + "## Which run made each method's numbers\n\n"
-    + runs_table(summary)
+    + "\n![accuracy against lr0](robustness.png)\n"
+    + _page.details("Which run made each method's numbers", runs_table(summary))
   )
 
 

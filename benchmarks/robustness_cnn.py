@@ -135,8 +135,11 @@ def page(summary: dict, out: str) -> str:
       f" ({summary[keys[0]]['steps']} steps), one seed.",
     )
     + table
-    + "\nRuns (the last column of the table; `--merge` keeps the rows not run"
-    " again):\n\n" + "".join(f"{i}. {run}\n" for i, run in enumerate(runs, 1))
+    + _page.details(
+      "Runs (the last column of the table)",
+      "".join(f"{i}. {run}\n" for i, run in enumerate(runs, 1))
+      + "\n`--merge` keeps the rows not run again.",
+    )
   )
 
 
