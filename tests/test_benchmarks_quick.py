@@ -112,9 +112,10 @@ def test_lr_at_minimum_quick(tmp_path):
   _run("lr_at_minimum", out)
   _assert_png(os.path.join(out, "lr_at_minimum.png"))
   summary = json.load(open(os.path.join(out, "lr_at_minimum.json")))
-  lr0, steps = summary.pop("_lr0"), summary.pop("_steps")
-  assert len(summary) == 8
-  for name, run in summary.items():
+  lr0, steps = summary["_lr0"], summary["_steps"]
+  runs = {k: v for k, v in summary.items() if not k.startswith("_")}
+  assert len(runs) == 8
+  for name, run in runs.items():
     assert 0 < run["final_lr"] <= run["peak_lr"], name
     assert run["peak_lr"] <= lr0 * 1.01**steps * (1 + 1e-5), name
     if name.startswith("quadratic"):
@@ -122,6 +123,8 @@ def test_lr_at_minimum_quick(tmp_path):
       # working rule raises the learning rate from the start.
       assert run["peak_lr"] > 2 * lr0, name
       assert run["final_gap"] < 1.0, name
+    # Where the learning rate fell below a tenth of its peak, if it did.
+    assert (run["collapse_step"] is None) == (run["tied_after"] is None), name
 
 
 @pytest.mark.slow
