@@ -23,24 +23,20 @@ float64::
 import os
 
 import jax
-
-# float64 runs need x64; float32 runs pass float32 parameters explicitly.
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
+import optax
 
 if not __package__:  # Run as a file: python benchmarks/lr_at_minimum.py.
   import _as_module  # noqa: F401
 
-import optax_hillclimb as ohc  # noqa: E402
+import optax_hillclimb as ohc
 
-from . import _cli  # noqa: E402
-from . import _data  # noqa: E402
-from . import _page  # noqa: E402
-from . import _train  # noqa: E402
-from ._page import plt  # noqa: E402
+from . import _cli
+from . import _data
+from . import _page
+from . import _train
+from ._page import plt
 
 DIM = 50
 LR0 = 0.1
@@ -174,6 +170,8 @@ def problems(quick: bool):
 
 
 def run(args) -> dict:
+  # float64 runs need x64; float32 runs pass float32 parameters explicitly.
+  jax.config.update("jax_enable_x64", True)
   steps = 150 if args.quick else 4000
   runs = {}
   for name, loss, init, fmin, batches, curvature in problems(args.quick):
