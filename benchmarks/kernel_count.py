@@ -420,13 +420,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{name}: {model.description}", file=sys.stderr, flush=True)
     results[name] = count_model(model, hlo_dir)
   report = {
-    "device": {
-      "platform": device.platform,
-      "device_kind": device.device_kind,
-      "num_devices": jax.device_count(),
-    },
-    "git": step_cost._git_version(),
-    "jax_version": jax.__version__,
+    **step_cost.run_facts(),
     "quick": args.quick,
     "models": results,
   }

@@ -29,6 +29,17 @@ from . import _train
 LR0S = (1e-4, 1e-2, 1.0)
 
 
+CLIMBERS = {  # name: settings of hillclimb
+  "hillclimb, 1% step, ties down, no scale search": dict(
+    lrlr_growth=1.0, tie_break="down", scale_search=None
+  ),
+  "hillclimb (defaults)": {},
+  "hillclimb, one_probe": {"decision": "one_probe"},
+  "hillclimb, no_probe": {"decision": "no_probe"},
+  "hillclimb, one_probe, slope_rtol=0.25": dict(
+    decision="one_probe", slope_rtol=0.25
+  ),
+}
 METHODS = [
   _train.Method(
     "SGD momentum 0.9",
@@ -36,24 +47,7 @@ METHODS = [
     # No learning rate of its own to report.
     learning_rate=lambda state, lr0: jnp.float32(jnp.nan),
   ),
-  _train.hillclimber(
-    "hillclimb, 1% step, ties down, no scale search",
-    ohc.hillclimb,
-    lrlr_growth=1.0,
-    tie_break="down",
-    scale_search=None,
-  ),
-  _train.hillclimber("hillclimb (defaults)", ohc.hillclimb),
-  _train.hillclimber(
-    "hillclimb, one_probe", ohc.hillclimb, decision="one_probe"
-  ),
-  _train.hillclimber("hillclimb, no_probe", ohc.hillclimb, decision="no_probe"),
-  _train.hillclimber(
-    "hillclimb, one_probe, slope_rtol=0.25",
-    ohc.hillclimb,
-    decision="one_probe",
-    slope_rtol=0.25,
-  ),
+  *(_train.hillclimber(n, ohc.hillclimb, **kw) for n, kw in CLIMBERS.items()),
 ]
 NAMES = [m.name for m in METHODS]
 
@@ -69,16 +63,8 @@ def run(args) -> dict:
   for method in METHODS:
     if args.methods and method.name not in args.methods:
       continue
-    r = _train.train_grid(
-      method,
-      _models.CNN_TASK,
-      data,
-      lr0s=LR0S,
-      num_seeds=1,
-      batch_size=128,
-      epochs=epochs,
-      loop="python",
-    )
+    grid = dict(num_seeds=1, batch_size=128, epochs=epochs, loop="python")
+    r = _train.train_grid(method, _models.CNN_TASK, data, lr0s=LR0S, **grid)
     for j, lr0 in enumerate(LR0S):
       summary[f"{method.name} @ {lr0:g}"] = {
         "accuracy": float(r.metrics["accuracy"][0, j]),

@@ -571,6 +571,23 @@ def build_model(name: str, quick: bool, seed: int = 0) -> _models.Model:
   return getattr(_models, name)(seed, **(QUICK_SIZES[name] if quick else {}))
 
 
+def run_facts() -> dict[str, Any]:
+  """The device, the checkout and the versions a measurement ran with."""
+  device = jax.devices()[0]
+  return {
+    "device": {
+      "platform": device.platform,
+      "device_kind": device.device_kind,
+      "num_devices": jax.device_count(),
+      "cpu_count": os.cpu_count(),
+      "machine": platform.machine(),
+    },
+    "git": _git_version(),
+    "jax_version": jax.__version__,
+    "optax_version": optax.__version__,
+  }
+
+
 def _git_version() -> str:
   """The checkout's commit, with ``-dirty`` if files differ from it."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -654,16 +671,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["targets"] = targets(result)
     results[model.name] = result
   report = {
-    "device": {
-      "platform": device.platform,
-      "device_kind": device.device_kind,
-      "num_devices": jax.device_count(),
-      "cpu_count": os.cpu_count(),
-      "machine": platform.machine(),
-    },
-    "git": _git_version(),
-    "jax_version": jax.__version__,
-    "optax_version": optax.__version__,
+    **run_facts(),
     "quick": args.quick,
     "rounds": rounds,
     "steps_per_round": STEPS_PER_ROUND,
