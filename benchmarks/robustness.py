@@ -44,6 +44,7 @@ from . import _cli
 from . import _data
 from . import _models
 from . import _page
+from . import _sweep
 from . import _train
 from ._page import plt
 
@@ -226,32 +227,9 @@ STEP_COST_RATIOS = tuple(
 )
 
 
-def robust_range(
-  accuracy: np.ndarray, lr0s: np.ndarray, best: float
-) -> tuple[float, float, float]:
-  """Widest run of consecutive lr0s within 1 point of ``best``.
-
-  Args:
-    accuracy: mean accuracy per lr0.
-    lr0s: the grid, increasing.
-    best: best mean accuracy of any method.
-
-  Returns:
-    ``(decades, lowest lr0, highest lr0)``; ``(0, nan, nan)`` if no lr0 is
-    within 1 point.
-  """
-  good = accuracy >= best - WITHIN
-  widest, lo, hi = 0.0, np.nan, np.nan
-  start = None
-  for i, ok in enumerate([*good, False]):
-    if ok and start is None:
-      start = i
-    elif not ok and start is not None:
-      width = float(np.log10(lr0s[i - 1] / lr0s[start]))
-      if np.isnan(lo) or width > widest:
-        widest, lo, hi = width, lr0s[start], lr0s[i - 1]
-      start = None
-  return widest, lo, hi
+def robust_range(accuracy: np.ndarray, lr0s: np.ndarray, best: float):
+  """``(decades, lowest, highest lr0)`` within 1 point of ``best``."""
+  return _sweep.robust_range(accuracy, lr0s, best, WITHIN)
 
 
 # Each goal: what it asks, where on the grid, the limit on the shortfall, and
@@ -300,9 +278,7 @@ GOALS = (
 
 
 def goal_window(lr0s: np.ndarray) -> np.ndarray:
-  """Which grid values lie in ``GOAL_LR0S`` (the grid is rounded)."""
-  lo, hi = GOAL_LR0S
-  return (lr0s >= lo * (1 - 1e-6)) & (lr0s <= hi * (1 + 1e-6))
+  return _sweep.window(lr0s, *GOAL_LR0S)
 
 
 def _reference(mean_acc, reference):
@@ -324,19 +300,17 @@ def check_goal(goal, method, reference, mean_acc, std_acc, lr0s) -> dict:
   in_window, limit, with_decades = GOAL_RULES[goal]
   reference, label = reference
   where = goal_window(lr0s) if in_window else np.ones(len(lr0s), bool)
-  shortfall = np.where(where, reference - mean_acc[method], -np.inf)
-  i = int(np.argmax(shortfall))
+  found = _sweep.shortfall(mean_acc[method], reference, lr0s, where, limit)
+  i = found.pop("index")
   row = {
     "goal": goal,
     "method": method,
     "reference": label,
     "limit": limit,
-    "worst_shortfall": float(shortfall[i]),
-    "at_lr0": float(lr0s[i]),
+    "worst_shortfall": found.pop("worst_shortfall"),
+    "at_lr0": found.pop("at_lr0"),
     "std_there": float(std_acc[method][i]),
-    "within": int(np.sum(where & (shortfall <= limit))),
-    "of": int(np.sum(where)),
-    "met": bool(shortfall[i] <= limit),
+    **found,
   }
   if with_decades:
     row["decades"] = robust_range(mean_acc[method], lr0s, reference)[0]
