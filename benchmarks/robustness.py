@@ -63,22 +63,14 @@ def _plateau_learning_rate(state, lr0):
 
 
 # Settings are spelled out, so that the labels stay true when defaults change.
-HC_REFERENCE = "hillclimb, reference rule"
-HC_NO_SEARCH = "hillclimb, no scale search"
 HC_DEFAULT = "hillclimb (defaults)"
 HC_K10 = "hillclimb, every_k=10, lrlr=0.1"
-HCA_NO_SEARCH = "hillclimb_adam, no scale search"
 HCA_DEFAULT = "hillclimb_adam (defaults)"
 HCA_K10 = "hillclimb_adam, every_k=10, lrlr=0.1"
 HC_ONE = "hillclimb, one_probe"
 HC_NONE = "hillclimb, no_probe"
 HCA_ONE = "hillclimb_adam, one_probe"
 HCA_NONE = "hillclimb_adam, no_probe"
-# Without the scale search, what each rule's own moves make of lr0.
-HC_ONE_NO_SEARCH = "hillclimb, one_probe, no scale search"
-HC_NONE_NO_SEARCH = "hillclimb, no_probe, no scale search"
-HCA_ONE_NO_SEARCH = "hillclimb_adam, one_probe, no scale search"
-HCA_NONE_NO_SEARCH = "hillclimb_adam, no_probe, no scale search"
 # One probe with a smaller sufficient-decrease fraction, which settles at
 # longer steps (benchmarks/settling.py: the one-step rate is too short).
 HC_ONE_LONG = "hillclimb, one_probe, slope_rtol=0.25"
@@ -137,22 +129,23 @@ NO_SEARCH = {"scale_search": None}
 ONE, NONE = {"decision": "one_probe"}, {"decision": "no_probe"}
 LONG = {"decision": "one_probe", "slope_rtol": 0.25}
 K10 = {"every_k": 10, "lrlr": 0.1}
+ONE_NS, NONE_NS = {**ONE, **NO_SEARCH}, {**NONE, **NO_SEARCH}
 CLIMBERS = (  # (name, optimizer, settings), in the pages' order
-  (HC_REFERENCE, SGD_LIKE, _train.POST_RULE),
-  (HC_NO_SEARCH, SGD_LIKE, NO_SEARCH),
+  ("hillclimb, reference rule", SGD_LIKE, _train.POST_RULE),
+  ("hillclimb, no scale search", SGD_LIKE, NO_SEARCH),
   (HC_DEFAULT, SGD_LIKE, {}),
   (HC_K10, SGD_LIKE, K10),
-  (HCA_NO_SEARCH, ADAM_LIKE, NO_SEARCH),
+  ("hillclimb_adam, no scale search", ADAM_LIKE, NO_SEARCH),
   (HCA_DEFAULT, ADAM_LIKE, {}),
   (HCA_K10, ADAM_LIKE, K10),
   (HC_ONE, SGD_LIKE, ONE),
   (HC_NONE, SGD_LIKE, NONE),
   (HCA_ONE, ADAM_LIKE, ONE),
   (HCA_NONE, ADAM_LIKE, NONE),
-  (HC_ONE_NO_SEARCH, SGD_LIKE, {**ONE, **NO_SEARCH}),
-  (HC_NONE_NO_SEARCH, SGD_LIKE, {**NONE, **NO_SEARCH}),
-  (HCA_ONE_NO_SEARCH, ADAM_LIKE, {**ONE, **NO_SEARCH}),
-  (HCA_NONE_NO_SEARCH, ADAM_LIKE, {**NONE, **NO_SEARCH}),
+  ("hillclimb, one_probe, no scale search", SGD_LIKE, ONE_NS),
+  ("hillclimb, no_probe, no scale search", SGD_LIKE, NONE_NS),
+  ("hillclimb_adam, one_probe, no scale search", ADAM_LIKE, ONE_NS),
+  ("hillclimb_adam, no_probe, no scale search", ADAM_LIKE, NONE_NS),
   (HC_ONE_LONG, SGD_LIKE, LONG),
   (HCA_ONE_LONG, ADAM_LIKE, LONG),
 )
@@ -198,11 +191,9 @@ def _fair(sgd_ratio: str, adam_ratio: str) -> dict[str, str]:
 
 # One compute-fair table per decision rule: the ratio of step_cost.json
 # (models.mlp) that sets each baseline's budget (its 10 epochs times what a
-# step of the hill climber of its family costs relative to it), and the hill
-# climbers compared with them. Only SGD and Adam were measured; DoG, COCOB,
-# Mechanic and schedule-free SGD do at least SGD's work per step, and Prodigy
-# and D-Adaptation at least Adam's, so the measured ratio is an upper bound on
-# hill climbing's cost relative to them: they get at least their fair share.
+# step of the hill climber of its family costs relative to it; the page says
+# why the ratios measured on SGD and Adam hold for the others), and the hill
+# climbers compared with them.
 FAIR_BY_DECISION = {
   "two_probes": (
     _fair("hillclimb_k1_over_sgd", "hillclimb_adam_over_adam"),
@@ -225,11 +216,6 @@ STEP_COST_RATIOS = tuple(
     + ["hillclimb_k10_over_sgd", "adam_over_sgd"]
   )
 )
-
-
-def robust_range(accuracy: np.ndarray, lr0s: np.ndarray, best: float):
-  """``(decades, lowest, highest lr0)`` within 1 point of ``best``."""
-  return _sweep.robust_range(accuracy, lr0s, best, WITHIN)
 
 
 # Each goal: what it asks, where on the grid, the limit on the shortfall, and
@@ -277,10 +263,6 @@ GOALS = (
 )
 
 
-def goal_window(lr0s: np.ndarray) -> np.ndarray:
-  return _sweep.window(lr0s, *GOAL_LR0S)
-
-
 def _reference(mean_acc, reference):
   """The reference's accuracy (scalar or per lr0) and label; None if absent."""
   if isinstance(reference, str):
@@ -299,7 +281,9 @@ def check_goal(goal, method, reference, mean_acc, std_acc, lr0s) -> dict:
   """How far ``method`` falls below ``reference`` where ``goal`` looks."""
   in_window, limit, with_decades = GOAL_RULES[goal]
   reference, label = reference
-  where = goal_window(lr0s) if in_window else np.ones(len(lr0s), bool)
+  where = (
+    _sweep.window(lr0s, *GOAL_LR0S) if in_window else np.ones(len(lr0s), bool)
+  )
   found = _sweep.shortfall(mean_acc[method], reference, lr0s, where, limit)
   i = found.pop("index")
   row = {
@@ -313,7 +297,9 @@ def check_goal(goal, method, reference, mean_acc, std_acc, lr0s) -> dict:
     **found,
   }
   if with_decades:
-    row["decades"] = robust_range(mean_acc[method], lr0s, reference)[0]
+    row["decades"] = _sweep.robust_range(
+      mean_acc[method], lr0s, reference, WITHIN
+    )[0]
   return row
 
 
@@ -457,7 +443,9 @@ def derive(summary: dict) -> dict:
   std_acc = {n: np.array(summary[n]["accuracy_std"]) for n in names}
   best = max(float(a.max()) for a in mean_acc.values())
   for name in names:
-    summary[name]["decades"] = robust_range(mean_acc[name], lr0s, best)[0]
+    summary[name]["decades"] = _sweep.robust_range(
+      mean_acc[name], lr0s, best, WITHIN
+    )[0]
   by_decision = {}
   for decision in FAIR_BY_DECISION:
     rows = fair_rows(summary, decision)
@@ -465,7 +453,7 @@ def derive(summary: dict) -> dict:
       fair_best = max(max(r["accuracy_mean"]) for r in rows.values())
       for row in rows.values():
         acc = np.array(row["accuracy_mean"])
-        row["decades"] = robust_range(acc, lr0s, fair_best)[0]
+        row["decades"] = _sweep.robust_range(acc, lr0s, fair_best, WITHIN)[0]
       by_decision[decision] = {"best": fair_best, "methods": rows}
   two = by_decision.get("two_probes", {"best": None, "methods": {}})
   summary.update(_best=best, _goals=goals(mean_acc, std_acc, lr0s))
@@ -499,14 +487,14 @@ def fair_rows(summary: dict, decision: str) -> dict:
 
 def _band(acc: np.ndarray, lr0s: np.ndarray, best: float) -> list[str]:
   """Best, where, decades within 1 pt of ``best``, range, lowest values."""
-  decades, lo, hi = robust_range(acc, lr0s, best)
+  decades, lo, hi = _sweep.robust_range(acc, lr0s, best, WITHIN)
   i = int(np.argmax(acc))
   return [
     _page.percent(acc[i]),
     f"{lr0s[i]:.0e}",
     f"{decades:.1f}",
     "-" if np.isnan(lo) else f"{lo:.0e} to {hi:.0e}",
-    _page.percent(acc[goal_window(lr0s)].min()),
+    _page.percent(acc[_sweep.window(lr0s, *GOAL_LR0S)].min()),
     _page.percent(acc.min()),
   ]
 

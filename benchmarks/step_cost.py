@@ -116,54 +116,35 @@ def _hillclimb_step(model, opt):
 def variants(model_name: str, with_adam: bool) -> list[Variant]:
   """The optimizers compared on one model; ``sgd`` comes first."""
   lr = SGD_LR[model_name]
-  out = [
-    Variant("sgd", optax.sgd(lr), _plain_step),
-    Variant("floor", optax.sgd(lr), _floor_step),
-    Variant("floor1", optax.sgd(lr), _floor1_step),
-    Variant(
-      "ema",
-      optax.chain(optax.ema(0.9, debias=True), optax.scale(-lr)),
-      _plain_step,
-    ),
-    Variant("hillclimb_k1", ohc.hillclimb(lr), _hillclimb_step),
-    Variant("hillclimb_k10", ohc.hillclimb(lr, every_k=10), _hillclimb_step),
-    Variant("vmap", ohc.hillclimb(lr, probe="vmap"), _hillclimb_step),
-    Variant(
-      "sequential", ohc.hillclimb(lr, probe="sequential"), _hillclimb_step
-    ),
-    Variant(
-      "linesearch",
-      # As optax's own example: SGD with unit step, the search scales it.
-      optax.chain(
-        optax.sgd(1.0),
-        optax.scale_by_backtracking_linesearch(max_backtracking_steps=15),
-      ),
-      _hillclimb_step,
-    ),
+  hc = functools.partial(ohc.hillclimb, lr)
+  hca = functools.partial(ohc.hillclimb_adam, ADAM_LR)
+  ema = optax.chain(optax.ema(0.9, debias=True), optax.scale(-lr))
+  # As optax's own example: SGD with unit step, the search scales it.
+  linesearch = optax.chain(
+    optax.sgd(1.0),
+    optax.scale_by_backtracking_linesearch(max_backtracking_steps=15),
+  )
+  plain, probing = _plain_step, _hillclimb_step
+  table = [
+    ("sgd", optax.sgd(lr), plain),
+    ("floor", optax.sgd(lr), _floor_step),
+    ("floor1", optax.sgd(lr), _floor1_step),
+    ("ema", ema, plain),
+    ("hillclimb_k1", hc(), probing),
+    ("hillclimb_k10", hc(every_k=10), probing),
+    ("vmap", hc(probe="vmap"), probing),
+    ("sequential", hc(probe="sequential"), probing),
+    ("linesearch", linesearch, probing),
   ]
-  for decision in ("one_probe", "no_probe"):
-    out += [
-      Variant(decision, ohc.hillclimb(lr, decision=decision), _hillclimb_step),
-      Variant(
-        f"{decision}_raw",
-        ohc.hillclimb(lr, smoothing=0.0, decision=decision),
-        _hillclimb_step,
-      ),
-    ]
+  for d in ("one_probe", "no_probe"):
+    table += [(d, hc(decision=d), probing)]
+    table += [(f"{d}_raw", hc(smoothing=0.0, decision=d), probing)]
   if with_adam:
-    out += [
-      Variant("adam", optax.adam(ADAM_LR), _plain_step),
-      Variant("hillclimb_adam", ohc.hillclimb_adam(ADAM_LR), _hillclimb_step),
-    ]
-    out += [
-      Variant(
-        f"hillclimb_adam_{decision}",
-        ohc.hillclimb_adam(ADAM_LR, decision=decision),
-        _hillclimb_step,
-      )
-      for decision in ("one_probe", "no_probe")
-    ]
-  return out
+    table += [("adam", optax.adam(ADAM_LR), plain)]
+    table += [("hillclimb_adam", hca(), probing)]
+    table += [(f"hillclimb_adam_{d}", hca(decision=d), probing)
+              for d in ("one_probe", "no_probe")]  # fmt: skip
+  return [Variant(*row) for row in table]
 
 
 @dataclasses.dataclass

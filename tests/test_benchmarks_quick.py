@@ -230,18 +230,20 @@ def test_settling_quick(tmp_path):
 
 
 def test_robust_range():
-  from benchmarks import robustness
+  from benchmarks import _sweep
 
   lr0s = np.logspace(-6, 0, 13)
   acc = np.array([0.1, 0.5, 0.80, 0.805, 0.81, 0.3, 0.805, 0.81, 0.81, 0.81,
                   0.6, 0.1, 0.1])  # fmt: skip
-  decades, lo, hi = robustness.robust_range(acc, lr0s, best=0.81)
+  decades, lo, hi = _sweep.robust_range(acc, lr0s, best=0.81, within=0.01)
   # Two runs within a point: lr0s[2:5] (1 decade) and lr0s[6:10] (1.5).
   assert decades == pytest.approx(1.5)
   assert lo == pytest.approx(lr0s[6])
   assert hi == pytest.approx(lr0s[9])
-  decades, lo, hi = robustness.robust_range(acc, lr0s, best=0.95)
+  decades, lo, hi = _sweep.robust_range(acc, lr0s, best=0.95, within=0.01)
   assert decades == 0
   assert np.isnan(lo)
-  decades, _, _ = robustness.robust_range(np.full(13, 0.9), lr0s, best=0.9)
+  decades, _, _ = _sweep.robust_range(
+    np.full(13, 0.9), lr0s, best=0.9, within=0.01
+  )
   assert decades == pytest.approx(6.0)
