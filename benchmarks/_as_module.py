@@ -1,18 +1,11 @@
 """Lets a benchmark run as ``python benchmarks/<name>.py`` as well as with -m.
 
-Run as a file, a script has no package, so its relative imports fail, and
-Python puts ``benchmarks/`` on ``sys.path`` instead of the repository root,
-so that ``import optax_hillclimb`` would find whatever copy is installed
-rather than this checkout's. Each script therefore starts, before it imports
-anything of this repository, with::
-
-  if not __package__:  # Run as a file: python benchmarks/<name>.py.
-    import _as_module  # noqa: F401
-
-which only a script run as a file executes (``benchmarks/`` is then on the
-path, so this module is found by its bare name). Importing it puts the
-repository root first on ``sys.path`` and makes the script a module of the
-``benchmarks`` package, as ``python -m benchmarks.<name>`` would have.
+Run as a file, a script has no package for its relative imports, and
+``benchmarks/`` rather than the repository root is on ``sys.path`` (so that
+``import optax_hillclimb`` could find another installed copy). A script that
+starts with ``if not __package__: import _as_module`` (found by its bare name
+then) gets the repository root first on the path and becomes a module of the
+``benchmarks`` package, as ``python -m benchmarks.<name>`` would make it.
 """
 
 import os

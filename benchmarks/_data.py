@@ -1,10 +1,9 @@
-"""Loading the benchmark data as flat float arrays, labelled by origin."""
-
-import dataclasses
+"""Loading the benchmark data, labelled by origin."""
 
 import numpy as np
 
 from benchmarks import _example
+from benchmarks import _train
 
 datasets = _example.module("datasets")
 
@@ -12,19 +11,22 @@ datasets = _example.module("datasets")
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 
-@dataclasses.dataclass(frozen=True)
-class FlatData:
-  """Images flattened to [N, 784] float32, with where they came from."""
+def _load(data: str):
+  if data == "fashion_mnist":
+    return datasets.load(
+      source="idx", data_dir=DEBIAN_FASHION_MNIST, name="fashion_mnist"
+    )
+  if data == "sample":
+    return datasets.load(source="sample")
+  if data == "mnist":
+    return datasets.load(source="tfds", name="mnist")
+  raise ValueError(
+    f"data must be 'fashion_mnist', 'sample' or 'mnist', got data={data!r}."
+  )
 
-  x_train: np.ndarray
-  y_train: np.ndarray
-  x_test: np.ndarray
-  y_test: np.ndarray
-  label: str
 
-
-def load_flat(data: str, scale: str) -> FlatData:
-  """Loads ``data`` and scales its pixels.
+def load_flat(data: str, scale: str) -> _train.Data:
+  """Loads ``data`` as images flattened to [N, 784] float32.
 
   Args:
     data: ``"fashion_mnist"`` (the full Fashion-MNIST from Debian's IDX files),
@@ -34,20 +36,9 @@ def load_flat(data: str, scale: str) -> FlatData:
       ``"unit"`` ([0, 1]).
 
   Returns:
-    A :class:`FlatData`.
+    A :class:`benchmarks._train.Data`.
   """
-  if data == "fashion_mnist":
-    ds = datasets.load(
-      source="idx", data_dir=DEBIAN_FASHION_MNIST, name="fashion_mnist"
-    )
-  elif data == "sample":
-    ds = datasets.load(source="sample")
-  elif data == "mnist":
-    ds = datasets.load(source="tfds", name="mnist")
-  else:
-    raise ValueError(
-      f"data must be 'fashion_mnist', 'sample' or 'mnist', got data={data!r}."
-    )
+  ds = _load(data)
 
   def flat(images):
     return datasets.to_float(images, scale=scale).reshape(len(images), -1)
@@ -56,10 +47,24 @@ def load_flat(data: str, scale: str) -> FlatData:
     f"{ds.name} ({ds.source}: {len(ds.train_labels)} train,"
     f" {len(ds.test_labels)} test images), inputs {scale}"
   )
-  return FlatData(
+  return _train.Data(
     flat(ds.train_images),
     np.asarray(ds.train_labels, np.int32),
     flat(ds.test_images),
     np.asarray(ds.test_labels, np.int32),
     label,
+  )
+
+
+def load_images(data: str, num_train: int) -> _train.Data:
+  """The first ``num_train`` training images [N, 28, 28, 1] and all tests."""
+  ds = _load(data)
+  labels = ds.train_labels[:num_train]
+  return _train.Data(
+    datasets.to_float(ds.train_images[:num_train]),
+    labels,
+    datasets.to_float(ds.test_images),
+    ds.test_labels,
+    f"{ds.name} ({ds.source}), first {len(labels)} training images, all"
+    f" {len(ds.test_labels)} test images",
   )

@@ -1,25 +1,15 @@
 #!/usr/bin/env bash
-# The accelerator run: what probing costs per step, and how many kernels a
-# probe step launches in each probe mode, on JAX's default device.
+# The accelerator run: what probing costs per step (benchmarks/step_cost.py)
+# and how many kernels a probe step launches in each probe mode
+# (benchmarks/kernel_count.py), on JAX's default device:
 #
 #   bash benchmarks/accelerator.sh OUT_DIR [--quick]
 #
 # Needs jax (with the accelerator's plugin), optax and flax, and no network;
-# runs this checkout's code (PYTHONPATH=.) from whatever directory. Writes
-# under OUT_DIR:
-#
-#   device.txt          the device JAX runs on (and `nvidia-smi -L`, if any)
-#   kernel_counts.json  python -m benchmarks.kernel_count: kernels and matrix
-#   kernel_counts.md      products of a forward pass, a probe step and whole
-#   hlo/                  steps in each probe mode; the HLO modules it counted
-#   step_cost.json      python -m benchmarks.step_cost: step times and memory
-#   step_cost.md          against SGD, the line search and each other
-#
-# The full run takes a few minutes on a GPU; each part is stopped after its
-# time limit below, so that the whole stays under 8 minutes, and the other
-# part still runs. --quick counts and times the MLP only, at the small size
-# of the benchmarks' quick modes: a check of the plumbing, which CI runs on
-# CPU in 10 to 20 seconds.
+# runs this checkout's code from any directory. Writes device.txt,
+# kernel_counts.{json,md}, hlo/ and step_cost.{json,md} under OUT_DIR. Each
+# part stops at its time limit below, so that the whole stays under 8
+# minutes; --quick does the MLP only, small: the plumbing check CI runs on CPU.
 set -euo pipefail
 
 usage="usage: bash benchmarks/accelerator.sh OUT_DIR [--quick]"

