@@ -11,11 +11,16 @@ The student is a ReLU MLP with one hidden layer of 32 units.
 ``loss_scale`` multiplies the mean squared error by ``loss_scale / 3e4``, so
 that the same problem (same minimiser, same gradient directions) starts from
 a loss of about ``loss_scale``: 3e4 is the raw mean squared error.
+:func:`task` is the student at one loss scale for the loops of ``_train``.
 """
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from benchmarks import _train
 
 NUM_INPUTS = 12
 NUM_HIDDEN = 32
@@ -85,3 +90,40 @@ def dead_share(params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
 def constant_mse(y_train: jax.Array, y_test: jax.Array) -> jax.Array:
   """The test MSE of the best constant prediction (the training mean)."""
   return jnp.mean((y_test - jnp.mean(y_train)) ** 2)
+
+
+def dataset() -> _train.Data:
+  """:func:`data` for the loops of ``_train``."""
+  (x, y), (x_test, y_test) = data()
+  return _train.Data(
+    x,
+    y,
+    x_test,
+    y_test,
+    label=f"a synthetic regression ({NUM_TRAIN} train / {NUM_TEST} test)",
+  )
+
+
+def metrics(params, data: _train.Data) -> dict[str, jax.Array]:
+  """The raw test MSE, its R^2, and the hidden units dead on the training set.
+
+  R^2 is against the best constant prediction: about 0 for a student that
+  predicts the targets' mean.
+  """
+  test_mse = mse(params, data.x_test, data.y_test)
+  return {
+    "test_loss": test_mse,
+    "r2": 1 - test_mse / constant_mse(data.y_train, data.y_test),
+    "dead": dead_share(params, data.x_train),
+  }
+
+
+@functools.cache
+def task(loss_scale: float) -> _train.Task:
+  """The student trained on :func:`loss` at ``loss_scale`` (one per scale)."""
+  return _train.Task(
+    f"regression MLP 12-32-1, loss scale {loss_scale:g}",
+    init,
+    lambda params, x, y: loss(params, x, y, loss_scale),
+    metrics,
+  )

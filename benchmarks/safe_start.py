@@ -29,17 +29,25 @@ import optax_hillclimb as ohc
 
 from . import _cli
 from . import _page
+from . import _train
 
 LR0S = tuple(10.0**k for k in range(-6, 3))
 NUM_TRAIN = 1437
 
 
-def digits():
-  """sklearn's bundled digits: ``((x, y), (x_test, y_test))``."""
+def digits() -> _train.Data:
+  """sklearn's bundled digits, shuffled (seed 0), pixels in [0, 1]."""
   x, y = sk_datasets.load_digits(return_X_y=True)
   order = np.random.default_rng(0).permutation(len(y))
   x, y = jnp.asarray(x[order] / 16.0, jnp.float32), jnp.asarray(y[order])
-  return (x[:NUM_TRAIN], y[:NUM_TRAIN]), (x[NUM_TRAIN:], y[NUM_TRAIN:])
+  return _train.Data(
+    x[:NUM_TRAIN],
+    y[:NUM_TRAIN],
+    x[NUM_TRAIN:],
+    y[NUM_TRAIN:],
+    label=f"sklearn's 8x8 digits ({NUM_TRAIN} train / {len(y) - NUM_TRAIN}"
+    " test)",
+  )
 
 
 def init(key):
@@ -65,9 +73,31 @@ def loss(params, x, y):
   ).mean()
 
 
+def dead_share(params, x):
+  """The share of hidden units that output 0 on every input of ``x``."""
+  return jnp.mean(jnp.all(hidden(params, x) == 0, axis=0))
+
+
+def metrics(params, data: _train.Data) -> dict[str, jax.Array]:
+  """Test loss and accuracy, and the hidden units dead on the training set."""
+  return {
+    "test_loss": loss(params, data.x_test, data.y_test),
+    "accuracy": jnp.mean(
+      jnp.argmax(logits(params, data.x_test), -1) == data.y_test
+    ),
+    "dead": dead_share(params, data.x_train),
+  }
+
+
+# The classifier for the shared loops of ``_train`` (``train`` below is this
+# page's own, as its committed numbers were made).
+TASK = _train.Task("digits MLP 64-64-10", init, loss, metrics)
+
+
 def train(opt, seed, epochs=3, batch=64):
   """Trains the MLP; returns (test accuracy, dead share, worst loss ratio)."""
-  (x, y), (x_test, y_test) = digits()
+  data = digits()
+  x, y = data.x_train, data.y_train
   params = init(jax.random.key(seed))
   steps = len(y) // batch
   order = jnp.concatenate(
@@ -90,9 +120,12 @@ def train(opt, seed, epochs=3, batch=64):
   (params, _), growth = jax.jit(lambda c, o: jax.lax.scan(step, c, o))(
     (params, opt.init(params)), order
   )
-  accuracy = float(jnp.mean(jnp.argmax(logits(params, x_test), -1) == y_test))
-  dead = float(jnp.mean(jnp.all(hidden(params, x) == 0, axis=0)))
-  return accuracy, dead, float(jnp.max(growth))
+  measured = metrics(params, data)
+  return (
+    float(measured["accuracy"]),
+    float(measured["dead"]),
+    float(jnp.max(growth)),
+  )
 
 
 # Each optimizer with the scale search (the default), without it (the former

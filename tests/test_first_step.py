@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 import pytest
 
+from benchmarks import _picks
 from benchmarks import _regression
 import optax_hillclimb as ohc
 from optax_hillclimb import _search
@@ -98,3 +99,42 @@ def test_regression_keeps_most_units_through_twenty_steps(make, lr0):
   # every unit was dead by step 20.
   dead = _dead_shares(make(lr0, every_k=10))
   assert float(jnp.max(dead)) < 0.5, dead
+
+
+def _first_learning_rate(lr0=1e-3, loss_scale=1e4):
+  """hillclimb's learning rate after its first update (jitted) on one batch."""
+  (x, y), _ = _regression.data()
+  x, y = x[: _regression.BATCH_SIZE], y[: _regression.BATCH_SIZE]
+  params = _regression.init(jax.random.key(0))
+  loss = lambda p: _regression.loss(p, x, y, loss_scale)
+  opt = ohc.hillclimb(lr0)
+
+  @jax.jit
+  def first_update(params):
+    value, grads = jax.value_and_grad(loss)(params)
+    _, state = opt.update(
+      grads, opt.init(params), params, value_fn=loss, value=value
+    )
+    return ohc.get_learning_rate(state)
+
+  return float(first_update(params))
+
+
+@pytest.mark.parametrize(
+  ("name", "multiple"),
+  [
+    # The library's own pick and bound: the library's choice exactly.
+    (_picks.AFTER, 1.0),
+    # Unbounded, the pick is a decade longer; bounded by 0.1, one shorter.
+    (_picks.BEFORE, 10.0),
+    ("half, step <= 0.1 norm(w)", 0.1),
+  ],
+)
+def test_a_swapped_pick_traces_into_the_update(name, multiple):
+  library = _first_learning_rate()
+  pick, _, bound = _picks.PICKS[name]
+  with _picks.picking(pick, bound):
+    swapped = _first_learning_rate()
+  assert swapped == pytest.approx(library * multiple, rel=1e-5)
+  assert _search.pick_scale is not pick  # The library's is back.
+  assert _first_learning_rate() == library

@@ -1,0 +1,113 @@
+"""Candidate picks of the first update's scale search, and their swap.
+
+A pick has the signature of ``_search.pick_scale``: ``(candidates, losses)
+-> (index of the chosen candidate, whether the losses differ at all)``.
+:func:`picking` swaps one in for the library's while a training program is
+traced, so that a whole grid trains with it (``benchmarks/first_step.py``
+measures them side by side).
+"""
+
+from collections.abc import Callable
+import contextlib
+
+import jax.numpy as jnp
+
+from optax_hillclimb import _search
+
+DECADES = _search.SCALE_SEARCH
+# Each decade and its double: the doubles score a second step of the same
+# length (w - 2 c u) for the two-step pick.
+DOUBLED = tuple(sorted(DECADES + tuple(2 * c for c in DECADES)))
+
+
+def fraction_of_best(fraction: float) -> Callable:
+  """The smallest candidate with ``fraction`` of the best decrease."""
+
+  def pick(candidates, losses):
+    best = jnp.min(losses)
+    reference = losses[jnp.argmin(candidates)]
+    good_enough = losses <= best + (reference - best) * (1 - fraction)
+    chosen = jnp.argmin(jnp.where(good_enough, candidates, jnp.inf))
+    return chosen, jnp.any(losses != best)
+
+  return pick
+
+
+def decade_lower(pick: Callable) -> Callable:
+  """``pick``'s choice, then the candidate ten times smaller (if any)."""
+
+  def lower(candidates, losses):
+    chosen, decided = pick(candidates, losses)
+    lower = jnp.isclose(candidates, candidates[chosen] / 10, rtol=1e-3)
+    return jnp.where(jnp.any(lower), jnp.argmax(lower), chosen), decided
+
+  return lower
+
+
+def only_where(admissible: Callable, pick: Callable) -> Callable:
+  """``pick`` among the candidates that ``admissible`` lets through.
+
+  The others score ``inf``; when none is admissible, the smallest candidate.
+  """
+
+  def restricted(candidates, losses):
+    ok = admissible(candidates, losses)
+    chosen, decided = pick(candidates, jnp.where(ok, losses, jnp.inf))
+    smallest = jnp.argmin(candidates)
+    chosen = jnp.where(jnp.any(ok), chosen, smallest)
+    return chosen, decided & jnp.any(ok)
+
+  return restricted
+
+
+def second_step_decreases(candidates, losses):
+  """Twice the step (``w - 2 c u``) scores no worse than the step itself."""
+  match = jnp.isclose(candidates[None, :], 2 * candidates[:, None], rtol=1e-3)
+  doubled = jnp.where(jnp.any(match, 1), losses[jnp.argmax(match, 1)], jnp.nan)
+  return doubled <= losses
+
+
+HALF = fraction_of_best(0.5)
+BEFORE = "half of best (before)"
+AFTER = "half, step <= 0.2 norm(w) (after)"
+# name: (pick, scale_search, longest first step as a fraction of the
+# parameters' norm, or None).
+PICKS = {
+  BEFORE: (HALF, DECADES, None),
+  "half, step <= 0.1 norm(w)": (HALF, DECADES, 0.1),
+  AFTER: (HALF, DECADES, _search.MAX_RELATIVE_STEP),
+  "half, step <= 0.3 norm(w)": (HALF, DECADES, 0.3),
+  "tenth of best": (fraction_of_best(0.1), DECADES, None),
+  "half, a decade lower": (decade_lower(HALF), DECADES, None),
+  "half, 2c decreases": (
+    only_where(second_step_decreases, HALF),
+    DOUBLED,
+    None,
+  ),
+}
+
+
+@contextlib.contextmanager
+def picking(pick: Callable, max_relative_step: float | None):
+  """Swaps ``pick`` and the bound in for the library's while tracing.
+
+  With ``max_relative_step``, the search sees ``inf`` for candidates whose
+  step is longer than that fraction of the parameters' norm
+  (``_search.bound_steps``); with ``None``, no bound, whatever the library's.
+  """
+  library = _search.pick_scale, _search.search
+
+  def search(*args, step_norm, params_norm, **kwargs):
+    if max_relative_step is not None:
+      lr0, candidates, losses = args
+      bounded = _search.bound_steps(
+        candidates, losses, step_norm, params_norm, max_relative_step
+      )
+      args = lr0, candidates, bounded
+    return library[1](*args, **kwargs)
+
+  _search.pick_scale, _search.search = pick, search
+  try:
+    yield
+  finally:
+    _search.pick_scale, _search.search = library
