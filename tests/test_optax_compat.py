@@ -240,8 +240,9 @@ def test_value_and_grad_from_state_still_finds_its_fields():
   def loss(params):
     return jnp.sum(params**2)
 
+  # From lr0 as given: this is about the state's fields, not the start.
   opt = optax.chain(
-    ohc.hillclimb(0.25, smoothing=0.0),
+    ohc.hillclimb(0.25, smoothing=0.0, scale_search=None),
     optax.scale_by_backtracking_linesearch(
       max_backtracking_steps=15, store_grad=True
     ),
