@@ -4,8 +4,8 @@ A run's steps go through ``jax.lax.scan`` inside one ``jax.jit`` per stretch
 between evaluations. Measured on a 2-core CPU, that was faster than a jitted
 step called from a Python loop, and faster per run than a ``jax.vmap`` over
 several learning rates (XLA:CPU runs the batched matrix products of a vmapped
-transformer slower than the plain ones); ``python -m benchmarks.lm --timing``
-measures the three side by side.
+transformer slower than the plain ones); ``python -m benchmarks.lm_step_modes``
+measures them side by side.
 
 A seed fixes the initial parameters and the batches: step ``t`` trains on
 ``batch_size`` windows of ``length + 1`` bytes drawn from the training stream
@@ -171,9 +171,12 @@ def _gradient(feed, loss, params, batch, next_batch):
   return value, grads, {**extra, "batch": probe_batch}
 
 
-@functools.cache
-def _programs(method, steps, batch_size, config):
-  """Jitted ``init``, ``stretch`` (a scan of steps) and ``evaluate``."""
+def init_and_step(method, steps, batch_size, config):
+  """``init(seed, lr0) -> carry`` and ``step(carry, t, lr0, seed, data)``.
+
+  ``step`` trains one step on batch ``t`` and returns ``(carry, (loss of the
+  batch, learning rate after the step))``; neither is jitted.
+  """
   width = config.length + 1
 
   def loss(params, batch):
@@ -188,29 +191,40 @@ def _programs(method, steps, batch_size, config):
     )
     return params, optimizer(lr0).init(params)
 
+  def step(carry, t, lr0, seed, train_bytes):
+    params, state = carry
+    value, grads, extra = _gradient(
+      method.feed,
+      loss,
+      params,
+      sample(train_bytes, seed, t, batch_size, width),
+      lambda: sample(train_bytes, seed, t + 1, batch_size, width),
+    )
+    updates, state = optimizer(lr0).update(grads, state, params, **extra)
+    params = optax.apply_updates(params, updates)
+    return (params, state), (value, method.learning_rate(state, lr0))
+
+  return init, step
+
+
+@functools.cache
+def _programs(method, steps, batch_size, config):
+  """Jitted ``init``, ``stretch`` (a scan of steps) and ``evaluate``."""
+  init, step = init_and_step(method, steps, batch_size, config)
+
   def stretch(carry, lr0, seed, train_bytes, ts):
-    opt = optimizer(lr0)
+    def scanned(carry, t):
+      return step(carry, t, lr0, seed, train_bytes)
 
-    def step(carry, t):
-      params, state = carry
-      value, grads, extra = _gradient(
-        method.feed,
-        loss,
-        params,
-        sample(train_bytes, seed, t, batch_size, width),
-        lambda: sample(train_bytes, seed, t + 1, batch_size, width),
-      )
-      updates, state = opt.update(grads, state, params, **extra)
-      params = optax.apply_updates(params, updates)
-      return (params, state), (value, method.learning_rate(state, lr0))
-
-    return jax.lax.scan(step, carry, ts)
+    return jax.lax.scan(scanned, carry, ts)
 
   def evaluate(carry, windows):
     params, state = carry
     params = method.eval_params(state, params)
-    batches = windows.reshape(-1, batch_size, width)
-    nats = jax.lax.map(lambda b: loss(params, b), batches).mean()
+    batches = windows.reshape(-1, batch_size, config.length + 1)
+    nats = jax.lax.map(
+      lambda b: _transformer.loss(params, b, config), batches
+    ).mean()
     return _transformer.bits_per_byte(nats)
 
   return jax.jit(init), jax.jit(stretch), jax.jit(evaluate)

@@ -16,7 +16,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = ("seed_tables", "lr_at_minimum", "robustness", "step_cost",
-           "safe_start", "kernel_count", "settling", "climb")  # fmt: skip
+           "safe_start", "kernel_count", "settling", "climb", "lm",
+           "lm_step_modes")  # fmt: skip
 
 
 def _python(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:

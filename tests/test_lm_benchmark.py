@@ -70,19 +70,38 @@ def test_split_is_by_record_and_fixed():
   assert bytes(windows[-1]) in bytes(corpus.validation)
 
 
-@needs_fortunes
-@pytest.mark.slow
-def test_lm_benchmark_quick(tmp_path):
+def _run_quick(module: str, out) -> None:
   env = dict(os.environ)
   env.pop("XLA_FLAGS", None)  # one CPU device, not conftest.py's eight
   subprocess.run(
-    [sys.executable, "-m", "benchmarks.lm", "--quick", "--out", tmp_path],
+    [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", out],
     cwd=REPO,
     env=env,
     check=True,
     capture_output=True,
     text=True,
   )
+
+
+@needs_fortunes
+@pytest.mark.slow
+def test_step_modes_quick(tmp_path):
+  _run_quick("lm_step_modes", tmp_path)
+  page = (tmp_path / "lm_step_modes.md").read_text()
+  rows = [line for line in page.splitlines() if line.startswith("| ")][1:]
+  assert [row.split(" | ")[0] for row in rows] == [
+    "| loop, one run",
+    "| scan, one run",
+    "| loop, vmap over 4 runs",
+    "| scan, vmap over 4 runs",
+  ]
+  assert rows[1].endswith("| 1.00 |")
+
+
+@needs_fortunes
+@pytest.mark.slow
+def test_lm_benchmark_quick(tmp_path):
+  _run_quick("lm", tmp_path)
   with open(tmp_path / "lm.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   page = (tmp_path / "lm.md").read_text()
