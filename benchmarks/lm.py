@@ -298,8 +298,10 @@ def main() -> None:
   summary = _lm_page.load_summary(path, settings, corpus.label)
 
   def save(summary):
-    with open(path, "w") as f:
+    # Written whole, then renamed: the file is never seen half written.
+    with open(path + ".tmp", "w") as f:
       json.dump(summary, f, indent=1)
+    os.replace(path + ".tmp", path)
     _lm_page.write_page(summary, args.out)
 
   for name in args.group or GROUPS:
