@@ -42,7 +42,8 @@ def _cells(runs: Sequence[dict]) -> list[str]:
     _seeds(runs, "best"),
     f"{100 * collapse:+.1f}%" if np.isfinite(collapse) else "diverged",
     _num(spike, ".2f"),
-    f"{settled:.2g}",
+    # Only the climbing methods' records hold a trajectory of their own.
+    f"{settled:.2g}" if "learning_rate" in runs[0] else "-",
   ]
 
 
