@@ -9,6 +9,7 @@ from ._report import markdown_table
 SEEDS_NOTE = "seeds 0 / 1 / ..."
 # What each candidate applies, in multiples of the rate its probes judge.
 APPLIED = {
+  "next_batch_x1.25": "1.25x",
   "next_batch_x1.5": "1.5x",
   "next_batch_x2": "2x",
   "next_batch_x2_cosine": "2x cosine",
@@ -16,6 +17,7 @@ APPLIED = {
 CANDIDATES = (
   ("hillclimb_adam", "(a) probes on the gradient's batch (today)"),
   ("next_batch", "(b) probes on the next batch"),
+  ("next_batch_x1.25", "(c) (b), applying 1.25x the judged rate"),
   ("next_batch_x1.5", "(c) (b), applying 1.5x the judged rate"),
   ("next_batch_x2", "(c) (b), applying 2x the judged rate"),
   ("next_batch_x2_cosine", "(d) (b), applying 2x the judged rate x cosine"),

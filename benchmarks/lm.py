@@ -15,7 +15,7 @@ for each seed. Three groups of runs, each saved as it finishes:
   multiplies ``lr0`` by powers of ten, so ``lr0`` and ``10 lr0`` are one run);
 - ``candidates``: ways to decide on data the direction was not fitted to,
   with the library as it is: the probes (and ``value``) on the next step's
-  batch; the same, applying 1.5 or 2 times the judged rate
+  batch; the same, applying 1.25, 1.5 or 2 times the judged rate
   (``optax.scale``), or 2 times it under a cosine over the run; the
   direction from one half of the batch and the probes on the other; one
   probe on the next batch.
@@ -137,6 +137,7 @@ def candidates(quick: bool) -> list[Method]:
     climbing("next_batch_x2", horizon(2.0), lr0s, "next"),
     climbing("next_batch", adam, lr0s, "next"),
     climbing("next_batch_x1.5", horizon(1.5), lr0s, "next"),
+    climbing("next_batch_x1.25", horizon(1.25), lr0s, "next"),
     climbing("next_batch_x2_cosine", cosine_horizon, lr0s, "next"),
     climbing("split_halves", adam, lr0s, "split"),
     climbing(
