@@ -100,7 +100,8 @@ def baselines(quick: bool) -> list[Method]:
     Method("schedule_free_adamw",
            lambda lr0, steps: sf.schedule_free_adamw(lr0),
            # 2.5e-3 is its default.
-           (1e-3, 2.5e-3, 1e-2), eval_params=sf.schedule_free_eval_params),
+           (1e-3, 2.5e-3, 1e-2, 3e-2),
+           eval_params=sf.schedule_free_eval_params),
     default("prodigy", sf.prodigy),
     default("dadapt_adamw", sf.dadapt_adamw),
     default("mechanize_adam", lambda: sf.mechanize(optax.adam(1.0))),
