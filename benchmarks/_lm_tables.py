@@ -189,6 +189,10 @@ def provenance(summary: dict) -> str:
     f" {m['python']}; JAX {m['jax']} on `{m['devices']}`, optax"
     f" {m['optax']}, Flax {m['flax']}",
     f"- Data: {summary['data']}",
+    "- `python -m benchmarks.lm` runs every group and seed and writes this"
+    " page; the runs can also be made a group, a seed or a method at a"
+    " time (`--group`, `--seeds`, `--methods`, `--lr0s`), merged into"
+    " lm.json as below.",
   ]
   for name, group in summary["groups"].items():
     commands = ", ".join(f"`{c}`" for c in group["commands"])
