@@ -23,8 +23,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import optax_hillclimb as ohc
-
 from . import _transformer
 
 # What ``update`` receives besides the gradient (the probes' data):
@@ -60,12 +58,6 @@ class Method:
   def __post_init__(self):
     if self.feed not in FEEDS:
       raise ValueError(f"feed must be one of {FEEDS}, got {self.feed!r}.")
-
-
-def climbed_learning_rate(state: Any, lr0: jax.Array) -> jax.Array:
-  """The learning rate held in a state with one ``HillclimbState``."""
-  del lr0
-  return ohc.get_learning_rate(state)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -84,7 +84,9 @@ def adamw_cosine(lr0, steps):
 
 def climbing(name, make, lr0s, feed="same"):
   """A hill-climbing method: the climbed rate is recorded."""
-  return Method(name, make, lr0s, feed, _lm_train.climbed_learning_rate)
+  return Method(
+    name, make, lr0s, feed, lambda state, lr0: ohc.get_learning_rate(state)
+  )
 
 
 def baselines(quick: bool) -> list[Method]:
