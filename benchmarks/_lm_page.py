@@ -66,8 +66,8 @@ def figure(summary: dict, path: str) -> None:
   """Validation curves of the best of each method, and climbed rates."""
   fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
   for name, r in _best_runs(summary).items():
-    axes[0].plot(r["eval_steps"], r["validation"], lw=1,
-                 label=f"{name} {r['lr0']:g}")  # fmt: skip
+    label = f"{name} {r['lr0']:g}" if r["lr0"] else f"{name} (default)"
+    axes[0].plot(r["eval_steps"], r["validation"], lw=1, label=label)
   axes[0].set_ylim(top=min(5.0, axes[0].get_ylim()[1]))
   axes[0].set_title("validation bits/byte, seed 0, best setting", fontsize=9)
   for ax, group, method, title in (
