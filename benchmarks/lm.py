@@ -1,0 +1,316 @@
+r"""A byte-level transformer language model on Debian's fortunes.
+
+A decoder transformer (2 layers, width 96, 4 heads, 64-byte context) trained
+on batches of 32 random windows of the fortunes' training records, scored by
+its loss in bits per byte on held-out records (about one in ten, fixed by each
+record's CRC-32). Every optimizer trains the same steps on the same batches
+for each seed. Three groups of runs, each saved as it finishes:
+
+- ``baselines``: AdamW with 5% warmup and cosine decay, constant Adam and
+  ``schedule_free_adamw``, each tuned on a grid of learning rates (on seed 0;
+  the other seeds at the rate chosen), and ``prodigy``, ``dadapt_adamw`` and
+  ``mechanize`` (around Adam) at their defaults;
+- ``climb``: ``hillclimb_adam`` and ``hillclimb`` at their defaults from
+  starting rates whose mantissas all differ (the first update's scale search
+  multiplies ``lr0`` by powers of ten, so ``lr0`` and ``10 lr0`` are one run);
+- ``candidates``: ways to decide on data the direction was not fitted to,
+  with the library as it is: the probes (and ``value``) on the next step's
+  batch; the same, applying 1.25, 1.5 or 2 times the judged rate
+  (``optax.scale``), or 2 times it under a cosine over the run; the
+  direction from one half of the batch and the probes on the other; one
+  probe on the next batch.
+
+  python benchmarks/lm.py                        # docs/results/lm.*
+  python benchmarks/lm.py --group candidates     # one group, merged in
+  python benchmarks/lm.py --seeds 1              # complete a seed
+  python benchmarks/lm.py --quick --out /tmp/lm  # a small model, seconds
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import optax
+
+if not __package__:  # Run as a file: python benchmarks/lm.py.
+  import _as_module  # noqa: F401
+
+import optax_hillclimb as ohc
+
+from . import _lm_page
+from . import _lm_train
+from . import _text
+from . import _transformer
+from ._lm_train import Method
+
+GROUPS = ("baselines", "climb", "candidates")
+# Tuned on seed 0's final validation loss; the other seeds run at the choice.
+TUNED = ("adamw_cosine", "adam", "schedule_free_adamw")
+CLIMB_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-2, 1.5)
+CANDIDATE_LR0S = (3e-4, 7e-2)
+WARMUP = 0.05
+SPIKE_SKIP = 0.05  # spikes are counted after this fraction of the steps
+SPIKE_DECAY = 0.95  # the running average of batch losses (about 20 steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  steps: int = 1000
+  eval_every: int = 100
+  seeds: int = 2
+  validation_windows: int = 512
+  config: _transformer.Config = _transformer.DEFAULT
+
+
+QUICK = Settings(
+  steps=40,
+  eval_every=20,
+  validation_windows=64,
+  config=_transformer.Config(num_layers=1, width=32, num_heads=2),
+)
+
+
+def adamw_cosine(lr0, steps):
+  # The schedule's shape with peak 1, times lr0: optax's schedule would test
+  # the (traced) peak against zero.
+  shape = optax.warmup_cosine_decay_schedule(
+    0.0, 1.0, max(1, int(WARMUP * steps)), steps
+  )
+  return optax.adamw(lambda count: lr0 * shape(count))
+
+
+def climbing(name, make, lr0s, feed="same"):
+  """A hill-climbing method: the climbed rate is recorded."""
+  return Method(
+    name, make, lr0s, feed, lambda state, lr0: ohc.get_learning_rate(state)
+  )
+
+
+def baselines(quick: bool) -> list[Method]:
+  def default(name, make):
+    return Method(name, lambda lr0, steps: make(), (0.0,))
+
+  sf = optax.contrib
+  return [
+    Method("adamw_cosine", adamw_cosine,
+           (3e-3, 1e-2) if quick else (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
+    Method("adam", lambda lr0, steps: optax.adam(lr0),
+           (3e-4, 1e-3, 3e-3, 1e-2)),
+    Method("schedule_free_adamw",
+           lambda lr0, steps: sf.schedule_free_adamw(lr0),
+           # 2.5e-3 is its default.
+           (1e-3, 2.5e-3, 1e-2, 3e-2),
+           eval_params=sf.schedule_free_eval_params),
+    default("prodigy", sf.prodigy),
+    default("dadapt_adamw", sf.dadapt_adamw),
+    default("mechanize_adam", lambda: sf.mechanize(optax.adam(1.0))),
+  ][: 1 if quick else None]  # fmt: skip
+
+
+def climbers(quick: bool) -> list[Method]:
+  methods = [
+    climbing("hillclimb_adam", lambda lr0, steps: ohc.hillclimb_adam(lr0),
+             CLIMB_LR0S),
+    climbing("hillclimb", lambda lr0, steps: ohc.hillclimb(lr0),
+             (3e-4, 7e-2)),
+  ]  # fmt: skip
+  if quick:
+    return [dataclasses.replace(methods[0], lr0s=(3e-4,))]
+  return methods
+
+
+def candidates(quick: bool) -> list[Method]:
+  def horizon(factor):
+    return lambda lr0, steps: optax.chain(
+      ohc.hillclimb_adam(lr0), optax.scale(factor)
+    )
+
+  def cosine_horizon(lr0, steps):
+    return optax.chain(
+      ohc.hillclimb_adam(lr0),
+      optax.scale_by_schedule(optax.cosine_decay_schedule(2.0, steps)),
+    )
+
+  lr0s = (3e-4,) if quick else CANDIDATE_LR0S
+  adam = lambda lr0, steps: ohc.hillclimb_adam(lr0)
+  methods = [
+    climbing("next_batch_x2", horizon(2.0), lr0s, "next"),
+    climbing("next_batch", adam, lr0s, "next"),
+    climbing("next_batch_x1.5", horizon(1.5), lr0s, "next"),
+    climbing("next_batch_x1.25", horizon(1.25), lr0s, "next"),
+    climbing("next_batch_x2_cosine", cosine_horizon, lr0s, "next"),
+    climbing("split_halves", adam, lr0s, "split"),
+    climbing(
+      "one_probe_next_batch",
+      lambda lr0, steps: ohc.hillclimb_adam(lr0, decision="one_probe"),
+      lr0s,
+      "next",
+    ),
+  ]
+  return methods[:1] if quick else methods
+
+
+def max_spike(batch_loss: np.ndarray) -> tuple[float, int]:
+  """The largest ratio of a batch loss to the running average before it.
+
+  The running average is an exponential moving average (decay
+  ``SPIKE_DECAY``) of the batch losses before the step; steps in the first
+  ``SPIKE_SKIP`` of the run are not counted. Returns ``(ratio, step)``;
+  a non-finite loss counts as an infinite ratio.
+  """
+  average, worst, at = batch_loss[0], 0.0, -1
+  for t in range(1, len(batch_loss)):
+    ratio = batch_loss[t] / average if np.isfinite(batch_loss[t]) else np.inf
+    if t >= SPIKE_SKIP * len(batch_loss) and not ratio <= worst:
+      worst, at = float(ratio), t
+    if np.isfinite(batch_loss[t]):
+      average = SPIKE_DECAY * average + (1 - SPIKE_DECAY) * batch_loss[t]
+  return worst, at
+
+
+def record(method: Method, lr0: float, seed: int, run) -> dict:
+  """The JSON record of one run."""
+  spike, spike_step = max_spike(run.batch_loss)
+  finite = np.where(np.isfinite(run.validation), run.validation, np.inf)
+  tail = run.learning_rate[-max(1, len(run.learning_rate) // 5) :]
+  return {
+    "method": method.name,
+    "lr0": lr0,
+    "seed": seed,
+    "final": float(run.validation[-1]),
+    "best": float(finite.min()),
+    "best_step": int(run.eval_steps[finite.argmin()]),
+    "max_spike": spike,
+    "max_spike_step": spike_step,
+    "eval_steps": run.eval_steps.tolist(),
+    "validation": run.validation.tolist(),
+    "lr_settled": float(np.median(tail)),
+  } | ({} if method.feed == "none" else {
+    # Every 10th step's rate: the trajectory, for the figures.
+    "learning_rate": run.learning_rate[9::10].tolist(),
+  })  # fmt: skip
+
+
+def run_method(method, seed, settings, corpus, windows, done):
+  """Trains ``method`` at one seed over its grid; yields the run records.
+
+  Runs already in ``done`` (keyed by method, lr0 and seed) are skipped. A
+  tuned method trains its whole grid at seed 0 and the other seeds at the
+  rate with seed 0's lowest final validation loss.
+  """
+  lr0s = method.lr0s
+  if method.name in TUNED and seed > 0:
+    seed0 = [done[k] for k in done if k[0] == method.name and k[2] == 0]
+    if not seed0:
+      return
+    lr0s = (min(seed0, key=lambda r: _finite(r["final"]))["lr0"],)
+  for lr0 in lr0s:
+    if (method.name, lr0, seed) in done:
+      continue
+    start = time.perf_counter()
+    run = _lm_train.train(
+      method, lr0, seed, corpus.train, windows,
+      steps=settings.steps, eval_every=settings.eval_every,
+      config=settings.config,
+    )  # fmt: skip
+    rec = record(method, lr0, seed, run)
+    rec["seconds"] = time.perf_counter() - start
+    print(f"{method.name} lr0={lr0:g} seed={seed}: final {rec['final']:.3f}"
+          f" best {rec['best']:.3f} spike {rec['max_spike']:.2f}"
+          f" lr {rec['lr_settled']:.2e} ({rec['seconds']:.0f} s)",
+          flush=True)  # fmt: skip
+    yield rec
+
+
+def _only(method: Method, lr0s) -> Method:
+  """``method`` restricted to the grid points in ``lr0s`` (tuned: all)."""
+  if method.name in TUNED or method.lr0s == (0.0,):
+    return method
+  return dataclasses.replace(
+    method, lr0s=tuple(x for x in method.lr0s if x in lr0s)
+  )
+
+
+def _finite(x: float) -> float:
+  return x if np.isfinite(x) else np.inf
+
+
+def run_group(name, args, settings, corpus, windows, summary, save):
+  """Runs one group, seed by seed, saving the summary after each run.
+
+  Runs already in the summary are kept and not repeated, so that a group
+  can be completed a seed at a time.
+  """
+  methods = {"baselines": baselines, "climb": climbers,
+             "candidates": candidates}[name](args.quick)  # fmt: skip
+  group = summary["groups"].setdefault(name, {"runs": [], "seconds": 0.0})
+  commands = group.setdefault("commands", [])
+  if _lm_page.command_line() not in commands:
+    commands.append(_lm_page.command_line())
+  done = {(r["method"], r["lr0"], r["seed"]): r for r in group["runs"]}
+  if args.methods:
+    methods = [m for m in methods if m.name in args.methods]
+  if args.lr0s:
+    methods = [_only(m, args.lr0s) for m in methods]
+  for seed in args.seeds or range(settings.seeds):
+    for method in methods:
+      for rec in run_method(method, seed, settings, corpus, windows, done):
+        done[rec["method"], rec["lr0"], rec["seed"]] = rec
+        group["runs"].append(rec)
+        group["seconds"] += rec["seconds"]
+        save(summary)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="a small model, a few dozen steps, tiny grids",
+  )
+  parser.add_argument(
+    "--group",
+    choices=GROUPS,
+    action="append",
+    help="run only this group (repeatable); the others"
+    " already in the output's lm.json are kept",
+  )
+  parser.add_argument(
+    "--seeds", type=int, nargs="+", help="run only these seeds (default: all)"
+  )
+  parser.add_argument(
+    "--methods", nargs="+", help="run only these methods of the groups"
+  )
+  parser.add_argument(
+    "--lr0s",
+    type=float,
+    nargs="+",
+    help="run only these points of the untuned grids",
+  )
+  parser.add_argument("--out", default="docs/results")
+  args = parser.parse_args()  # fmt: skip
+  settings = QUICK if args.quick else Settings()
+  corpus = _text.load()
+  windows = _text.validation_windows(
+    corpus, settings.config.length, settings.validation_windows
+  )
+  os.makedirs(args.out, exist_ok=True)
+  path = os.path.join(args.out, "lm.json")
+  summary = _lm_page.load_summary(path, settings, corpus.label)
+
+  def save(summary):
+    # Written whole, then renamed: the file is never seen half written.
+    with open(path + ".tmp", "w") as f:
+      json.dump(summary, f, indent=1)
+    os.replace(path + ".tmp", path)
+    _lm_page.write_page(summary, args.out)
+
+  for name in args.group or GROUPS:
+    run_group(name, args, settings, corpus, windows, summary, save)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,122 @@
+"""The language-model benchmark: its data split, spike measure and quick mode.
+
+The quick mode trains on the real fortunes (a small model, 40 steps) as a
+user would run it; the tests skip only where Debian's fortunes package is not
+installed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import _text
+from benchmarks import lm
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("flax")
+
+
+def _fortunes_installed() -> bool:
+  try:
+    _text.fortune_files()
+  except FileNotFoundError:
+    return False
+  return True
+
+
+needs_fortunes = pytest.mark.skipif(
+  not _fortunes_installed(),
+  reason="Debian's fortunes are not installed (apt-get install -y fortunes)",
+)
+
+
+def test_max_spike_is_the_ratio_to_the_running_average():
+  losses = np.full(100, 3.0)
+  losses[60] = 6.0
+  assert lm.max_spike(losses) == (2.0, 60)
+  # After the spike, the average holds 5% of it: 3.15, so 6.615 is 2.1x it.
+  losses[61] = 6.615
+  assert lm.max_spike(losses) == pytest.approx((2.1, 61))
+  losses[2] = 30.0  # within the first 5% of the steps: not counted
+  losses[40] = np.nan
+  assert lm.max_spike(losses) == (np.inf, 40)
+
+
+def test_missing_fortunes_are_named(tmp_path):
+  with pytest.raises(FileNotFoundError, match="apt-get install -y fortunes"):
+    _text.load(str(tmp_path))
+
+
+@needs_fortunes
+def test_split_is_by_record_and_fixed():
+  corpus = _text.load()
+  again = _text.load()
+  np.testing.assert_array_equal(corpus.validation, again.validation)
+  fraction = len(corpus.validation) / (
+    len(corpus.train) + len(corpus.validation)
+  )
+  assert 0.05 < fraction < 0.15, fraction
+  held_out = bytes(corpus.validation).split(_text.SEPARATOR)
+  assert all(_text.is_validation(r) for r in held_out)
+  assert held_out[0] not in bytes(corpus.train)
+  windows = _text.validation_windows(corpus, 64, 128)
+  assert windows.shape == (128, 65)
+  assert bytes(windows[-1]) in bytes(corpus.validation)
+
+
+def _run_quick(module: str, out) -> None:
+  env = dict(os.environ)
+  env.pop("XLA_FLAGS", None)  # one CPU device, not conftest.py's eight
+  subprocess.run(
+    [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", out],
+    cwd=REPO,
+    env=env,
+    check=True,
+    capture_output=True,
+    text=True,
+  )
+
+
+@needs_fortunes
+@pytest.mark.slow
+def test_step_modes_quick(tmp_path):
+  _run_quick("lm_step_modes", tmp_path)
+  page = (tmp_path / "lm_step_modes.md").read_text()
+  rows = [line for line in page.splitlines() if line.startswith("| ")][1:]
+  assert [row.split(" | ")[0] for row in rows] == [
+    "| loop, one run",
+    "| scan, one run",
+    "| loop, vmap over 4 runs",
+    "| scan, vmap over 4 runs",
+  ]
+  assert rows[1].endswith("| 1.00 |")
+
+
+@needs_fortunes
+@pytest.mark.slow
+def test_lm_benchmark_quick(tmp_path):
+  _run_quick("lm", tmp_path)
+  with open(tmp_path / "lm.png", "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  page = (tmp_path / "lm.md").read_text()
+  assert "python benchmarks/lm.py --quick" in page
+  groups = json.loads((tmp_path / "lm.json").read_text())["groups"]
+  assert set(groups) == {"baselines", "climb", "candidates"}
+  runs = [r for g in groups.values() for r in g["runs"]]
+  for r in runs:
+    # 40 steps take every method well below a uniform guess (8 bits).
+    assert r["best"] <= r["final"] < 6.0, r
+  tuned = [r for r in groups["baselines"]["runs"] if r["seed"] == 1]
+  seed0 = [r for r in groups["baselines"]["runs"] if r["seed"] == 0]
+  assert len(tuned) == 1
+  assert tuned[0]["lr0"] == min(seed0, key=lambda r: r["final"])["lr0"]
+  for r in groups["climb"]["runs"] + groups["candidates"]["runs"]:
+    # The rate moved from lr0's scale-searched start, every 10th step kept.
+    assert len(r["learning_rate"]) == 4
+    assert len(set(r["learning_rate"])) > 1
