@@ -3,6 +3,7 @@
 import os
 import pathlib
 import subprocess
+import sys
 
 
 def run(
@@ -38,3 +39,23 @@ def run(
     timeout=timeout,
     check=False,
   )
+
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_quick(
+  module: str, out: str | os.PathLike, timeout: float = 1200
+) -> None:
+  """Runs ``python -m benchmarks.<module> --quick --out <out>`` in the repo.
+
+  Raises:
+    AssertionError: with the end of the script's output, if it fails.
+  """
+  result = run(
+    [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out",
+     str(out)],
+    REPO,
+    timeout,
+  )  # fmt: skip
+  assert result.returncode == 0, result.stderr[-3000:]

@@ -14,9 +14,8 @@ whose pages they stand for.
 
 import json
 import os
-import subprocess
-import sys
 
+import _user_shell
 import numpy as np
 import pytest
 
@@ -31,20 +30,6 @@ pytest.importorskip("mlxtend")
 # Long (runs the benchmarks' quick modes): the README's test command leaves it
 # out (-m 'not slow'); CI runs it.
 pytestmark = pytest.mark.slow
-
-
-def _run(module: str, out: str) -> None:
-  env = dict(os.environ)
-  # Subprocesses must not inherit the 8 virtual devices of conftest.py.
-  env.pop("XLA_FLAGS", None)
-  subprocess.run(
-    [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", out],
-    cwd=REPO,
-    env=env,
-    check=True,
-    capture_output=True,
-    text=True,
-  )
 
 
 def _assert_same_numbers(got, want, where="") -> None:
@@ -89,7 +74,7 @@ def _assert_png(path: str) -> None:
 
 def test_seed_tables_quick(tmp_path):
   out = str(tmp_path)
-  _run("seed_tables", out)
+  _user_shell.run_quick("seed_tables", out)
   for scale in ("raw", "unit"):
     _assert_png(os.path.join(out, f"seed_loss_{scale}.png"))
     _assert_png(os.path.join(out, f"seed_lr_{scale}.png"))
@@ -123,7 +108,7 @@ def test_seed_tables_quick(tmp_path):
 
 def test_lr_at_minimum_quick(tmp_path):
   out = str(tmp_path)
-  _run("lr_at_minimum", out)
+  _user_shell.run_quick("lr_at_minimum", out)
   _assert_png(os.path.join(out, "lr_at_minimum.png"))
   summary = json.load(open(os.path.join(out, "lr_at_minimum.json")))
   lr0, steps = summary["_lr0"], summary["_steps"]
@@ -145,7 +130,7 @@ def test_robustness_quick(tmp_path):
   from benchmarks import robustness
 
   out = str(tmp_path)
-  _run("robustness", out)
+  _user_shell.run_quick("robustness", out)
   _assert_png(os.path.join(out, "robustness.png"))
   summary = json.load(open(os.path.join(out, "robustness.json")))
   best, goals, fair = (
@@ -180,7 +165,7 @@ def test_robustness_quick(tmp_path):
 
 
 def test_safe_start_quick(tmp_path):
-  _run("safe_start", str(tmp_path))
+  _user_shell.run_quick("safe_start", str(tmp_path))
   _assert_reproduces(str(tmp_path), "safe_start")
   with open(tmp_path / "safe_start.json") as f:
     summary = json.load(f)
@@ -201,7 +186,7 @@ def test_safe_start_quick(tmp_path):
 
 
 def test_settling_quick(tmp_path):
-  _run("settling", str(tmp_path))
+  _user_shell.run_quick("settling", str(tmp_path))
   _assert_reproduces(str(tmp_path), "settling")
   with open(tmp_path / "settling.json") as f:
     summary = json.load(f)
@@ -236,7 +221,7 @@ def test_settling_quick(tmp_path):
 def test_first_step_quick(tmp_path):
   from benchmarks import _picks
 
-  _run("first_step", str(tmp_path))
+  _user_shell.run_quick("first_step", str(tmp_path))
   _assert_reproduces(str(tmp_path), "first_step")
   with open(tmp_path / "first_step.json") as f:
     summary = json.load(f)

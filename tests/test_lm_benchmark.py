@@ -6,17 +6,13 @@ installed.
 """
 
 import json
-import os
-import subprocess
-import sys
 
+import _user_shell
 import numpy as np
 import pytest
 
 from benchmarks import _text
 from benchmarks import lm
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("flax")
@@ -70,23 +66,10 @@ def test_split_is_by_record_and_fixed():
   assert bytes(windows[-1]) in bytes(corpus.validation)
 
 
-def _run_quick(module: str, out) -> None:
-  env = dict(os.environ)
-  env.pop("XLA_FLAGS", None)  # one CPU device, not conftest.py's eight
-  subprocess.run(
-    [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", out],
-    cwd=REPO,
-    env=env,
-    check=True,
-    capture_output=True,
-    text=True,
-  )
-
-
 @needs_fortunes
 @pytest.mark.slow
 def test_step_modes_quick(tmp_path):
-  _run_quick("lm_step_modes", tmp_path)
+  _user_shell.run_quick("lm_step_modes", tmp_path)
   page = (tmp_path / "lm_step_modes.md").read_text()
   rows = [line for line in page.splitlines() if line.startswith("| ")][1:]
   assert [row.split(" | ")[0] for row in rows] == [
@@ -101,7 +84,7 @@ def test_step_modes_quick(tmp_path):
 @needs_fortunes
 @pytest.mark.slow
 def test_lm_benchmark_quick(tmp_path):
-  _run_quick("lm", tmp_path)
+  _user_shell.run_quick("lm", tmp_path)
   with open(tmp_path / "lm.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   page = (tmp_path / "lm.md").read_text()
