@@ -17,6 +17,7 @@ import types
 
 import optax
 import optax.contrib
+import pytest
 
 import optax_hillclimb
 
@@ -76,3 +77,6 @@ def _load_suite() -> types.ModuleType:
 
 
 ContribTest = _load_suite().ContribTest
+# Long (30,000 steps on each target): the README's test command leaves it out
+# (-m 'not slow'); CI runs it.
+ContribTest = pytest.mark.slow(ContribTest)
