@@ -11,6 +11,7 @@ the dead hidden units are counted after the steps of :data:`DEAD_AFTER`.
 from collections.abc import Callable
 import dataclasses
 
+import jax
 import numpy as np
 
 from benchmarks import _train
@@ -53,6 +54,10 @@ def train(problem: Problem, method: Callable, lr0s, num_seeds: int) -> dict:
       eval_at=DEAD_AFTER,
       **problem.grid,
     )
+    # Each grid is its own compiled program; drop them as we go: XLA:CPU maps
+    # memory for every program it keeps, and a few dozen grids exhaust the
+    # kernel's limit on memory maps ("LLVM compilation error").
+    jax.clear_caches()
     dead = [r.metrics_at[s]["dead"] for s in DEAD_AFTER] + [r.metrics["dead"]]
     runs.append(
       {
