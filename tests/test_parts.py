@@ -2,9 +2,9 @@
 
 import functools
 
-import chex
 import jax.numpy as jnp
 import numpy as np
+from optax._src import test_utils
 import pytest
 
 import optax_hillclimb
@@ -173,7 +173,8 @@ def test_every_decision_in_the_table_builds_and_runs():
     updates, _ = opt.update(
       params, state, params, value_fn=lambda p: jnp.sum(p**2) / 2, **extra
     )
-    chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
+    test_utils.assert_trees_all_equal_shapes(updates, params)
+    test_utils.assert_trees_all_equal_dtypes(updates, params)
 
 
 # The guard.
