@@ -30,7 +30,6 @@ from optax_hillclimb import _value_fn
 Scale = _climb_config.Scale
 Layout = _climb_config.Layout
 LEARNING_RATE = _climb_config.LEARNING_RATE
-TIE_BREAKS = ("down", "up")
 
 
 class ClimbState(NamedTuple):
@@ -237,7 +236,7 @@ def climb(
   check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
   _validation.check_choice("layout", layout, _climb_config.LAYOUTS)
-  _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
+  _validation.check_choice("tie_break", tie_break, _moves.TIE_BREAKS)
   _validation.check_scale_search(scale_search)
   if not callable(getattr(inner, "init", None)) or not callable(
     getattr(inner, "update", None)

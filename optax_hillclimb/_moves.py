@@ -16,6 +16,9 @@ import optax
 
 from optax_hillclimb import _evidence
 
+# How a tie may move a value (see ``move``).
+TIE_BREAKS = ("down", "up")
+
 # Bounds |streak| so that the counter cannot overflow on very long runs; the
 # step it sets has long reached ``max_lrlr`` by then.
 MAX_STREAK = 1 << 20

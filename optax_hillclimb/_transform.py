@@ -26,9 +26,7 @@ from optax_hillclimb import _validation
 from optax_hillclimb import _value_fn
 
 HillclimbState = _state.HillclimbState
-learning_rate_dtype = _state.learning_rate_dtype
 SCALE_SEARCH = _search.SCALE_SEARCH
-TIE_BREAKS = ("down", "up")
 # What a decision spends: two probes (the reference rule), one probe (compared
 # with ``value`` and the slope ``-grad . u``), or none (the sign of the next
 # gradient's dot product with the previous step's direction).
@@ -56,7 +54,7 @@ def _check_hyperparameters(
   check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
   check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
   _probe.resolve_probe_mode(probe)
-  _validation.check_choice("tie_break", tie_break, TIE_BREAKS)
+  _validation.check_choice("tie_break", tie_break, _moves.TIE_BREAKS)
   _validation.check_scale_search(scale_search)
   _validation.check_choice("decision", decision, DECISIONS)
   check("slope_rtol", slope_rtol, lambda x: 0 < x < 1, "in the interval (0, 1)")
@@ -325,7 +323,7 @@ def scale_by_hillclimb(
 def _init(config: _Config, params: optax.Params) -> HillclimbState:
   # Only the previous direction (no_probe) depends on the parameters.
   keeps_direction = _decisions.DECISIONS[config.decision].keeps_direction
-  dtype = learning_rate_dtype()
+  dtype = _state.learning_rate_dtype()
   lr = jnp.asarray(config.learning_rate, dtype)
   return HillclimbState(
     count=jnp.zeros([], jnp.int32),
