@@ -508,7 +508,8 @@ def _watch(
   if seen.value is None:
     chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
     average = _guard.running_average(state.loss_average, chosen)
-    decided = _decides(config, state.count)
+    # The scale search runs at count 0, which every_k divides too.
+    decided = state.count % config.every_k == 0
     return new_state._replace(
       loss_average=jnp.where(decided, average, state.loss_average)
     ), reject
@@ -531,14 +532,6 @@ def _watch(
     num_rejected=new_state.num_rejected + new_reject.astype(jnp.int32),
   )
   return new_state, reject | watched.reject
-
-
-def _decides(config: _Config, count: jax.Array) -> jax.Array:
-  """Whether the update at ``count`` runs a decision or the scale search."""
-  decides = count % config.every_k == 0
-  if config.scale_search:
-    decides = decides | (count == 0)
-  return decides
 
 
 def _clip(
