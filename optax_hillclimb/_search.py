@@ -136,6 +136,11 @@ def search(
   if step_norm is not None and params_norm is not None:
     scored = bound_steps(candidates, losses, step_norm, params_norm)
   chosen, decided = pick_scale(candidates, scored)
+  # Candidates the bound set aside do not make the losses differ: where
+  # every step within it scores the same, there is nothing to choose.
+  set_aside = jnp.isinf(scored) & jnp.isfinite(losses)
+  best = jnp.min(scored)
+  decided &= jnp.any(jnp.where(set_aside, best, scored) != best)
   loss = losses[chosen]
   evidence = _evidence.compare(
     loss, loss, can_climb=jnp.bool_(False), reference=reference
