@@ -145,6 +145,59 @@ def held_out(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
   return evidence._replace(no_evidence=~_moves.is_nonzero(previous))
 
 
+def stretch(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
+  r"""Stretches the steps since the last decision by :math:`1 \pm s`.
+
+  The state keeps :math:`D`, the sum of the steps :math:`\eta u` taken since
+  the last decision, none of which this batch shaped. The probes score
+  :math:`f(w \mp s D)`: had those steps been :math:`1 \pm s` times as long
+  (to first order in :math:`s`), would the loss on fresh data be lower? Over
+  many steps the noise in the steps averages out while their progress adds
+  up, so the comparison looks as far ahead as the window is long. Before
+  any step (and while :math:`D` is zero) the learning rate holds.
+  """
+  steps = state.previous_direction
+  loss_up, loss_down = seen.score(jnp.stack([step, -step]), direction=steps)
+  evidence = _evidence.compare(
+    loss_up,
+    loss_down,
+    can_climb=_moves.is_nonzero(steps),
+    reference=seen.reference(state),
+  )
+  return evidence._replace(no_evidence=~_moves.is_nonzero(steps))
+
+
+def last_direction(
+  kept: optax.Updates,
+  direction: optax.Updates,
+  learning_rate: jax.Array,
+  reject: jax.Array,
+  restart: jax.Array,
+) -> optax.Updates:
+  """The direction of the step taken (zeros for a rejected step)."""
+  del kept, learning_rate, restart
+  return jax.tree.map(
+    lambda u: jnp.where(reject, jnp.zeros_like(u), u), direction
+  )
+
+
+def steps_since_decision(
+  kept: optax.Updates,
+  direction: optax.Updates,
+  learning_rate: jax.Array,
+  reject: jax.Array,
+  restart: jax.Array,
+) -> optax.Updates:
+  """The sum of the steps taken, restarted by each decision."""
+  return jax.tree.map(
+    lambda d, u: (
+      jnp.where(restart, 0, d) + jnp.where(reject, 0, learning_rate * u)
+    ).astype(d.dtype),
+    kept,
+    direction,
+  )
+
+
 class Decision(NamedTuple):
   """A decision rule and what it needs from the update's arguments.
 
@@ -154,13 +207,27 @@ class Decision(NamedTuple):
       ``value_fn`` (``"value"``, ``"grad"``).
     evaluates: whether it evaluates ``value_fn`` (the scale search always
       does).
-    keeps_direction: whether the state keeps the last step's direction.
+    keeps_direction: whether the state keeps a tree like the updates
+      (``previous_direction``).
+    remember: ``remember(kept, direction, learning_rate, reject, restart)``:
+      the new ``previous_direction``, from the kept one, the step's
+      direction and learning rate, whether the step was rejected, and
+      whether it was a decision step.
+    windows_double: whether the decisions before ``every_k`` come at steps
+      1, 2, 4, 8, ... (windows that double), not only at multiples of
+      ``every_k``.
+    watches_every_step: whether, without ``value``, the update scores the
+      step it is about to take, at every step, for the guard (the rule's
+      own probes neither come at every step nor score that step).
   """
 
   gather: Callable[[Seen, Any, jax.Array], _Evidence]
   needs: tuple[str, ...] = ()
   evaluates: bool = True
   keeps_direction: bool = False
+  remember: Callable[..., optax.Updates] = last_direction
+  windows_double: bool = False
+  watches_every_step: bool = False
 
 
 DECISIONS = {
@@ -170,4 +237,11 @@ DECISIONS = {
     no_probe, needs=("grad",), evaluates=False, keeps_direction=True
   ),
   "held_out": Decision(held_out, keeps_direction=True),
+  "stretch": Decision(
+    stretch,
+    keeps_direction=True,
+    remember=steps_since_decision,
+    windows_double=True,
+    watches_every_step=True,
+  ),
 }

@@ -361,14 +361,24 @@ def _update(
     loss = _value_fn.bind_value_fn(value_fn, named)
   seen = _see(config, loss, params, updates, value, grad, state)
   new_state, reject = _search_or_decide(config, decision, seen, state)
-  new_state, reject = _watch(config, seen, state, new_state, reject)
+  watched = seen.value
+  if watched is None and decision.watches_every_step:
+    # Its probes come rarely and do not score the step taken: without value,
+    # the guard scores that step, so that a blow-up is never stepped into.
+    watched = seen.score(state.learning_rate[None])[0]
+  new_state, reject = _watch(
+    config, decision, watched, state, new_state, reject
+  )
   if decision.keeps_direction:
-    # The direction of the step taken: none on a rejected step.
     new_state = new_state._replace(
-      previous_direction=jax.tree.map(
-        lambda u, p: jnp.where(reject, jnp.zeros_like(p), u.astype(p.dtype)),
-        updates,
+      previous_direction=decision.remember(
         state.previous_direction,
+        jax.tree.map(
+          lambda u, d: u.astype(d.dtype), updates, state.previous_direction
+        ),
+        new_state.learning_rate,
+        reject,
+        _decides(config, decision, state.count),
       )
     )
   lr = new_state.learning_rate
@@ -380,6 +390,20 @@ def _update(
   )
   new_state = new_state._replace(count=numerics.safe_increment(state.count))
   return updates, new_state
+
+
+def _decides(
+  config: _Config, decision: _decisions.Decision, count: jax.Array
+) -> jax.Array:
+  """Whether the update at ``count`` decides (or, at 0, runs the search)."""
+  every_k = jnp.asarray(config.every_k, count.dtype)
+  decides = count % every_k == 0
+  if decision.windows_double:
+    # Windows of 1, 2, 4, ... steps until they reach every_k: the first
+    # decisions come early, the later ones judge longer stretches.
+    is_power_of_two = (count & (count - 1)) == 0
+    decides |= is_power_of_two & (count < every_k)
+  return decides
 
 
 def _search_or_decide(
@@ -400,7 +424,8 @@ def _search_or_decide(
     every_k = config.every_k
     if _validation.is_concrete_number(every_k) and every_k == 1:
       return decide(state)
-    return lax.cond(state.count % every_k == 0, decide, skip, state)
+    decides = _decides(config, decision, state.count)
+    return lax.cond(decides, decide, skip, state)
 
   if not config.scale_search:
     return decide_or_skip(state)
@@ -493,29 +518,31 @@ def _search_step(
 
 def _watch(
   config: _Config,
-  seen: _decisions.Seen,
+  decision: _decisions.Decision,
+  value: jax.Array | None,
   state: HillclimbState,
   new_state: HillclimbState,
   reject: jax.Array,
 ) -> tuple[HillclimbState, jax.Array]:
   """The guard on every step, probing or not: the running average of losses.
 
-  With ``value``, a loss well above the running average (or non-finite)
-  backs the learning rate off, at no extra evaluation. Without it, the loss
-  at each decision's chosen candidate feeds the average that the next
-  probes are compared with.
+  With ``value`` (the loss at the current parameters, or for a decision that
+  watches every step, the loss after the step it is about to take), a loss
+  well above the running average (or non-finite) backs the learning rate
+  off. Without it, the loss at each decision's
+  chosen candidate feeds the average that the next probes are compared with.
   """
-  if seen.value is None:
+  if value is None:
     chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
     average = _guard.running_average(state.loss_average, chosen)
     # The scale search runs at count 0, which every_k divides too.
-    decided = state.count % config.every_k == 0
+    decided = _decides(config, decision, state.count)
     return new_state._replace(
       loss_average=jnp.where(decided, average, state.loss_average)
     ), reject
   watched = _guard.watch(
     state.loss_average,
-    seen.value,
+    value,
     guard=config.guard,
     guard_rtol=config.guard_rtol,
   )

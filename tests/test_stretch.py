@@ -1,0 +1,170 @@
+"""The stretch decision: windows of steps judged on the batch after them."""
+
+import functools
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from optax._src import test_utils
+import pytest
+
+import optax_hillclimb as ohc
+from optax_hillclimb import _decisions
+from optax_hillclimb import _transform
+
+F = jnp.float32
+
+
+def _stretch(lr0=0.1, **settings):
+  """``scale_by_hillclimb`` with the stretch decision, no scale search."""
+  return ohc.scale_by_hillclimb(
+    lr0, decision="stretch", scale_search=None, **settings
+  )
+
+
+def _run(opt, params, loss, steps, **extra):
+  """Plain SGD directions (the gradient), ``steps`` updates, unjitted."""
+  state = opt.init(params)
+  states = []
+  for _ in range(steps):
+    grads = jax.grad(loss)(params)
+    updates, state = opt.update(grads, state, params, value_fn=loss, **extra)
+    params = optax.apply_updates(params, updates)
+    states.append(state)
+  return params, states
+
+
+def test_decisions_come_at_doubling_windows_then_every_k():
+  stretch = _decisions.DECISIONS["stretch"]
+  config = types.SimpleNamespace(every_k=8)
+  counts = jnp.arange(30)
+  decides = _transform._decides(config, stretch, counts)
+  assert np.flatnonzero(decides).tolist() == [0, 1, 2, 4, 8, 16, 24]
+  two_probes = _decisions.DECISIONS["two_probes"]
+  decides = _transform._decides(config, two_probes, counts)
+  assert np.flatnonzero(decides).tolist() == [0, 8, 16, 24]
+
+
+def test_the_window_sums_the_steps_since_the_last_decision():
+  # Updates u = 1 at lr 0.1: the window restarts at each decision (steps 0,
+  # 1, 2, 4) and then holds the steps taken since, 0.1 each.
+  opt = _stretch(every_k=8, lrlr=0.5)
+  loss = lambda p: jnp.asarray(1.0)  # every probe ties: lr holds at 0.1
+  state = opt.init(jnp.zeros(1))
+  kept = []
+  for _ in range(7):
+    _, state = opt.update(
+      jnp.ones(1), state, jnp.zeros(1), value_fn=loss, value=1.0
+    )
+    kept.append(float(state.previous_direction[0]))
+    assert float(state.learning_rate) == pytest.approx(0.1)
+  np.testing.assert_allclose(kept, [0.1, 0.1, 0.1, 0.2, 0.1, 0.2, 0.3])
+
+
+def test_stretch_scores_the_window_both_ways_on_this_batch():
+  # w = 1, window D = 2 (the steps taken), s = 0.1: the probes are at
+  # w - 0.1 D = 0.8 (longer steps) and w + 0.1 D = 1.2 (shorter), whatever
+  # the incoming direction (9 here).
+  asked = []
+
+  def score(learning_rates, batch_size=None, direction=None):
+    del batch_size
+    asked.append((np.asarray(learning_rates), np.asarray(direction)))
+    return (1.0 - learning_rates * 2.0) ** 2
+
+  seen = _decisions.Seen(
+    score=score,
+    params=jnp.ones(1, F),
+    direction=jnp.asarray([9.0], F),
+    value=jnp.asarray(1.0, F),
+    grad=None,
+    dot=lambda a, b: jnp.sum(a * b),
+    slope_rtol=0.5,
+  )
+  state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
+  state = state._replace(previous_direction=jnp.asarray([2.0], F))
+  evidence = _decisions.stretch(seen, state, jnp.asarray(0.1, F))
+  learning_rates, direction = asked[0]
+  np.testing.assert_allclose(learning_rates, [0.1, -0.1], rtol=1e-6)
+  np.testing.assert_array_equal(direction, [2.0])
+  # f(0.8) = 0.64 beats f(1.2) = 1.44: the longer steps win.
+  np.testing.assert_allclose(evidence.loss_up, 0.64, rtol=1e-6)
+  np.testing.assert_allclose(evidence.loss_down, 1.44, rtol=1e-6)
+  assert bool(evidence.go_up)
+  assert not bool(evidence.no_evidence)
+
+
+def test_an_empty_window_holds_the_learning_rate():
+  state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
+  seen = _decisions.Seen(
+    score=lambda lrs, batch_size=None, direction=None: jnp.ones(2, F),
+    params=jnp.ones(1, F),
+    direction=jnp.ones(1, F),
+    value=None,
+    grad=None,
+    dot=lambda a, b: jnp.sum(a * b),
+    slope_rtol=0.5,
+  )
+  evidence = _decisions.stretch(seen, state, jnp.asarray(0.1, F))
+  assert bool(evidence.no_evidence)
+
+
+def test_a_window_that_overshot_lowers_the_rate_one_that_fell_short_raises():
+  # f = w^2 from w = 1 along the gradient 2w. At lr 0.75 each step takes
+  # w to -0.5 w: the window overshoots the minimum and the rate falls.
+  # At lr 0.05 each step takes w to 0.9 w: the rate rises.
+  loss = lambda p: jnp.sum(p**2)
+  _, states = _run(_stretch(0.75, lrlr=0.1), jnp.ones(1), loss, 3)
+  assert float(states[1].learning_rate) == pytest.approx(0.675)
+  _, states = _run(_stretch(0.05, lrlr=0.1), jnp.ones(1), loss, 3)
+  assert float(states[1].learning_rate) == pytest.approx(0.055)
+
+
+def test_without_value_a_step_onto_a_cliff_is_not_taken():
+  # The loss is inf past 2.5. Steps of lr 1 along -1 move w by +1; the
+  # window at step 1 ties (lr falls 1%), so w reaches 1.99. At step 2 the
+  # window ties again (0.99 -> 0.9801) and the step at 0.99 would reach 2.98:
+  # the guard scores it, does not take it, and halves the rate.
+  def loss(params):
+    return jnp.where(params[0] > 2.5, jnp.inf, 1.0)
+
+  opt = ohc.scale_by_hillclimb(
+    1.0, decision="stretch", every_k=64, scale_search=None, tie_break="down"
+  )
+  params = jnp.zeros(1)
+  state = opt.init(params)
+  lrs, rejected, path = [], [], []
+  for _ in range(8):
+    updates, state = opt.update(-jnp.ones(1), state, params, value_fn=loss)
+    params = optax.apply_updates(params, updates)
+    lrs.append(float(state.learning_rate))
+    rejected.append(int(state.num_rejected))
+    path.append(float(params[0]))
+  assert max(path) <= 2.5
+  first = rejected.index(1)
+  assert path[first] == path[first - 1]  # the step was not taken
+  assert first == 2
+  assert lrs[first] == pytest.approx(0.5 * 0.9801)
+
+
+def test_state_types_hold_across_updates_in_low_precision():
+  opt = _stretch(every_k=4)
+  loss = lambda p: jnp.sum(p.astype(jnp.float32) ** 2)
+  params = jnp.ones(3, jnp.bfloat16)
+  state0 = opt.init(params)
+  update = jax.jit(functools.partial(opt.update, value_fn=loss))
+  state = state0
+  for _ in range(6):
+    updates, state = update(jax.grad(loss)(params), state, params)
+    assert updates.dtype == jnp.bfloat16
+    test_utils.assert_trees_all_equal(
+      jax.tree.map(jax.typeof, state0), jax.tree.map(jax.typeof, state)
+    )
+
+
+def test_the_aliases_decide_by_stretch_every_128_steps():
+  state = ohc.hillclimb_adam(1e-3).init(jnp.ones(2))
+  kept = optax.tree.get(state, "previous_direction")
+  test_utils.assert_trees_all_equal(kept, jnp.zeros(2))
