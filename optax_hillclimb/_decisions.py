@@ -219,6 +219,11 @@ class Decision(NamedTuple):
     watches_every_step: whether, without ``value``, the update scores the
       step it is about to take, at every step, for the guard (the rule's
       own probes neither come at every step nor score that step).
+    spikes_decide: whether a ``value`` the guard finds well above its
+      running average ends the window and decides at once, backing the
+      learning rate off only if the step about to be taken would raise that
+      batch's loss further (or it is non-finite): a batch that is merely
+      hard moves the rate by the relative step, not by ``backoff``.
   """
 
   gather: Callable[[Seen, Any, jax.Array], _Evidence]
@@ -228,6 +233,7 @@ class Decision(NamedTuple):
   remember: Callable[..., optax.Updates] = last_direction
   windows_double: bool = False
   watches_every_step: bool = False
+  spikes_decide: bool = False
 
 
 DECISIONS = {
@@ -243,5 +249,6 @@ DECISIONS = {
     remember=steps_since_decision,
     windows_double=True,
     watches_every_step=True,
+    spikes_decide=True,
   ),
 }

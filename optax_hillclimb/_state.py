@@ -8,7 +8,7 @@ import optax
 
 
 class HillclimbState(NamedTuple):
-  """State of :func:`scale_by_hillclimb`.
+  r"""State of :func:`scale_by_hillclimb`.
 
   Attributes:
     count: number of updates so far (int32). Updates where ``count % every_k
@@ -38,11 +38,13 @@ class HillclimbState(NamedTuple):
       it, else of the loss at the candidate each decision chose. A ``value``
       well above it backs the learning rate off; without ``value``, the
       probes are compared with it.
-    previous_direction: with ``decision="no_probe"``, the direction of the
-      last step taken (a tree like the updates, in their dtypes; zeros before
-      the first step and after a rejected one), whose dot product with the
-      next gradient decides; ``()`` otherwise, so the other rules keep no
-      copy.
+    previous_direction: with ``decision="no_probe"`` (or ``"held_out"``),
+      the direction of the last step taken (a tree like the updates, in
+      their dtypes; zeros before the first step and after a rejected one),
+      whose dot product with the next gradient decides; with ``"stretch"``,
+      the sum of the steps :math:`\eta u` taken since the last decision
+      (rejected steps add nothing), which the next decision stretches;
+      ``()`` otherwise, so the other rules keep no copy.
   """
 
   count: jax.Array

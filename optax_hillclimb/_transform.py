@@ -157,8 +157,10 @@ def scale_by_hillclimb(
   experiment, start from a searched scale, move faster and escape
   float-precision ties.
 
-  Only steps where ``count % every_k == 0`` probe; on the others the learning
-  rate is unchanged (but for the guard) and ``value_fn`` does not run.
+  Only steps where ``count % every_k == 0`` probe (and, with
+  ``decision="stretch"``, steps 1, 2, 4, ... below ``every_k``); on the
+  others the learning rate is unchanged (but for the guard) and ``value_fn``
+  does not run (but, for ``"stretch"`` without ``value``, for the guard).
 
   ``decision`` trades evaluations for evidence. ``"one_probe"`` scores only
   :math:`f_1 = f(w - \eta u)` and compares it with :math:`f_0 = f(w)`
@@ -186,12 +188,31 @@ def scale_by_hillclimb(
   along the last step is non-finite or whose ``value`` exceeds the last
   decision step's ``value`` by more than ``guard_rtol`` times its size.
 
+  ``"stretch"`` (the default of :func:`hillclimb` and
+  :func:`hillclimb_adam`) judges the steps already taken on data that shaped
+  none of them. The state keeps :math:`D`, the sum of the steps
+  :math:`\eta u` taken since the last decision; a decision scores
+
+  .. math::
+    f_{\uparrow} = f(w - s D), \qquad f_{\downarrow} = f(w + s D)
+
+  on the batch passed to this update: had those steps been :math:`1 \pm s`
+  times as long (to first order in :math:`s`), would the loss be lower? The
+  comparison is not fooled by the batch that made the step (on which a
+  longer step always looks better), and over a window of many steps the
+  noise of single steps averages out while their progress adds up, so it
+  looks further than one step. Decisions come at steps 1, 2, 4, 8, ...
+  (windows that double) until ``every_k``, then every ``every_k`` steps.
+  Without ``value``, the guard scores the step about to be taken at every
+  step (one evaluation) and does not take it if its loss is non-finite.
+
   Args:
     learning_rate: the starting learning rate :math:`\eta_0`.
     lrlr: relative step of the learning rate, the "learning rate of the
       learning rate" :math:`s`, in (0, 1). Probing less often (larger
       ``every_k``) wants a larger ``lrlr``.
-    every_k: probe every ``every_k`` steps (a positive integer).
+    every_k: probe every ``every_k`` steps (a positive integer); with
+      ``decision="stretch"``, also at steps 1, 2, 4, ... below it.
     min_learning_rate: the learning rate never falls below this positive value
       (near a minimum ties keep lowering it, and from zero it could never climb
       back).
@@ -231,8 +252,10 @@ def scale_by_hillclimb(
       needs ``grad`` (and ``value_fn`` only for the scale search; it keeps a
       copy of the last direction in the state); ``"held_out"`` scores two
       candidates along the previous step's direction, which this batch did
-      not shape (it keeps a copy of that direction in the state). See above
-      and the project's documentation, "Cheaper decisions".
+      not shape (it keeps a copy of that direction in the state);
+      ``"stretch"`` scores the steps since the last decision stretched and
+      shrunk (it keeps their sum in the state). See above and the project's
+      documentation, "Cheaper decisions" and "Deciding on fresh data".
     slope_rtol: with ``decision="one_probe"``, the fraction :math:`c` of the
       decrease the slope predicts, in (0, 1), that a step must achieve for
       the learning rate to rise; ``1/2`` settles at the best single step,
@@ -360,14 +383,24 @@ def _update(
     named = extra_args if grad is None else {"grad": grad, **extra_args}
     loss = _value_fn.bind_value_fn(value_fn, named)
   seen = _see(config, loss, params, updates, value, grad, state)
-  new_state, reject = _search_or_decide(config, decision, seen, state)
-  watched = seen.value
-  if watched is None and decision.watches_every_step:
-    # Its probes come rarely and do not score the step taken: without value,
-    # the guard scores that step, so that a blow-up is never stepped into.
-    watched = seen.score(state.learning_rate[None])[0]
+  watched = _watched_loss(decision, seen, state)
+  verdict = None
+  if watched is not None:
+    verdict = _guard.watch(
+      state.loss_average,
+      watched,
+      guard=config.guard,
+      guard_rtol=config.guard_rtol,
+    )
+  decides = _decides(config, decision, state.count)
+  backs_off = None if verdict is None else verdict.spike
+  if decision.spikes_decide and verdict is not None:
+    decides |= verdict.spike
+    if seen.value is not None:
+      backs_off = verdict.reject | _diverges(seen, state, verdict.spike)
+  new_state, reject = _search_or_decide(config, decision, seen, state, decides)
   new_state, reject = _watch(
-    config, decision, watched, state, new_state, reject
+    config, verdict, backs_off, state, new_state, reject, decides
   )
   if decision.keeps_direction:
     new_state = new_state._replace(
@@ -378,7 +411,7 @@ def _update(
         ),
         new_state.learning_rate,
         reject,
-        _decides(config, decision, state.count),
+        decides,
       )
     )
   lr = new_state.learning_rate
@@ -390,6 +423,40 @@ def _update(
   )
   new_state = new_state._replace(count=numerics.safe_increment(state.count))
   return updates, new_state
+
+
+def _watched_loss(
+  decision: _decisions.Decision,
+  seen: _decisions.Seen,
+  state: HillclimbState,
+) -> jax.Array | None:
+  """The loss the guard watches at every step: ``value``, if given."""
+  if seen.value is None and decision.watches_every_step:
+    # Its probes come rarely and do not score the step taken: without value,
+    # the guard scores that step, so that a blow-up is never stepped into.
+    return seen.score(state.learning_rate[None])[0]
+  return seen.value
+
+
+def _diverges(
+  seen: _decisions.Seen, state: HillclimbState, spike: jax.Array
+) -> jax.Array:
+  """On a spike, whether the step about to be taken raises this batch's loss.
+
+  A batch that is merely harder than the others still falls along its own
+  gradient; a learning rate past the stable one makes it rise. Evaluated
+  only on a spike (one forward pass).
+  """
+  lr = state.learning_rate
+
+  def ahead(_):
+    return seen.score(lr[None])[0]
+
+  def skip(_):
+    return jnp.asarray(-jnp.inf, lr.dtype)
+
+  after = lax.cond(spike, ahead, skip, None)
+  return spike & ~(after < seen.value.astype(lr.dtype))
 
 
 def _decides(
@@ -411,6 +478,7 @@ def _search_or_decide(
   decision: _decisions.Decision,
   seen: _decisions.Seen,
   state: HillclimbState,
+  decides: jax.Array,
 ) -> tuple[HillclimbState, jax.Array]:
   """The new state and whether the guard rejects the step."""
 
@@ -424,7 +492,6 @@ def _search_or_decide(
     every_k = config.every_k
     if _validation.is_concrete_number(every_k) and every_k == 1:
       return decide(state)
-    decides = _decides(config, decision, state.count)
     return lax.cond(decides, decide, skip, state)
 
   if not config.scale_search:
@@ -518,47 +585,42 @@ def _search_step(
 
 def _watch(
   config: _Config,
-  decision: _decisions.Decision,
-  value: jax.Array | None,
+  verdict: _guard.Watched | None,
+  backs_off: jax.Array | None,
   state: HillclimbState,
   new_state: HillclimbState,
   reject: jax.Array,
+  decided: jax.Array,
 ) -> tuple[HillclimbState, jax.Array]:
   """The guard on every step, probing or not: the running average of losses.
 
-  With ``value`` (the loss at the current parameters, or for a decision that
-  watches every step, the loss after the step it is about to take), a loss
-  well above the running average (or non-finite) backs the learning rate
-  off. Without it, the loss at each decision's
-  chosen candidate feeds the average that the next probes are compared with.
+  With a watched loss (``value``, or for a decision that watches every step,
+  the loss after the step it is about to take), the ``verdict`` of the
+  guard: a loss well above the running average (or non-finite) backs the
+  learning rate off where ``backs_off`` says (for a decision that spikes
+  trigger, only a non-finite loss or a step that would raise it further).
+  Without it, the loss at each decision's chosen candidate feeds the
+  average that the next probes are compared with.
   """
-  if value is None:
+  if verdict is None:
     chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
     average = _guard.running_average(state.loss_average, chosen)
-    # The scale search runs at count 0, which every_k divides too.
-    decided = _decides(config, decision, state.count)
     return new_state._replace(
       loss_average=jnp.where(decided, average, state.loss_average)
     ), reject
-  watched = _guard.watch(
-    state.loss_average,
-    value,
-    guard=config.guard,
-    guard_rtol=config.guard_rtol,
-  )
   # A step the decision rejected has backed off already.
-  backs_off = watched.spike & ~reject
+  backs_off = backs_off & ~reject
   lr = new_state.learning_rate
   backed_off = _clip(config, lr * jnp.asarray(config.backoff, lr.dtype))
   falls = _moves.next_streak(state.streak, jnp.bool_(False))
-  new_reject = watched.reject & ~reject
+  new_reject = verdict.reject & ~reject
   new_state = new_state._replace(
     learning_rate=jnp.where(backs_off, backed_off, lr),
     streak=jnp.where(backs_off, falls, new_state.streak),
-    loss_average=watched.average,
+    loss_average=verdict.average,
     num_rejected=new_state.num_rejected + new_reject.astype(jnp.int32),
   )
-  return new_state, reject | watched.reject
+  return new_state, reject | verdict.reject
 
 
 def _clip(

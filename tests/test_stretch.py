@@ -168,3 +168,41 @@ def test_the_aliases_decide_by_stretch_every_128_steps():
   state = ohc.hillclimb_adam(1e-3).init(jnp.ones(2))
   kept = optax.tree.get(state, "previous_direction")
   test_utils.assert_trees_all_equal(kept, jnp.zeros(2))
+
+
+def test_a_finite_spike_decides_at_once_instead_of_halving_the_rate():
+  # Every probe ties (ties lower the rate), decisions at steps 0, 1, 2 and 4
+  # move it by 10%, 10%, 15%; at step 5 value jumps tenfold: the window ends
+  # there and decides (22.5% lower), where the other rules back off by half.
+  opt = _stretch(every_k=64, lrlr=0.1, tie_break="down")
+  loss = lambda p: jnp.asarray(1.0)
+  state = opt.init(jnp.zeros(1))
+  lrs = []
+  for value in [1.0] * 5 + [10.0, 1.0]:
+    _, state = opt.update(
+      jnp.ones(1), state, jnp.zeros(1), value_fn=loss, value=value
+    )
+    lrs.append(float(state.learning_rate))
+  np.testing.assert_allclose(
+    lrs,
+    [0.1, 0.09, 0.081, 0.081, 0.081 * 0.85, 0.081 * 0.85 * 0.775,
+     0.081 * 0.85 * 0.775],
+    rtol=1e-6,
+  )  # fmt: skip
+  assert int(state.num_rejected) == 0
+
+
+def test_a_spike_that_the_step_would_worsen_halves_the_rate():
+  # On f = w^2 at w = 1 with a step of lr 1.5 along the gradient 2 (from 1 to
+  # -2), the loss would rise from 1 to 4: at a spike (value 1 against an
+  # average of 0.1) the rate is halved, after the decision moved it.
+  opt = _stretch(1.5, every_k=64, lrlr=0.1)
+  loss = lambda p: jnp.sum(p**2)
+  state = opt.init(jnp.ones(1))._replace(loss_average=jnp.asarray(0.1))
+  state = state._replace(count=jnp.int32(5))  # not a window's end
+  _, state = opt.update(
+    2 * jnp.ones(1), state, jnp.ones(1), value_fn=loss, value=1.0
+  )
+  # The empty window holds 1.5; the halving gives 0.75.
+  assert float(state.learning_rate) == pytest.approx(0.75)
+  assert int(state.num_rejected) == 0
