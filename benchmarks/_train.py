@@ -88,9 +88,13 @@ def hillclimb_learning_rate(state: Any, lr0: jax.Array) -> jax.Array:
   return ohc.get_learning_rate(state)
 
 
-# The blog post's rule exactly: fixed relative steps, ties lower the learning
-# rate, no guard, no scale search (the library's defaults improve on all four).
-POST_RULE = dict(
+# The aliases' defaults before the stretch decision: two probes at every
+# step, 1% steps growing by half along a streak.
+EVERY_STEP = dict(decision="two_probes", every_k=1, lrlr=0.01, lrlr_growth=1.5)
+
+# The blog post's rule exactly: two probes at every step, fixed 1% steps,
+# ties lower the learning rate, no guard, no scale search.
+POST_RULE = EVERY_STEP | dict(
   guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
 )
 

@@ -135,8 +135,7 @@ def pick_runs(problem, name, alias, lr0s, num_seeds) -> dict:
     method = _train.hillclimber(
       f"{alias}, every_k={every_k}, {name}",
       ALIASES[alias],
-      every_k=every_k,
-      scale_search=scales,
+      **(_train.EVERY_STEP | dict(every_k=every_k, scale_search=scales)),
     )
     with _picks.picking(pick, bound):
       runs[every_k] = _loss_scales.train(

@@ -115,7 +115,7 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
     ``(lr, full loss, exact step or NaN, probes tied)``, each [steps].
   """
   # The post's rule exactly, whose open question this answers.
-  opt = ohc.hillclimb(lr0, lrlr=0.01, **_train.POST_RULE)
+  opt = ohc.hillclimb(lr0, **_train.POST_RULE)
   full_loss = loss
 
   def step(carry, idx):

@@ -29,16 +29,18 @@ from . import _train
 LR0S = (1e-4, 1e-2, 1.0)
 
 
-CLIMBERS = {  # name: settings of hillclimb
-  "hillclimb, 1% step, ties down, no scale search": dict(
-    lrlr_growth=1.0, tie_break="down", scale_search=None
-  ),
+EVERY = _train.EVERY_STEP
+# name: settings of hillclimb; all but the defaults vary the two-probe rule at
+# every step (the aliases' defaults before the stretch decision).
+CLIMBERS = {
+  "hillclimb, 1% step, ties down, no scale search": EVERY
+  | dict(lrlr_growth=1.0, tie_break="down", scale_search=None),
+  "hillclimb, two probes every step": EVERY,
   "hillclimb (defaults)": {},
-  "hillclimb, one_probe": {"decision": "one_probe"},
-  "hillclimb, no_probe": {"decision": "no_probe"},
-  "hillclimb, one_probe, slope_rtol=0.25": dict(
-    decision="one_probe", slope_rtol=0.25
-  ),
+  "hillclimb, one_probe": EVERY | {"decision": "one_probe"},
+  "hillclimb, no_probe": EVERY | {"decision": "no_probe"},
+  "hillclimb, one_probe, slope_rtol=0.25": EVERY
+  | dict(decision="one_probe", slope_rtol=0.25),
 }
 METHODS = [
   _train.Method(

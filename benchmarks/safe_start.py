@@ -132,10 +132,12 @@ def train(opt, seed, epochs=3, batch=64):
 # start), and without it but with a guard ten times tighter (a step may raise
 # its batch's loss by 10% instead of 100%): the other way to stop early damage.
 VARIANTS = {
-  f"{make.__name__}{label}": functools.partial(make, **settings)
+  f"{make.__name__}{label}": functools.partial(
+    make, **(_train.EVERY_STEP | settings)
+  )
   for make in (ohc.hillclimb, ohc.hillclimb_adam)
   for label, settings in (
-    (" (defaults: scale search)", {}),
+    (", two probes every step, scale search", {}),
     (", scale_search=None", {"scale_search": None}),
     (
       ", scale_search=None, guard_rtol=0.1",
@@ -150,7 +152,7 @@ def run(args) -> dict:
   lr0s, variants = LR0S, VARIANTS
   if args.quick:
     lr0s = (1e-6, 100.0)
-    variants = {k: v for k, v in VARIANTS.items() if "defaults" in k}
+    variants = {k: v for k, v in VARIANTS.items() if k.endswith("scale search")}
   summary = {}
   for name, make in variants.items():
     runs = np.array(

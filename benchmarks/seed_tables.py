@@ -38,7 +38,7 @@ def configurations() -> list[tuple[str, str, _train.Method]]:
 
   def rule(lrlr, every_k):
     name = f"rule every {every_k}, {lrlr:.0%}"
-    settings = dict(lrlr=lrlr, every_k=every_k, **_train.POST_RULE)
+    settings = _train.POST_RULE | dict(lrlr=lrlr, every_k=every_k)
     return _train.hillclimber(name, ohc.hillclimb, **settings)
 
   return [

@@ -43,10 +43,10 @@ SMOOTHING = 0.9
 
 def _climb(horizon: float = 1.0) -> _train.Method:
   def make(lr0):
-    climb = ohc.hillclimb(lr0, smoothing=SMOOTHING)
+    climb = ohc.hillclimb(lr0, smoothing=SMOOTHING, **_train.EVERY_STEP)
     return climb if horizon == 1.0 else optax.chain(climb, optax.scale(horizon))
 
-  name = "hillclimb (defaults)"
+  name = "hillclimb, two probes every step"
   if horizon != 1.0:
     name = f"hillclimb, applied step x{horizon:g}"
   return _train.Method(name, make, learning_rate=_train.hillclimb_learning_rate)
@@ -57,9 +57,10 @@ ONE_PROBE = [
   _train.hillclimber(
     f"hillclimb, one_probe, slope_rtol={c:g}",
     ohc.hillclimb,
-    smoothing=SMOOTHING,
-    decision="one_probe",
-    slope_rtol=c,
+    **(
+      _train.EVERY_STEP
+      | dict(smoothing=SMOOTHING, decision="one_probe", slope_rtol=c)
+    ),
   )
   for c in SLOPE_RTOLS
 ]

@@ -1,5 +1,6 @@
 """Convergence from starting learning rates orders of magnitude apart."""
 
+import _rules
 import jax
 import jax.numpy as jnp
 import optax
@@ -9,9 +10,7 @@ import pytest
 import optax_hillclimb as ohc
 
 # The blog post's rule exactly (see docs/rule.md).
-REFERENCE_RULE = dict(
-  guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
-)
+REFERENCE_RULE = _rules.REFERENCE_RULE
 
 
 def parabola():
@@ -84,11 +83,14 @@ def test_reference_rule_climbs_from_far_too_small():
 
 
 def test_growing_steps_cross_decades_in_tens_of_steps():
-  # The same climb with the default growing step: the minimum is reached in
-  # 60 steps, where the reference rule's lr has only grown by 1.01 ** 60.
+  # The same climb with growing steps (every step, 1% growing by half): the
+  # minimum is reached in 60 steps, where the reference rule's lr has only
+  # grown by 1.01 ** 60.
   initial, _, _ = parabola()
   loss = lambda p: jnp.sum((p - 3.0) ** 2)
-  growing = ohc.hillclimb(1e-5, smoothing=0.0, scale_search=None)
+  growing = ohc.hillclimb(
+    1e-5, smoothing=0.0, scale_search=None, **_rules.EVERY_STEP
+  )
   params, _ = minimize(growing, initial, loss, 60)
   assert loss(params) < 1e-6
   reference = ohc.hillclimb(1e-5, smoothing=0.0, **REFERENCE_RULE)

@@ -8,6 +8,7 @@ step by a fraction of the parameters' norm (``_search.bound_steps``;
 benchmarks/first_step.py measures it against other picks).
 """
 
+import _rules
 import jax
 import jax.numpy as jnp
 import optax
@@ -94,10 +95,12 @@ def _dead_shares(opt, steps=20, loss_scale=1e4, seed=0):
 
 @pytest.mark.parametrize("make", [ohc.hillclimb, ohc.hillclimb_adam])
 @pytest.mark.parametrize("lr0", [1e-6, 1e-3, 10**0.5])
-def test_regression_keeps_most_units_through_twenty_steps(make, lr0):
+@pytest.mark.parametrize("rule", ["defaults", "two probes every 10 steps"])
+def test_regression_keeps_most_units_through_twenty_steps(make, lr0, rule):
   # Before the bound, hillclimb's first step left 66% of the units dead and
-  # every unit was dead by step 20.
-  dead = _dead_shares(make(lr0, every_k=10))
+  # every unit was dead by step 20 (two probes every 10 steps).
+  settings = {} if rule == "defaults" else _rules.EVERY_STEP | {"every_k": 10}
+  dead = _dead_shares(make(lr0, **settings))
   assert float(jnp.max(dead)) < 0.5, dead
 
 

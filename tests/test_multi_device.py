@@ -6,6 +6,7 @@ axis_name.
 
 import functools
 
+import _rules
 import jax
 import jax.numpy as jnp
 import optax
@@ -37,7 +38,9 @@ def per_device_data():
 
 
 def train_with_pmap(axis_name, decision="two_probes", num_steps=30):
-  opt = ohc.hillclimb(0.05, lrlr=0.1, axis_name=axis_name, decision=decision)
+  every_step = {} if decision == "stretch" else _rules.EVERY_STEP
+  settings = dict(lrlr=0.1, axis_name=axis_name, decision=decision)
+  opt = ohc.hillclimb(0.05, **(every_step | settings))
 
   @functools.partial(jax.pmap, axis_name="devices")
   def step(params, state, x, y):
@@ -67,8 +70,14 @@ def train_with_pmap(axis_name, decision="two_probes", num_steps=30):
   return params, state
 
 
-# The cheaper decisions run 20 steps, as when they were added.
-DECISIONS = [("two_probes", 30), ("one_probe", 20), ("no_probe", 20)]
+# The cheaper decisions run 20 steps, as when they were added; the windows
+# of "stretch" (1, 2, 4, 8 and 16 steps) decide 5 times in 30.
+DECISIONS = [
+  ("two_probes", 30),
+  ("one_probe", 20),
+  ("no_probe", 20),
+  ("stretch", 30),
+]
 
 
 @pytest.mark.parametrize(("decision", "num_steps"), DECISIONS)
@@ -110,8 +119,9 @@ def test_sharded_jit_preserves_state_shardings():
     )
     update = jax.jit(functools.partial(opt.update, value_fn=loss))
     grads = jax.grad(loss)(params).astype(params.dtype)
-    # The first update runs the scale search (it keeps 0.1), the second a
-    # probe step (it rises to 0.101): both keep every leaf's type.
+    # The first update runs the scale search (it keeps 0.1), the second
+    # decides on the window of one step (it rises to 0.11): both keep every
+    # leaf's type, the window's sum of steps included.
     state2 = state0
     for _ in range(2):
       updates, state2 = update(grads, state2, params)
@@ -119,4 +129,4 @@ def test_sharded_jit_preserves_state_shardings():
         jax.tree.map(jax.typeof, state0), jax.tree.map(jax.typeof, state2)
       )
       assert jax.typeof(updates) == jax.typeof(params)
-    assert float(ohc.get_learning_rate(state2)) == pytest.approx(0.101)
+    assert float(ohc.get_learning_rate(state2)) == pytest.approx(0.11)

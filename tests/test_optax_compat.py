@@ -5,6 +5,7 @@ See optax/contrib/_common_test.py and optax/_src/sharding_test.py.
 
 import functools
 
+import _rules
 import jax
 import jax.numpy as jnp
 import optax
@@ -117,7 +118,8 @@ def test_updates_keep_the_gradient_dtype(factory, dtype):
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
 def test_multi_steps_accumulates_before_updating(dtype):
   opt = optax.MultiSteps(
-    ohc.hillclimb(0.1, scale_search=None), every_k_schedule=4
+    ohc.hillclimb(0.1, scale_search=None, **_rules.EVERY_STEP),
+    every_k_schedule=4,
   )
   params = jnp.array([2.0, 2.0, 3.0], dtype=dtype)
   grads = jax.grad(parabola)(params)
