@@ -15,7 +15,10 @@ APPLIED = {
   "next_batch_x2_cosine": "2x cosine",
 }
 CANDIDATES = (
-  ("hillclimb_adam", "(a) probes on the gradient's batch (today)"),
+  (
+    "hillclimb_adam, two probes every step",
+    "(a) probes on the gradient's batch (the former defaults)",
+  ),
   ("next_batch", "(b) probes on the next batch"),
   ("next_batch_x1.25", "(c) (b), applying 1.25x the judged rate"),
   ("next_batch_x1.5", "(c) (b), applying 1.5x the judged rate"),
@@ -23,6 +26,11 @@ CANDIDATES = (
   ("next_batch_x2_cosine", "(d) (b), applying 2x the judged rate x cosine"),
   ("split_halves", "(d) direction from one half, probes on the other"),
   ("one_probe_next_batch", "(d) decision='one_probe' on the next batch"),
+  (
+    "hillclimb_adam",
+    "(e) decision='stretch': the steps since the last decision, on the"
+    " batch after them (the defaults)",
+  ),
 )
 
 
@@ -164,7 +172,7 @@ def tuning_table(summary: dict) -> str:
 
 
 def candidates_table(summary: dict) -> str:
-  """The candidate decisions side by side, with today's rule as (a)."""
+  """The candidate decisions side by side, the former defaults as (a)."""
   groups = summary["groups"]
   candidate_runs = groups.get("candidates", {}).get("runs", [])
   lr0s = sorted({r["lr0"] for r in candidate_runs})

@@ -10,12 +10,14 @@ for each seed. Three groups of runs, each saved as it finishes:
   ``schedule_free_adamw``, each tuned on a grid of learning rates (on seed 0;
   the other seeds at the rate chosen), and ``prodigy``, ``dadapt_adamw`` and
   ``mechanize`` (around Adam) at their defaults;
-- ``climb``: ``hillclimb_adam`` and ``hillclimb`` at their defaults from
-  starting rates whose mantissas all differ (the first update's scale search
-  multiplies ``lr0`` by powers of ten, so ``lr0`` and ``10 lr0`` are one run);
-- ``candidates``: ways to decide on data the direction was not fitted to,
-  with the library as it is: the probes (and ``value``) on the next step's
-  batch; the same, applying 1.25, 1.5 or 2 times the judged rate
+- ``climb``: ``hillclimb_adam`` and ``hillclimb`` at their defaults
+  (``decision="stretch"``), and with two probes at every step (the former
+  defaults), from starting rates whose mantissas all differ (the first
+  update's scale search multiplies ``lr0`` by powers of ten, so ``lr0`` and
+  ``10 lr0`` are one run);
+- ``candidates``: other ways to decide on data the direction was not fitted
+  to, each with two probes at every step: the probes (and ``value``) on the
+  next step's batch; the same, applying 1.25, 1.5 or 2 times the judged rate
   (``optax.scale``), or 2 times it under a cosine over the run; the
   direction from one half of the batch and the probes on the other; one
   probe on the next batch.
@@ -43,6 +45,7 @@ import optax_hillclimb as ohc
 from . import _lm_page
 from . import _lm_train
 from . import _text
+from . import _train
 from . import _transformer
 from ._lm_train import Method
 
@@ -111,10 +114,17 @@ def baselines(quick: bool) -> list[Method]:
 
 
 def climbers(quick: bool) -> list[Method]:
+  def every_step(make):
+    return lambda lr0, steps: make(lr0, **_train.EVERY_STEP)
+
   methods = [
     climbing("hillclimb_adam", lambda lr0, steps: ohc.hillclimb_adam(lr0),
              CLIMB_LR0S),
     climbing("hillclimb", lambda lr0, steps: ohc.hillclimb(lr0),
+             (3e-4, 7e-2)),
+    climbing("hillclimb_adam, two probes every step",
+             every_step(ohc.hillclimb_adam), CLIMB_LR0S),
+    climbing("hillclimb, two probes every step", every_step(ohc.hillclimb),
              (3e-4, 7e-2)),
   ]  # fmt: skip
   if quick:
@@ -123,32 +133,29 @@ def climbers(quick: bool) -> list[Method]:
 
 
 def candidates(quick: bool) -> list[Method]:
-  def horizon(factor):
-    return lambda lr0, steps: optax.chain(
-      ohc.hillclimb_adam(lr0), optax.scale(factor)
-    )
+  """Two probes at every step, fed data the direction was not fitted to."""
 
-  def cosine_horizon(lr0, steps):
-    return optax.chain(
-      ohc.hillclimb_adam(lr0),
-      optax.scale_by_schedule(optax.cosine_decay_schedule(2.0, steps)),
-    )
+  def adam(factor=1.0, schedule=None, **settings):
+    def make(lr0, steps):
+      climb = ohc.hillclimb_adam(lr0, **(_train.EVERY_STEP | settings))
+      if schedule:
+        return optax.chain(climb, optax.scale_by_schedule(schedule(steps)))
+      return optax.chain(climb, optax.scale(factor)) if factor != 1 else climb
+
+    return make
+
+  def cosine(steps):
+    return optax.cosine_decay_schedule(2.0, steps)
 
   lr0s = (3e-4,) if quick else CANDIDATE_LR0S
-  adam = lambda lr0, steps: ohc.hillclimb_adam(lr0)
   methods = [
-    climbing("next_batch_x2", horizon(2.0), lr0s, "next"),
-    climbing("next_batch", adam, lr0s, "next"),
-    climbing("next_batch_x1.5", horizon(1.5), lr0s, "next"),
-    climbing("next_batch_x1.25", horizon(1.25), lr0s, "next"),
-    climbing("next_batch_x2_cosine", cosine_horizon, lr0s, "next"),
-    climbing("split_halves", adam, lr0s, "split"),
-    climbing(
-      "one_probe_next_batch",
-      lambda lr0, steps: ohc.hillclimb_adam(lr0, decision="one_probe"),
-      lr0s,
-      "next",
-    ),
+    climbing("next_batch_x2", adam(2.0), lr0s, "next"),
+    climbing("next_batch", adam(), lr0s, "next"),
+    climbing("next_batch_x1.5", adam(1.5), lr0s, "next"),
+    climbing("next_batch_x1.25", adam(1.25), lr0s, "next"),
+    climbing("next_batch_x2_cosine", adam(schedule=cosine), lr0s, "next"),
+    climbing("split_halves", adam(), lr0s, "split"),
+    climbing("one_probe_next_batch", adam(decision="one_probe"), lr0s, "next"),
   ]
   return methods[:1] if quick else methods
 

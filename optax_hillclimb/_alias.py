@@ -13,10 +13,10 @@ from optax_hillclimb import _validation
 def hillclimb(
   learning_rate: jax.typing.ArrayLike = 1e-3,
   *,
-  lrlr: jax.typing.ArrayLike = 0.01,
+  lrlr: jax.typing.ArrayLike = 0.1,
   smoothing: jax.typing.ArrayLike = 0.9,
   debias: bool = True,
-  every_k: jax.typing.ArrayLike = 1,
+  every_k: jax.typing.ArrayLike = 128,
   min_learning_rate: jax.typing.ArrayLike = 1e-9,
   max_learning_rate: jax.typing.ArrayLike | None = None,
   guard: bool = True,
@@ -28,7 +28,7 @@ def hillclimb(
   axis_name: str | None = None,
   tie_break: str = "up",
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
-  decision: str = "two_probes",
+  decision: str = "stretch",
   slope_rtol: jax.typing.ArrayLike = 0.5,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
@@ -44,6 +44,14 @@ def hillclimb(
   :func:`scale_by_hillclimb` moves along :math:`u_t` with a learning rate that
   it tunes itself. Both the learning rate and :math:`m_t` live in the state.
 
+  By default (``decision="stretch"``) the learning rate is judged at steps
+  1, 2, 4, ..., 64 and then every 128 steps, on the batch passed to
+  ``update``: would the steps taken since the last decision, 10% longer or
+  shorter, have done better on it? Those steps were made from other
+  batches, so the judgement is not fooled by the batch that made them, and
+  a window of many steps looks further ahead than one step (the project's
+  documentation, "Deciding on fresh data").
+
   Args:
     learning_rate: the starting learning rate :math:`\eta_0`.
     lrlr: relative step of the learning rate, see :func:`scale_by_hillclimb`.
@@ -51,7 +59,8 @@ def hillclimb(
       means the raw gradient.
     debias: whether to debias the moving average, so that the first step uses
       the raw gradient.
-    every_k: probe every ``every_k`` steps.
+    every_k: decide every ``every_k`` steps (with ``decision="stretch"``,
+      also at steps 1, 2, 4, ... below it).
     min_learning_rate: lower bound of the learning rate.
     max_learning_rate: optional upper bound of the learning rate.
     guard: whether to reject steps whose better probe is non-finite or much
@@ -68,9 +77,13 @@ def hillclimb(
     scale_search: multiples of ``learning_rate`` scored at the first update,
       the smallest achieving half of the best decrease starts the climb;
       ``None`` starts from ``learning_rate``. See :func:`scale_by_hillclimb`.
-    decision: what a probe step spends to decide: ``"two_probes"`` (the
-      default), ``"one_probe"`` (needs ``value`` and ``grad``) or
-      ``"no_probe"`` (needs ``grad``), see :func:`scale_by_hillclimb`.
+    decision: how a probe step decides: ``"stretch"`` (the default: the
+      steps since the last decision, stretched and shrunk, scored on the
+      batch after them), ``"two_probes"`` (two candidate learning rates on
+      the batch that made the step; at ``every_k=1, lrlr=0.01`` the
+      defaults before ``"stretch"``), ``"one_probe"`` (needs ``value`` and
+      ``grad``) or ``"no_probe"`` (needs ``grad``), see
+      :func:`scale_by_hillclimb`.
     slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
       the slope predicts that a step must achieve for the learning rate to
       rise, see :func:`scale_by_hillclimb`.
@@ -87,17 +100,17 @@ def hillclimb(
     >>> import optax_hillclimb
     >>> def loss(params):
     ...   return jnp.sum((params - 3.0) ** 2)
-    >>> solver = optax_hillclimb.hillclimb(learning_rate=1e-3, lrlr=0.5)
+    >>> solver = optax_hillclimb.hillclimb(learning_rate=1e-3)
     >>> params = jnp.zeros(2)
     >>> state = solver.init(params)
-    >>> for _ in range(20):
+    >>> for _ in range(50):
     ...   value, grads = jax.value_and_grad(loss)(params)
     ...   updates, state = solver.update(
     ...       grads, state, params, value_fn=loss, value=value
     ...   )
     ...   params = optax.apply_updates(params, updates)
     >>> print(f"loss {loss(params):.2e}")
-    loss 5.12e-08
+    loss 3.71e-05
 
   References:
     The rule follows a blog post's experiment on MNIST; see the project's
@@ -139,8 +152,8 @@ def hillclimb_adam(
   b1: jax.typing.ArrayLike = 0.9,
   b2: jax.typing.ArrayLike = 0.999,
   eps: jax.typing.ArrayLike = 1e-8,
-  lrlr: jax.typing.ArrayLike = 0.01,
-  every_k: jax.typing.ArrayLike = 1,
+  lrlr: jax.typing.ArrayLike = 0.1,
+  every_k: jax.typing.ArrayLike = 128,
   min_learning_rate: jax.typing.ArrayLike = 1e-9,
   max_learning_rate: jax.typing.ArrayLike | None = None,
   guard: bool = True,
@@ -152,7 +165,7 @@ def hillclimb_adam(
   axis_name: str | None = None,
   tie_break: str = "up",
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
-  decision: str = "two_probes",
+  decision: str = "stretch",
   slope_rtol: jax.typing.ArrayLike = 0.5,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
@@ -162,13 +175,22 @@ def hillclimb_adam(
   with a learning rate that it tunes itself. Adam's first moment already
   smooths the gradient.
 
+  By default (``decision="stretch"``) the learning rate is judged at steps
+  1, 2, 4, ..., 64 and then every 128 steps, on the batch passed to
+  ``update``: would the steps taken since the last decision, 10% longer or
+  shorter, have done better on it? Those steps were made from other
+  batches, so the judgement is not fooled by the batch that made them, and
+  a window of many steps looks further ahead than one step (the project's
+  documentation, "Deciding on fresh data").
+
   Args:
     learning_rate: the starting learning rate :math:`\eta_0`.
     b1: decay of Adam's first moment.
     b2: decay of Adam's second moment.
     eps: term added to the denominator for numerical stability.
     lrlr: relative step of the learning rate, see :func:`scale_by_hillclimb`.
-    every_k: probe every ``every_k`` steps.
+    every_k: decide every ``every_k`` steps (with ``decision="stretch"``,
+      also at steps 1, 2, 4, ... below it).
     min_learning_rate: lower bound of the learning rate.
     max_learning_rate: optional upper bound of the learning rate.
     guard: whether to reject steps whose better probe is non-finite or much
@@ -185,9 +207,13 @@ def hillclimb_adam(
     scale_search: multiples of ``learning_rate`` scored at the first update,
       the smallest achieving half of the best decrease starts the climb;
       ``None`` starts from ``learning_rate``. See :func:`scale_by_hillclimb`.
-    decision: what a probe step spends to decide: ``"two_probes"`` (the
-      default), ``"one_probe"`` (needs ``value`` and ``grad``) or
-      ``"no_probe"`` (needs ``grad``), see :func:`scale_by_hillclimb`.
+    decision: how a probe step decides: ``"stretch"`` (the default: the
+      steps since the last decision, stretched and shrunk, scored on the
+      batch after them), ``"two_probes"`` (two candidate learning rates on
+      the batch that made the step; at ``every_k=1, lrlr=0.01`` the
+      defaults before ``"stretch"``), ``"one_probe"`` (needs ``value`` and
+      ``grad``) or ``"no_probe"`` (needs ``grad``), see
+      :func:`scale_by_hillclimb`.
     slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
       the slope predicts that a step must achieve for the learning rate to
       rise, see :func:`scale_by_hillclimb`.

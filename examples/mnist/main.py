@@ -61,14 +61,18 @@ _MAX_LEARNING_RATE = flags.DEFINE_float(
   "also means none).",
 )
 _EVERY_K = flags.DEFINE_integer(
-  "every_k", _DEFAULTS.every_k, "hill climbers: probe every k steps."
+  "every_k",
+  _DEFAULTS.every_k,
+  "hill climbers: decide every k steps (stretch: also at steps 1, 2, 4, ...).",
 )
 _DECISION = flags.DEFINE_enum(
   "decision",
   _DEFAULTS.decision,
-  ["two_probes", "one_probe", "no_probe"],
-  "hill climbers: what a probe step spends to decide (two probes, one probe "
-  "compared with the loss and the slope, or none).",
+  ["stretch", "two_probes", "one_probe", "no_probe"],
+  "hill climbers: how a probe step decides (the steps since the last "
+  "decision, stretched and shrunk, on the next batch; two probes on the "
+  "step's own batch; one probe compared with the loss and the slope; or "
+  "none).",
 )
 _SLOPE_RTOL = flags.DEFINE_float(
   "slope_rtol",

@@ -70,8 +70,9 @@ class Config:
     lrlr_growth: their growth of that step over agreeing moves.
     max_learning_rate: their upper bound on the learning rate (``None`` or
       ``inf``: unbounded).
-    every_k: the hill climbers probe every ``every_k`` steps.
-    decision: what the hill climbers' probe steps spend to decide:
+    every_k: the hill climbers decide every ``every_k`` steps (with
+      ``"stretch"``, also at steps 1, 2, 4, ... below it).
+    decision: how the hill climbers decide: ``"stretch"``,
       ``"two_probes"``, ``"one_probe"`` or ``"no_probe"``.
     slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
       the slope predicts that a step must achieve for the rate to rise.
