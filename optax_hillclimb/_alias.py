@@ -175,13 +175,8 @@ def hillclimb_adam(
   with a learning rate that it tunes itself. Adam's first moment already
   smooths the gradient.
 
-  By default (``decision="stretch"``) the learning rate is judged at steps
-  1, 2, 4, ..., 64 and then every 128 steps, on the batch passed to
-  ``update``: would the steps taken since the last decision, 10% longer or
-  shorter, have done better on it? Those steps were made from other
-  batches, so the judgement is not fooled by the batch that made them, and
-  a window of many steps looks further ahead than one step (the project's
-  documentation, "Deciding on fresh data").
+  It decides as :func:`hillclimb` does (by default ``decision="stretch"``,
+  every 128 steps).
 
   Args:
     learning_rate: the starting learning rate :math:`\eta_0`.

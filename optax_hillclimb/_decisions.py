@@ -133,16 +133,8 @@ def held_out(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
   a rejected one) there is nothing to judge, and the learning rate holds.
   """
   lr = state.learning_rate
-  previous = state.previous_direction
   learning_rates = jnp.stack([lr * (1 + step), lr * (1 - step)])
-  loss_up, loss_down = seen.score(learning_rates, direction=previous)
-  evidence = _evidence.compare(
-    loss_up,
-    loss_down,
-    can_climb=_moves.is_nonzero(previous),
-    reference=seen.reference(state),
-  )
-  return evidence._replace(no_evidence=~_moves.is_nonzero(previous))
+  return _along_kept(seen, state, learning_rates)
 
 
 def stretch(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
@@ -156,15 +148,24 @@ def stretch(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
   up, so the comparison looks as far ahead as the window is long. Before
   any step (and while :math:`D` is zero) the learning rate holds.
   """
-  steps = state.previous_direction
-  loss_up, loss_down = seen.score(jnp.stack([step, -step]), direction=steps)
+  return _along_kept(seen, state, jnp.stack([step, -step]))
+
+
+def _along_kept(seen: Seen, state: Any, learning_rates: jax.Array) -> _Evidence:
+  """Two candidates along the direction the state keeps, on this batch.
+
+  While that direction is zero (nothing kept yet, or a rejected step) there
+  is no evidence, and the learning rate holds.
+  """
+  kept = state.previous_direction
+  loss_up, loss_down = seen.score(learning_rates, direction=kept)
   evidence = _evidence.compare(
     loss_up,
     loss_down,
-    can_climb=_moves.is_nonzero(steps),
+    can_climb=_moves.is_nonzero(kept),
     reference=seen.reference(state),
   )
-  return evidence._replace(no_evidence=~_moves.is_nonzero(steps))
+  return evidence._replace(no_evidence=~_moves.is_nonzero(kept))
 
 
 def last_direction(
