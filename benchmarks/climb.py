@@ -155,7 +155,7 @@ COST_VARIANTS = (
 def cost_optimizers(lr0: float = 0.1):
   return {
     COST_VARIANTS[0]: optax.sgd(lr0, momentum=0.9),
-    COST_VARIANTS[1]: ohc.hillclimb(lr0),
+    COST_VARIANTS[1]: ohc.hillclimb(lr0, **_train.EVERY_STEP),
     COST_VARIANTS[2]: ohc.climb(sgd(lr0, 0.9), "learning_rate"),
     COST_VARIANTS[3]: ohc.climb(sgd(lr0, 0.9)),
     COST_VARIANTS[4]: ohc.climb(sgd(lr0, 0.9), layout="all"),

@@ -55,6 +55,7 @@ if not __package__:  # Run as a file: python benchmarks/kernel_count.py.
 
 import optax_hillclimb as ohc
 
+from . import _train
 from . import step_cost
 
 PROBE_MODES = ("vmap", "sequential")
@@ -339,7 +340,7 @@ def programs(model) -> dict[str, tuple[Callable, tuple]]:
     out[f"probe_{mode}"] = (update, args)
   steps = {"step_sgd": (optax.sgd(lr), step_cost._plain_step)}
   for mode in PROBE_MODES:
-    opt = ohc.hillclimb(lr, probe=mode, scale_search=None)
+    opt = ohc.hillclimb(lr, probe=mode, scale_search=None, **_train.EVERY_STEP)
     steps[f"step_{mode}"] = (opt, step_cost._hillclimb_step)
   for name, (opt, make_step) in steps.items():
     args = (model.params, opt.init(model.params), model.batch)

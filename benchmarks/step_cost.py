@@ -38,6 +38,7 @@ if not __package__:  # Run as a file: python benchmarks/step_cost.py.
 
 from benchmarks import _models
 from benchmarks import _timing
+from benchmarks import _train
 import optax_hillclimb as ohc
 
 # Steps per variant per round: a multiple of 10, so that every round of
@@ -116,8 +117,9 @@ def _hillclimb_step(model, opt):
 def variants(model_name: str, with_adam: bool) -> list[Variant]:
   """The optimizers compared on one model; ``sgd`` comes first."""
   lr = SGD_LR[model_name]
-  hc = functools.partial(ohc.hillclimb, lr)
-  hca = functools.partial(ohc.hillclimb_adam, ADAM_LR)
+  # The two-probe rule at every step, which these tables measure.
+  hc = functools.partial(ohc.hillclimb, lr, **_train.EVERY_STEP)
+  hca = functools.partial(ohc.hillclimb_adam, ADAM_LR, **_train.EVERY_STEP)
   ema = optax.chain(optax.ema(0.9, debias=True), optax.scale(-lr))
   # As optax's own example: SGD with unit step, the search scales it.
   linesearch = optax.chain(
@@ -306,7 +308,7 @@ def update_copies(model: _models.Model) -> dict[str, float]:
   forward_temp = forward.memory_analysis().temp_size_in_bytes
   out = {}
   for mode in ("sequential", "vmap"):
-    opt = ohc.hillclimb(SGD_LR[model.name], probe=mode)
+    opt = ohc.hillclimb(SGD_LR[model.name], probe=mode, **_train.EVERY_STEP)
 
     def update(grads, state, params, batch, opt=opt):
       return opt.update(grads, state, params, value_fn=model.loss, batch=batch)
