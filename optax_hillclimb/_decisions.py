@@ -176,9 +176,11 @@ def last_direction(
   restart: jax.Array,
 ) -> optax.Updates:
   """The direction of the step taken (zeros for a rejected step)."""
-  del kept, learning_rate, restart
+  del learning_rate, restart
   return jax.tree.map(
-    lambda u: jnp.where(reject, jnp.zeros_like(u), u), direction
+    lambda d, u: jnp.where(reject, jnp.zeros_like(d), u.astype(d.dtype)),
+    kept,
+    direction,
   )
 
 
@@ -192,7 +194,8 @@ def steps_since_decision(
   """The sum of the steps taken, restarted by each decision."""
   return jax.tree.map(
     lambda d, u: (
-      jnp.where(restart, 0, d) + jnp.where(reject, 0, learning_rate * u)
+      jnp.where(restart, 0, d)
+      + jnp.where(reject, 0, learning_rate * u.astype(d.dtype))
     ).astype(d.dtype),
     kept,
     direction,
@@ -211,9 +214,9 @@ class Decision(NamedTuple):
     keeps_direction: whether the state keeps a tree like the updates
       (``previous_direction``).
     remember: ``remember(kept, direction, learning_rate, reject, restart)``:
-      the new ``previous_direction``, from the kept one, the step's
-      direction and learning rate, whether the step was rejected, and
-      whether it was a decision step.
+      the new ``previous_direction`` (in the kept one's dtypes), from the
+      kept one, the step's direction and learning rate, whether the step
+      was rejected, and whether it was a decision step.
     windows_double: whether the decisions before ``every_k`` come at steps
       1, 2, 4, 8, ... (windows that double), not only at multiples of
       ``every_k``.

@@ -406,9 +406,7 @@ def _update(
     new_state = new_state._replace(
       previous_direction=decision.remember(
         state.previous_direction,
-        jax.tree.map(
-          lambda u, d: u.astype(d.dtype), updates, state.previous_direction
-        ),
+        updates,
         new_state.learning_rate,
         reject,
         decides,
@@ -434,8 +432,13 @@ def _watched_loss(
   if seen.value is None and decision.watches_every_step:
     # Its probes come rarely and do not score the step taken: without value,
     # the guard scores that step, so that a blow-up is never stepped into.
-    return seen.score(state.learning_rate[None])[0]
+    return _loss_ahead(seen, state)
   return seen.value
+
+
+def _loss_ahead(seen: _decisions.Seen, state: HillclimbState) -> jax.Array:
+  """The loss after the step about to be taken, at the current rate."""
+  return seen.score(state.learning_rate[None])[0]
 
 
 def _diverges(
@@ -447,16 +450,15 @@ def _diverges(
   gradient; a learning rate past the stable one makes it rise. Evaluated
   only on a spike (one forward pass).
   """
-  lr = state.learning_rate
 
   def ahead(_):
-    return seen.score(lr[None])[0]
+    return _loss_ahead(seen, state)
 
   def skip(_):
-    return jnp.asarray(-jnp.inf, lr.dtype)
+    return jnp.asarray(-jnp.inf, state.learning_rate.dtype)
 
   after = lax.cond(spike, ahead, skip, None)
-  return spike & ~(after < seen.value.astype(lr.dtype))
+  return spike & ~(after < seen.value)
 
 
 def _decides(
