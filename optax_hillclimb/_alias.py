@@ -202,13 +202,8 @@ def hillclimb_adam(
     scale_search: multiples of ``learning_rate`` scored at the first update,
       the smallest achieving half of the best decrease starts the climb;
       ``None`` starts from ``learning_rate``. See :func:`scale_by_hillclimb`.
-    decision: how a probe step decides: ``"stretch"`` (the default: the
-      steps since the last decision, stretched and shrunk, scored on the
-      batch after them), ``"two_probes"`` (two candidate learning rates on
-      the batch that made the step; at ``every_k=1, lrlr=0.01`` the
-      defaults before ``"stretch"``), ``"one_probe"`` (needs ``value`` and
-      ``grad``) or ``"no_probe"`` (needs ``grad``), see
-      :func:`scale_by_hillclimb`.
+    decision: how a probe step decides (``"stretch"`` by default), see
+      :func:`hillclimb` and :func:`scale_by_hillclimb`.
     slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
       the slope predicts that a step must achieve for the learning rate to
       rise, see :func:`scale_by_hillclimb`.
