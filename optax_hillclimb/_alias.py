@@ -30,6 +30,7 @@ def hillclimb(
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
   decision: str = "stretch",
   slope_rtol: jax.typing.ArrayLike = 0.5,
+  total_steps: jax.typing.ArrayLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -87,6 +88,9 @@ def hillclimb(
     slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
       the slope predicts that a step must achieve for the learning rate to
       rise, see :func:`scale_by_hillclimb`.
+    total_steps: the run's length in updates, if the training loop knows
+      it: early decisions then favour progress and the last fifth of the
+      steps shortens to zero, see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -142,6 +146,7 @@ def hillclimb(
       scale_search=scale_search,
       decision=decision,
       slope_rtol=slope_rtol,
+      total_steps=total_steps,
     ),
   )
 
@@ -167,6 +172,7 @@ def hillclimb_adam(
   scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
   decision: str = "stretch",
   slope_rtol: jax.typing.ArrayLike = 0.5,
+  total_steps: jax.typing.ArrayLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 
@@ -207,6 +213,9 @@ def hillclimb_adam(
     slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
       the slope predicts that a step must achieve for the learning rate to
       rise, see :func:`scale_by_hillclimb`.
+    total_steps: the run's length in updates, if the training loop knows
+      it: early decisions then favour progress and the last fifth of the
+      steps shortens to zero, see :func:`scale_by_hillclimb`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs`; its ``update`` takes
@@ -244,5 +253,6 @@ def hillclimb_adam(
       scale_search=scale_search,
       decision=decision,
       slope_rtol=slope_rtol,
+      total_steps=total_steps,
     ),
   )

@@ -36,6 +36,9 @@ class Seen(NamedTuple):
     dot: ``dot(a, b)``: the sum over leaves of ``a * b``, averaged over
       devices, in the learning rate's dtype.
     slope_rtol: the one-probe rule's sufficient-decrease fraction.
+    center: how far back along the steps since the last decision the
+      stretch's probes are centred, as a fraction of them (``0``: at the
+      current parameters), see ``_horizon.stretch_center``.
   """
 
   score: Callable[..., jax.Array]
@@ -45,6 +48,7 @@ class Seen(NamedTuple):
   grad: optax.Updates | None
   dot: Callable[[optax.Updates, optax.Updates], jax.Array]
   slope_rtol: jax.typing.ArrayLike
+  center: jax.typing.ArrayLike = 0.0
 
   def reference(self, state: Any) -> jax.Array:
     """What the guard compares a probe with: ``value``, or without it the
@@ -142,13 +146,17 @@ def stretch(seen: Seen, state: Any, step: jax.Array) -> _Evidence:
 
   The state keeps :math:`D`, the sum of the steps :math:`\eta u` taken since
   the last decision, none of which this batch shaped. The probes score
-  :math:`f(w \mp s D)`: had those steps been :math:`1 \pm s` times as long
-  (to first order in :math:`s`), would the loss on fresh data be lower? Over
-  many steps the noise in the steps averages out while their progress adds
-  up, so the comparison looks as far ahead as the window is long. Before
-  any step (and while :math:`D` is zero) the learning rate holds.
+  :math:`f(w + (\theta \mp s) D)`: had those steps been :math:`1 \pm s`
+  times as long (to first order in :math:`s`), would the loss on fresh data
+  be lower? Over many steps the noise in the steps averages out while their
+  progress adds up, so the comparison looks as far ahead as the window is
+  long. :math:`\theta` = ``seen.center`` moves both probes back towards the
+  window's start (``_horizon.stretch_center``: early in a run of known
+  length). Before any step (and while :math:`D` is zero) the learning rate
+  holds.
   """
-  return _along_kept(seen, state, jnp.stack([step, -step]))
+  center = jnp.asarray(seen.center, step.dtype)
+  return _along_kept(seen, state, jnp.stack([step - center, -step - center]))
 
 
 def _along_kept(seen: Seen, state: Any, learning_rates: jax.Array) -> _Evidence:

@@ -18,6 +18,7 @@ from optax._src import numerics
 
 from optax_hillclimb import _decisions
 from optax_hillclimb import _guard
+from optax_hillclimb import _horizon
 from optax_hillclimb import _moves
 from optax_hillclimb import _probe
 from optax_hillclimb import _search
@@ -36,7 +37,7 @@ DECISIONS = tuple(_decisions.DECISIONS)
 def _check_hyperparameters(
     learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
     backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-    scale_search, decision, slope_rtol,
+    scale_search, decision, slope_rtol, total_steps,
 ) -> None:  # fmt: skip
   check = _validation.check
   check("learning_rate", learning_rate, lambda x: x > 0, "positive")
@@ -58,6 +59,14 @@ def _check_hyperparameters(
   _validation.check_scale_search(scale_search)
   _validation.check_choice("decision", decision, DECISIONS)
   check("slope_rtol", slope_rtol, lambda x: 0 < x < 1, "in the interval (0, 1)")
+  if total_steps is not None:
+    _validation.check_positive_int("total_steps", total_steps)
+    if decision != "stretch":
+      raise ValueError(
+        "total_steps shapes the stretch decision's probes, and "
+        f'decision={decision!r} has none: pass decision="stretch", or '
+        "leave total_steps out."
+      )
 
 
 class _Config(NamedTuple):
@@ -79,6 +88,7 @@ class _Config(NamedTuple):
   scale_search: Sequence[float] | None
   decision: str
   slope_rtol: jax.typing.ArrayLike
+  total_steps: jax.typing.ArrayLike | None
 
 
 def scale_by_hillclimb(
@@ -99,6 +109,7 @@ def scale_by_hillclimb(
   scale_search: Sequence[float] | None = SCALE_SEARCH,
   decision: str = "two_probes",
   slope_rtol: jax.typing.ArrayLike = 0.5,
+  total_steps: jax.typing.ArrayLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -206,6 +217,24 @@ def scale_by_hillclimb(
   Without ``value``, the guard scores the step about to be taken at every
   step (one evaluation) and does not take it if its loss is non-finite.
 
+  A training loop that knows how many updates it will make passes
+  ``total_steps`` :math:`= T` (with ``"stretch"`` only). At step :math:`t`
+  the probes are then centred :math:`\theta = \frac14 (1 - t/T)` of the
+  window back from its end,
+
+  .. math::
+    f_{\uparrow} = f\big(w + (\theta - s) D\big), \qquad
+    f_{\downarrow} = f\big(w + (\theta + s) D\big),
+
+  because once noise outweighs progress the loss along the window is lowest
+  about halfway back to its start, and probes at its end would lower the
+  rate at every decision: early in a run that anneals too soon, at its end
+  it is what is wanted. And the steps of the last fifth of the run are
+  shortened, linearly to zero at step :math:`T`: the step taken is
+  :math:`-\eta \min\big(1, 5 (1 - t/T)\big) u`, while the climbed
+  :math:`\eta` in the state is not scaled. The shape is the same from any
+  :math:`\eta_0`; the climb sets the scale.
+
   Args:
     learning_rate: the starting learning rate :math:`\eta_0`.
     lrlr: relative step of the learning rate, the "learning rate of the
@@ -260,6 +289,11 @@ def scale_by_hillclimb(
       decrease the slope predicts, in (0, 1), that a step must achieve for
       the learning rate to rise; ``1/2`` settles at the best single step,
       smaller values at longer steps (see above). Other decisions ignore it.
+    total_steps: the run's length in updates, if the training loop knows
+      it (a positive integer); only with ``decision="stretch"``. Early
+      decisions then favour progress, and the last fifth of the steps
+      shortens to zero (see above; past ``total_steps`` the steps are zero).
+      ``None`` (the default): neither.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
@@ -315,12 +349,12 @@ def scale_by_hillclimb(
   _check_hyperparameters(
       learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
       backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-      scale_search, decision, slope_rtol,
+      scale_search, decision, slope_rtol, total_steps,
   )  # fmt: skip
   config = _Config(
     learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
     guard, backoff, guard_rtol, lrlr_growth, max_lrlr, probe, axis_name,
-    tie_break, scale_search, decision, slope_rtol,
+    tie_break, scale_search, decision, slope_rtol, total_steps,
   )  # fmt: skip
 
   def init_fn(params: optax.Params) -> HillclimbState:
@@ -412,7 +446,10 @@ def _update(
         decides,
       )
     )
-  lr = new_state.learning_rate
+  settle = _horizon.settling(
+    state.count, config.total_steps, new_state.learning_rate.dtype
+  )
+  lr = new_state.learning_rate * settle
   # jnp.where, not a zero scale: 0 * nan is nan, and a rejected step must
   # leave the parameters exactly where they are.
   updates = jax.tree.map(
@@ -673,8 +710,9 @@ def _see(
 
   if value is not None:
     value = _probe.device_mean(value, dtype, config.axis_name)
+  center = _horizon.stretch_center(state.count, config.total_steps, dtype)
   return _decisions.Seen(
-    score, params, updates, value, grad, dot, config.slope_rtol
+    score, params, updates, value, grad, dot, config.slope_rtol, center
   )
 
 

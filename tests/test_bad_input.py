@@ -36,6 +36,8 @@ import optax_hillclimb as ohc
     ({"lrlr_growth": 0.5}, "lrlr_growth must be at least 1"),
     ({"max_lrlr": 1.5}, r"max_lrlr must be in the interval \(0, 1\)"),
     ({"probe": "parallel"}, "probe must be one of"),
+    ({"total_steps": 0}, "total_steps must be a positive integer"),
+    ({"total_steps": 2.5}, "total_steps must be a positive integer"),
   ],
 )
 @pytest.mark.parametrize(
@@ -44,6 +46,11 @@ import optax_hillclimb as ohc
 def test_invalid_hyperparameters_are_named(factory, kwargs, message):
   with pytest.raises(ValueError, match=message):
     factory(**kwargs)
+
+
+def test_total_steps_without_the_stretch_decision_is_named():
+  with pytest.raises(ValueError, match="total_steps shapes the stretch"):
+    ohc.hillclimb_adam(total_steps=100, decision="two_probes")
 
 
 @pytest.mark.parametrize("smoothing", [-0.1, 1.0])

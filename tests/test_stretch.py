@@ -12,6 +12,7 @@ import pytest
 
 import optax_hillclimb as ohc
 from optax_hillclimb import _decisions
+from optax_hillclimb import _horizon
 from optax_hillclimb import _transform
 
 F = jnp.float32
@@ -34,6 +35,20 @@ def _run(opt, params, loss, steps, **extra):
     params = optax.apply_updates(params, updates)
     states.append(state)
   return params, states
+
+
+def _seen(score, value=None, center=0.0):
+  """What an update at w = 1 along u = 9 received; ``score`` scores probes."""
+  return _decisions.Seen(
+    score=score,
+    params=jnp.ones(1, F),
+    direction=jnp.asarray([9.0], F),
+    value=None if value is None else jnp.asarray(value, F),
+    grad=None,
+    dot=lambda a, b: jnp.sum(a * b),
+    slope_rtol=0.5,
+    center=center,
+  )
 
 
 def test_decisions_come_at_doubling_windows_then_every_k():
@@ -74,15 +89,7 @@ def test_stretch_scores_the_window_both_ways_on_this_batch():
     asked.append((np.asarray(learning_rates), np.asarray(direction)))
     return (1.0 - learning_rates * 2.0) ** 2
 
-  seen = _decisions.Seen(
-    score=score,
-    params=jnp.ones(1, F),
-    direction=jnp.asarray([9.0], F),
-    value=jnp.asarray(1.0, F),
-    grad=None,
-    dot=lambda a, b: jnp.sum(a * b),
-    slope_rtol=0.5,
-  )
+  seen = _seen(score, value=1.0)
   state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
   state = state._replace(previous_direction=jnp.asarray([2.0], F))
   evidence = _decisions.stretch(seen, state, jnp.asarray(0.1, F))
@@ -98,15 +105,7 @@ def test_stretch_scores_the_window_both_ways_on_this_batch():
 
 def test_an_empty_window_holds_the_learning_rate():
   state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
-  seen = _decisions.Seen(
-    score=lambda lrs, batch_size=None, direction=None: jnp.ones(2, F),
-    params=jnp.ones(1, F),
-    direction=jnp.ones(1, F),
-    value=None,
-    grad=None,
-    dot=lambda a, b: jnp.sum(a * b),
-    slope_rtol=0.5,
-  )
+  seen = _seen(lambda lrs, batch_size=None, direction=None: jnp.ones(2, F))
   evidence = _decisions.stretch(seen, state, jnp.asarray(0.1, F))
   assert bool(evidence.no_evidence)
 
@@ -120,6 +119,69 @@ def test_a_window_that_overshot_lowers_the_rate_one_that_fell_short_raises():
   assert float(states[1].learning_rate) == pytest.approx(0.675)
   _, states = _run(_stretch(0.05, lrlr=0.1), jnp.ones(1), loss, 3)
   assert float(states[1].learning_rate) == pytest.approx(0.055)
+
+
+def test_the_centre_falls_from_a_quarter_to_zero_over_the_run():
+  counts = jnp.asarray([0, 50, 100, 150])
+  centres = _horizon.stretch_center(counts, 100, F)
+  np.testing.assert_allclose(centres, [0.25, 0.125, 0.0, 0.0])
+  assert float(_horizon.stretch_center(counts[0], None, F)) == 0.0
+
+
+def test_a_centred_stretch_scores_points_back_along_the_window():
+  # Centre 0.25, s = 0.1: the probes move the parameters by
+  # -(0.1 - 0.25) D and -(-0.1 - 0.25) D, both back towards the start.
+  asked = []
+
+  def score(learning_rates, batch_size=None, direction=None):
+    del batch_size, direction
+    asked.append(np.asarray(learning_rates))
+    return jnp.ones(2, F)
+
+  seen = _seen(score, center=0.25)
+  state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
+  state = state._replace(previous_direction=jnp.asarray([2.0], F))
+  _decisions.stretch(seen, state, jnp.asarray(0.1, F))
+  np.testing.assert_allclose(asked[0], [-0.15, -0.35], rtol=1e-6)
+
+
+def test_early_in_a_known_run_a_window_past_the_minimum_can_still_raise():
+  # f = w^2 from w = 1 at lr 0.6: the step lands at -0.2, past the minimum
+  # by a sixth of the window D = 1.2. Judged at its end, the window
+  # overshot and the rate falls 10%. Early in a run of 1000 steps the
+  # probes are centred 0.25 (1 - 1/1000) back, at w = 0.0997, where the
+  # steps still fall short: the rate rises 10%.
+  loss = lambda p: jnp.sum(p**2)
+  _, states = _run(_stretch(0.6, lrlr=0.1), jnp.ones(1), loss, 2)
+  assert float(states[1].learning_rate) == pytest.approx(0.54)
+  _, states = _run(
+    _stretch(0.6, lrlr=0.1, total_steps=1000), jnp.ones(1), loss, 2
+  )
+  assert float(states[1].learning_rate) == pytest.approx(0.66)
+  # At the run's end the centre is back at the window's end.
+  _, states = _run(_stretch(0.6, lrlr=0.1, total_steps=1), jnp.ones(1), loss, 2)
+  assert float(states[1].learning_rate) == pytest.approx(0.54)
+
+
+def test_the_last_fifth_of_a_known_run_settles_linearly_to_zero():
+  counts = jnp.asarray([0, 7, 8, 9, 10, 12])
+  np.testing.assert_allclose(
+    _horizon.settling(counts, 10, F), [1, 1, 1, 0.5, 0, 0], atol=1e-6
+  )
+  assert float(_horizon.settling(counts[3], None, F)) == 1.0
+  # The step taken is the climbed rate times the factor; the rate itself
+  # is not scaled.
+  loss = lambda p: jnp.sum(p**2)
+  opt = _stretch(0.01, total_steps=10)
+  params, state = jnp.ones(2), opt.init(jnp.ones(2))
+  factors = []
+  for _ in range(12):
+    grads = jax.grad(loss)(params)
+    updates, state = opt.update(grads, state, params, value_fn=loss)
+    factors.append(float(-updates[0] / (state.learning_rate * grads[0])))
+    params = optax.apply_updates(params, updates)
+  np.testing.assert_allclose(factors, [1] * 9 + [0.5, 0, 0], atol=1e-6)
+  assert float(state.learning_rate) > 0.01
 
 
 def test_without_value_a_step_onto_a_cliff_is_not_taken():
@@ -206,3 +268,26 @@ def test_a_spike_that_the_step_would_worsen_halves_the_rate():
   # The empty window holds 1.5; the halving gives 0.75.
   assert float(state.learning_rate) == pytest.approx(0.75)
   assert int(state.num_rejected) == 0
+
+
+def test_total_steps_can_be_injected():
+  # Under optax.inject_hyperparams total_steps arrives as an array in the
+  # state; the steps are those of the Python integer (to float rounding).
+  loss = lambda p: jnp.sum((p - 3.0) ** 2)
+  plain = ohc.hillclimb_adam(0.1, total_steps=10)
+  injected = optax.inject_hyperparams(ohc.hillclimb_adam)(
+    learning_rate=0.1, total_steps=10
+  )
+  finals = []
+  for opt in (plain, injected):
+    params, state = jnp.zeros(2), opt.init(jnp.zeros(2))
+    step = jax.jit(
+      lambda p, s, opt=opt: opt.update(jax.grad(loss)(p), s, p, value_fn=loss)
+    )
+    for _ in range(12):
+      updates, state = step(params, state)
+      params = optax.apply_updates(params, updates)
+    finals.append(params)
+  test_utils.assert_trees_all_close(finals[0], finals[1], rtol=1e-4)
+  # Past total_steps the steps are zero.
+  np.testing.assert_array_equal(updates, jnp.zeros(2))
