@@ -100,19 +100,32 @@ def test_short_run_on_real_digits_beats_chance(two_epochs):
 
 
 def test_resume_continues_exactly_where_it_stopped(
-  example, idx_dir, tmp_path, two_epochs
+  example, idx_dir, tmp_path, two_epochs, monkeypatch
 ):
+  # A two-epoch run stopped during its second epoch, then run again: the
+  # same --epochs, so the same total_steps the climb was told.
   _, train = example
   workdir = str(tmp_path)
-  first = train.train_and_evaluate(
-    config_for(example, idx_dir, epochs=1), workdir
-  )
+  real_epoch = train.train_epoch
+  epochs_started = []
+
+  def stopped_in_the_second_epoch(*args, **kwargs):
+    epochs_started.append(1)
+    if len(epochs_started) == 2:
+      raise KeyboardInterrupt
+    return real_epoch(*args, **kwargs)
+
+  monkeypatch.setattr(train, "train_epoch", stopped_in_the_second_epoch)
+  with pytest.raises(KeyboardInterrupt):
+    train.train_and_evaluate(config_for(example, idx_dir, epochs=2), workdir)
+  monkeypatch.setattr(train, "train_epoch", real_epoch)
   resumed = train.train_and_evaluate(
     config_for(example, idx_dir, epochs=2), workdir
   )
-  assert first["steps"] == STEPS_PER_EPOCH
   assert resumed["steps"] == 2 * STEPS_PER_EPOCH
-  assert resumed["history"][0] == first["history"][0]
+  assert resumed["optimizer"]["total_steps"] == 2 * STEPS_PER_EPOCH
+  untimed = lambda entry: {k: v for k, v in entry.items() if k != "seconds"}
+  assert untimed(resumed["history"][0]) == untimed(two_epochs["history"][0])
   # Same batches, and the restored optimizer state (learning rate, gradient
   # average): the second epoch matches the run that never stopped. Without
   # the optimizer state it would restart from lr0 and differ.
@@ -257,6 +270,20 @@ def test_one_probe_decision_trains_and_is_described(idx_dir, tmp_path):
   assert summary["test_accuracy"] > 0.6  # 12 steps; chance is 10%
 
 
+def test_the_run_length_reaches_the_stretch_unless_turned_off(example):
+  default, train = example
+  told = train._describe_optimizer(default.get_config(), 100)
+  assert told["total_steps"] == 100
+  for config in (
+    default.get_config(horizon=False),
+    # The two-probe rule has no use for it (the library would refuse it).
+    default.get_config(decision="two_probes"),
+    default.get_config(optimizer="adam"),
+  ):
+    assert "total_steps" not in train._describe_optimizer(config, 100)
+    train.create_optimizer(config, 100)
+
+
 def test_config_infinite_cap_means_no_cap(example):
   default, _ = example
   uncapped = default.get_config(max_learning_rate=float("inf"))
@@ -321,9 +348,12 @@ def test_sweep_writes_json_and_table_and_resumes(
 
 
 def test_sweep_table_compares_with_the_better_baseline(sweep):
-  def run(optimizer, learning_rate, seed, accuracy):
+  def run(optimizer, learning_rate, seed, accuracy, losses=None):
     config = {"optimizer": optimizer, "learning_rate": learning_rate}
-    return {"config": {**config, "seed": seed}, "test_accuracy": accuracy}
+    out = {"config": {**config, "seed": seed}, "test_accuracy": accuracy}
+    if losses:  # per epoch; the final one is the last
+      out.update(test_loss=losses[-1], test_loss_per_epoch=losses)
+    return out
 
   results = {
     "seeds": [0, 1],
@@ -333,8 +363,9 @@ def test_sweep_table_compares_with_the_better_baseline(sweep):
       {"optimizer": "adam", "learning_rate": 1e-3},
     ],
     "runs": [
-      run("hillclimb", 1e-4, 0, 0.96),
-      run("hillclimb", 1e-4, 1, 0.97),
+      # Final test losses 20% and 0% above the runs' best epochs.
+      run("hillclimb", 1e-4, 0, 0.96, [0.2, 0.1, 0.12]),
+      run("hillclimb", 1e-4, 1, 0.97, [0.15, 0.1]),
       run("sgd", 0.1, 0, 0.95),
       run("sgd", 0.1, 1, 0.95),
       run("adam", 1e-3, 0, 0.96),
@@ -342,6 +373,9 @@ def test_sweep_table_compares_with_the_better_baseline(sweep):
     ],
   }
   lines = sweep.table(results).splitlines()
-  assert lines[2] == "| hillclimb, lr0 0.0001 | 96.50 | 96.0 | 97.0 | +0.40 |"
-  assert lines[3] == "| sgd 0.1, momentum 0.9 | 95.00 | 95.0 | 95.0 |  |"
-  assert lines[4] == "| adam 0.001 | 96.10 | 96.0 | 96.2 |  |"
+  assert lines[2] == (
+    "| hillclimb, lr0 0.0001 | 96.50 | 96.0 | 97.0 | +0.40 | +20% |"
+  )
+  # Runs recorded without per-epoch losses leave that column empty.
+  assert lines[3] == "| sgd 0.1, momentum 0.9 | 95.00 | 95.0 | 95.0 |  |  |"
+  assert lines[4] == "| adam 0.001 | 96.10 | 96.0 | 96.2 |  |  |"

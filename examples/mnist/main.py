@@ -80,6 +80,13 @@ _SLOPE_RTOL = flags.DEFINE_float(
   "hill climbers with --decision one_probe: the fraction of the predicted "
   "decrease a step must achieve for the learning rate to rise.",
 )
+_HORIZON = flags.DEFINE_bool(
+  "horizon",
+  _DEFAULTS.horizon,
+  "hill climbers with --decision stretch: tell them the run's length "
+  "(total_steps = epochs x steps per epoch), so that early decisions favour "
+  "progress and late ones settling; --nohorizon leaves it out.",
+)
 _SMOOTHING = flags.DEFINE_float(
   "smoothing",
   _DEFAULTS.smoothing,
@@ -120,6 +127,7 @@ def main(argv):
     every_k=_EVERY_K.value,
     decision=_DECISION.value,
     slope_rtol=_SLOPE_RTOL.value,
+    horizon=_HORIZON.value,
     smoothing=_SMOOTHING.value,
     source=_SOURCE.value,
     data_dir=_DATA_DIR.value,

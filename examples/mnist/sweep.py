@@ -106,6 +106,7 @@ def run_one(config: default.Config) -> dict[str, Any]:
     "final_learning_rate": summary["final_learning_rate"],
     "train_seconds": summary["train_seconds"],
     "test_accuracy_per_epoch": [h["test_accuracy"] for h in summary["history"]],
+    "test_loss_per_epoch": [h["test_loss"] for h in summary["history"]],
   }
 
 
@@ -165,15 +166,32 @@ def sweep(
   return results
 
 
-def accuracies(results: dict[str, Any], row: dict[str, Any]) -> list[float]:
-  """Final test accuracies (%) of one row, in the order of the seeds."""
+def _runs(results: dict[str, Any], row: dict[str, Any]) -> list[dict]:
+  """The runs of one row, in the order of the seeds."""
   by_seed = {
-    r["config"]["seed"]: 100 * r["test_accuracy"]
+    r["config"]["seed"]: r
     for r in results["runs"]
     if r["config"]["optimizer"] == row["optimizer"]
     and r["config"]["learning_rate"] == row["learning_rate"]
   }
   return [by_seed[s] for s in results["seeds"] if s in by_seed]
+
+
+def accuracies(results: dict[str, Any], row: dict[str, Any]) -> list[float]:
+  """Final test accuracies (%) of one row, in the order of the seeds."""
+  return [100 * r["test_accuracy"] for r in _runs(results, row)]
+
+
+def loss_above_best(results: dict[str, Any], row: dict[str, Any]) -> str:
+  """How far the final test loss ends above the run's best epoch, worst seed.
+
+  Empty for runs recorded without their per-epoch test loss.
+  """
+  runs = _runs(results, row)
+  if not runs or not all("test_loss_per_epoch" in r for r in runs):
+    return ""
+  above = [r["test_loss"] / min(r["test_loss_per_epoch"]) - 1 for r in runs]
+  return f"{100 * max(above):+.0f}%"
 
 
 def table(results: dict[str, Any]) -> str:
@@ -182,8 +200,8 @@ def table(results: dict[str, Any]) -> str:
   lines = [
     "| optimizer | mean | "
     + " | ".join(f"seed {s}" for s in seeds)
-    + " | vs best baseline |",
-    "|---|---:|" + "---:|" * len(seeds) + "---:|",
+    + " | vs best baseline | final test loss vs best epoch (worst seed) |",
+    "|---|---:|" + "---:|" * len(seeds) + "---:|---:|",
   ]
   baseline_means = [
     statistics.mean(accs)
@@ -202,7 +220,10 @@ def table(results: dict[str, Any]) -> str:
     if complete and best is not None and climbs:
       margin = f"{statistics.mean(accs) - best:+.2f}"
     label = Setting(row["optimizer"], row["learning_rate"]).label
-    lines.append(f"| {label} | {mean} | {' | '.join(cells)} | {margin} |")
+    above = loss_above_best(results, row)
+    lines.append(
+      f"| {label} | {mean} | {' | '.join(cells)} | {margin} | {above} |"
+    )
   return "\n".join(lines)
 
 

@@ -46,9 +46,13 @@ def loss_fn(
 
 
 def create_optimizer(
-  config: default.Config,
+  config: default.Config, total_steps: int | None = None
 ) -> optax.GradientTransformation:
-  """The optax optimizer named by ``config.optimizer``."""
+  """The optax optimizer named by ``config.optimizer``.
+
+  ``total_steps``, the run's length, reaches a hill climber that decides by
+  ``"stretch"`` when ``config.horizon`` asks for it.
+  """
   learning_rate = config.resolved_learning_rate()
   if config.optimizer in default.HILLCLIMBERS:
     climb = dict(
@@ -59,6 +63,8 @@ def create_optimizer(
       decision=config.decision,
       slope_rtol=config.slope_rtol,
     )
+    if _knows_horizon(config):
+      climb["total_steps"] = total_steps
     if config.optimizer == "hillclimb":
       return optax_hillclimb.hillclimb(
         learning_rate, smoothing=config.smoothing, **climb
@@ -67,6 +73,10 @@ def create_optimizer(
   if config.optimizer == "sgd":
     return optax.sgd(learning_rate, momentum=config.momentum)
   return optax.adam(learning_rate)
+
+
+def _knows_horizon(config: default.Config) -> bool:
+  return config.horizon and config.decision == "stretch"
 
 
 def current_learning_rate(
@@ -171,7 +181,9 @@ class _Checkpoints:
     self.manager.close()
 
 
-def _describe_optimizer(config: default.Config) -> dict[str, Any]:
+def _describe_optimizer(
+  config: default.Config, total_steps: int | None = None
+) -> dict[str, Any]:
   described = {
     "name": config.optimizer,
     "learning_rate": config.resolved_learning_rate(),
@@ -190,6 +202,8 @@ def _describe_optimizer(config: default.Config) -> dict[str, Any]:
       described["decision"] = config.decision
     if config.decision == "one_probe":
       described["slope_rtol"] = config.slope_rtol
+    if _knows_horizon(config):
+      described["total_steps"] = total_steps
   elif config.optimizer == "sgd":
     described["momentum"] = config.momentum
   return described
@@ -310,15 +324,18 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
   """
   # Built first: the library checks its hyperparameters (say, a learning
   # rate above max_learning_rate) before any data loads.
-  tx = create_optimizer(config)
+  create_optimizer(config)
   os.makedirs(workdir, exist_ok=True)
   train_ds, test_ds, data = input_pipeline.get_datasets(
     config.source, config.data_dir, config.dataset, config.seed
   )
   # Fails before any compiling if batch_size exceeds the training set.
-  input_pipeline.steps_per_epoch(len(train_ds.label), config.batch_size)
+  total_steps = config.epochs * input_pipeline.steps_per_epoch(
+    len(train_ds.label), config.batch_size
+  )
+  tx = create_optimizer(config, total_steps)
   print(f"Data ({data.source}): {data.description}")
-  described = _describe_optimizer(config)
+  described = _describe_optimizer(config, total_steps)
   arguments = ", ".join(f"{k}={v}" for k, v in described.items() if k != "name")
   print(f"Optimizer: {described['name']}({arguments})")
 
@@ -380,7 +397,7 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
       "train_size": len(train_ds.label),
       "test_size": len(test_ds.label),
     },
-    "optimizer": _describe_optimizer(config),
+    "optimizer": described,
     "epochs": max(config.epochs, start_epoch - 1),
     "batch_size": config.batch_size,
     "seed": config.seed,

@@ -76,6 +76,9 @@ class Config:
       ``"two_probes"``, ``"one_probe"`` or ``"no_probe"``.
     slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
       the slope predicts that a step must achieve for the rate to rise.
+    horizon: with ``decision="stretch"``, whether the hill climbers are told
+      the run's length (``total_steps``: epochs times steps per epoch), so
+      that their early decisions favour progress and the late ones settling.
     smoothing: hillclimb's gradient moving-average decay.
     momentum: sgd's momentum.
     source: data source, see ``datasets.load``.
@@ -95,6 +98,7 @@ class Config:
   every_k: int = CLIMB_DEFAULTS["every_k"]
   decision: str = CLIMB_DEFAULTS["decision"]
   slope_rtol: float = CLIMB_DEFAULTS["slope_rtol"]
+  horizon: bool = True
   smoothing: float = SMOOTHING_DEFAULT
   momentum: float = 0.9
   source: str = "auto"
