@@ -31,6 +31,11 @@ CANDIDATES = (
     "(e) decision='stretch': the steps since the last decision, on the"
     " batch after them (the defaults)",
   ),
+  (
+    "hillclimb_adam, total_steps",
+    "(f) (e) told the run's length: probes centred back along the window"
+    " early, the last fifth of the steps shortened to zero",
+  ),
 )
 
 

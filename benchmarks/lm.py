@@ -11,10 +11,10 @@ for each seed. Three groups of runs, each saved as it finishes:
   the other seeds at the rate chosen), and ``prodigy``, ``dadapt_adamw`` and
   ``mechanize`` (around Adam) at their defaults;
 - ``climb``: ``hillclimb_adam`` and ``hillclimb`` at their defaults
-  (``decision="stretch"``), and with two probes at every step (the former
-  defaults), from starting rates whose mantissas all differ (the first
-  update's scale search multiplies ``lr0`` by powers of ten, so ``lr0`` and
-  ``10 lr0`` are one run);
+  (``decision="stretch"``), told the run's length (``total_steps``), and
+  with two probes at every step (the former defaults), from starting rates
+  whose mantissas all differ (the first update's scale search multiplies
+  ``lr0`` by powers of ten, so ``lr0`` and ``10 lr0`` are one run);
 - ``candidates``: other ways to decide on data the direction was not fitted
   to, each with two probes at every step: the probes (and ``value``) on the
   next step's batch; the same, applying 1.25, 1.5 or 2 times the judged rate
@@ -121,6 +121,13 @@ def climbers(quick: bool) -> list[Method]:
     climbing("hillclimb_adam", lambda lr0, steps: ohc.hillclimb_adam(lr0),
              CLIMB_LR0S),
     climbing("hillclimb", lambda lr0, steps: ohc.hillclimb(lr0),
+             (3e-4, 7e-2)),
+    # Told the run's length, as a training loop that knows it would.
+    climbing("hillclimb_adam, total_steps",
+             lambda lr0, steps: ohc.hillclimb_adam(lr0, total_steps=steps),
+             CLIMB_LR0S),
+    climbing("hillclimb, total_steps",
+             lambda lr0, steps: ohc.hillclimb(lr0, total_steps=steps),
              (3e-4, 7e-2)),
     climbing("hillclimb_adam, two probes every step",
              every_step(ohc.hillclimb_adam), CLIMB_LR0S),
