@@ -68,6 +68,10 @@ HC_EVERY = "hillclimb, two probes every step"
 HCA_EVERY = "hillclimb_adam, two probes every step"
 HC_K10 = "hillclimb, every_k=10, lrlr=0.1"
 HCA_DEFAULT = "hillclimb_adam (defaults)"
+# Told the full protocol's length (10 epochs of 60 batches).
+HC_HORIZON = "hillclimb, total_steps=600"
+HCA_HORIZON = "hillclimb_adam, total_steps=600"
+HORIZON = {"total_steps": 600}
 HCA_K10 = "hillclimb_adam, every_k=10, lrlr=0.1"
 HC_ONE = "hillclimb, one_probe"
 HC_NONE = "hillclimb, no_probe"
@@ -140,10 +144,12 @@ CLIMBERS = (  # (name, optimizer, settings), in the pages' order
   ("hillclimb, no scale search", SGD_LIKE, NO_SEARCH),
   (HC_EVERY, SGD_LIKE, EVERY),
   (HC_DEFAULT, SGD_LIKE, {}),
+  (HC_HORIZON, SGD_LIKE, HORIZON),
   (HC_K10, SGD_LIKE, K10),
   ("hillclimb_adam, no scale search", ADAM_LIKE, NO_SEARCH),
   (HCA_EVERY, ADAM_LIKE, EVERY),
   (HCA_DEFAULT, ADAM_LIKE, {}),
+  (HCA_HORIZON, ADAM_LIKE, HORIZON),
   (HCA_K10, ADAM_LIKE, K10),
   (HC_ONE, SGD_LIKE, ONE),
   (HC_NONE, SGD_LIKE, NONE),
@@ -263,6 +269,10 @@ GOALS = (
   ("b", HC_DEFAULT, SGD_BASELINES),
   ("c", HCA_DEFAULT, FAMILIES["Adam"]),
   ("c", HC_DEFAULT, FAMILIES["SGD"]),
+  ("a", HCA_HORIZON, None),
+  ("b", HC_HORIZON, SGD_BASELINES),
+  ("c", HCA_HORIZON, FAMILIES["Adam"]),
+  ("c", HC_HORIZON, FAMILIES["SGD"]),
   ("d", HC_K10, HC_EVERY),
   ("d", HCA_K10, HCA_EVERY),
   *(("a", m, None) for m in (HCA_ONE, HCA_NONE, HCA_ONE_LONG)),

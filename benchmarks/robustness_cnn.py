@@ -37,6 +37,8 @@ CLIMBERS = {
   | dict(lrlr_growth=1.0, tie_break="down", scale_search=None),
   "hillclimb, two probes every step": EVERY,
   "hillclimb (defaults)": {},
+  # Told the run's length: 3 epochs of 156 batches (the default --train).
+  "hillclimb, total_steps=468": {"total_steps": 468},
   "hillclimb, one_probe": EVERY | {"decision": "one_probe"},
   "hillclimb, no_probe": EVERY | {"decision": "no_probe"},
   "hillclimb, one_probe, slope_rtol=0.25": EVERY
