@@ -18,6 +18,8 @@ MODELS = ("mlp", "cnn", "transformer")
 HEADLINE_KEYS = (
   "hillclimb_k1_over_sgd",
   "hillclimb_k10_over_sgd",
+  "stretch_k10_over_sgd",
+  "stretch_over_sgd",
   "floor_over_sgd",
   "linesearch_over_sgd",
   "vmap_over_sequential",
