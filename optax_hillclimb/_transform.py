@@ -417,21 +417,7 @@ def _update(
     named = extra_args if grad is None else {"grad": grad, **extra_args}
     loss = _value_fn.bind_value_fn(value_fn, named)
   seen = _see(config, loss, params, updates, value, grad, state)
-  watched = _watched_loss(decision, seen, state)
-  verdict = None
-  if watched is not None:
-    verdict = _guard.watch(
-      state.loss_average,
-      watched,
-      guard=config.guard,
-      guard_rtol=config.guard_rtol,
-    )
-  decides = _decides(config, decision, state.count)
-  backs_off = None if verdict is None else verdict.spike
-  if decision.spikes_decide and verdict is not None:
-    decides |= verdict.spike
-    if seen.value is not None:
-      backs_off = verdict.reject | _diverges(seen, state, verdict.spike)
+  verdict, decides, backs_off = _verdict(config, decision, seen, state)
   new_state, reject = _search_or_decide(config, decision, seen, state, decides)
   new_state, reject = _watch(
     config, verdict, backs_off, state, new_state, reject, decides
@@ -458,6 +444,37 @@ def _update(
   )
   new_state = new_state._replace(count=numerics.safe_increment(state.count))
   return updates, new_state
+
+
+def _verdict(
+  config: _Config,
+  decision: _decisions.Decision,
+  seen: _decisions.Seen,
+  state: HillclimbState,
+) -> tuple[_guard.Watched | None, jax.Array, jax.Array | None]:
+  """The guard's verdict, whether this update decides, and whether it backs off.
+
+  Returns ``(verdict, decides, backs_off)``: ``verdict`` is ``None`` when
+  there is no loss to watch at every step; a decision that spikes trigger
+  decides on a spike, and then backs off only on a non-finite loss or a
+  step that would raise this batch's loss further.
+  """
+  watched = _watched_loss(decision, seen, state)
+  decides = _decides(config, decision, state.count)
+  if watched is None:
+    return None, decides, None
+  verdict = _guard.watch(
+    state.loss_average,
+    watched,
+    guard=config.guard,
+    guard_rtol=config.guard_rtol,
+  )
+  backs_off = verdict.spike
+  if decision.spikes_decide:
+    decides |= verdict.spike
+    if seen.value is not None:
+      backs_off = verdict.reject | _diverges(seen, state, verdict.spike)
+  return verdict, decides, backs_off
 
 
 def _watched_loss(
