@@ -1,8 +1,8 @@
 """Settings that tests share: the rules the aliases defaulted to before.
 
 The aliases decide with ``decision="stretch"`` (windows of steps, ``lrlr``
-0.1, fixed relative steps). Tests of the two-probe rule at every step, and
-of the blog post's reference rule, name those settings here.
+0.1 growing by half along a streak). Tests of the two-probe rule at every
+step, and of the blog post's reference rule, name those settings here.
 """
 
 # Two probes at every step, 1% steps that grow by half along a streak.
