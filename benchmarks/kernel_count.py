@@ -27,7 +27,7 @@ kernel is a launch; XLA:CPU runs the same units one after another as thunks.
 
 :func:`dots_per_weight` reads the lowered StableHLO instead
 (``lowered.as_text()``), what JAX hands XLA before any backend rewrites it:
-``tests/test_one_launch.py`` uses it to check that ``probe="vmap"`` computes
+``tests/project/test_one_launch.py`` uses it to check that ``probe="vmap"`` computes
 each layer's matrix product once for both candidates.
 
 Writes ``kernel_counts.json``, and every optimized HLO module under ``hlo/``

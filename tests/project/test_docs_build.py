@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 
 pytest.importorskip("sphinx", reason='the docs need pip install -e ".[test]"')
 pytest.importorskip("myst_parser", reason='pip install -e ".[test]"')

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks import kernel_count
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "accelerator.sh"
 PROGRAMS = ("forward", "probe_vmap", "probe_sequential", "step_sgd",
             "step_vmap", "step_sequential")  # fmt: skip

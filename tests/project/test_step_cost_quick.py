@@ -13,7 +13,7 @@ import sys
 import _user_shell
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODELS = ("mlp", "cnn", "transformer")
 HEADLINE_KEYS = (
   "hillclimb_k1_over_sgd",

@@ -14,7 +14,7 @@ import sys
 import _user_shell
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Every script in benchmarks/ that runs (a new experiment is found here).
 SCRIPTS = sorted(
   path.stem

@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks import _cli
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 # Every experiment with a page (a new one is found here).
 PAGES = sorted(
