@@ -7,8 +7,9 @@ quick runs of ``safe_start``, ``settling`` and ``first_step`` must also give
 the numbers committed in ``tests/reference/`` (made on a 2-core x86_64 CPU,
 jax 0.10.2): a change to the harness or the library that moves them shows
 here. After a change that is meant to move them, rewrite them with
-``BENCHMARK_REFERENCE=update python -m pytest tests/project/test_benchmarks_quick.py
--k "safe_start or settling or first_step"`` and rerun the full experiments
+``BENCHMARK_REFERENCE=update python -m pytest
+tests/project/test_benchmarks_quick.py -k "safe_start or settling or
+first_step"`` and rerun the full experiments
 whose pages they stand for.
 """
 
@@ -19,7 +20,9 @@ import _user_shell
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 REFERENCE = os.path.join(REPO, "tests", "reference")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
