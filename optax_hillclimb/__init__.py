@@ -1,6 +1,6 @@
 """optax-hillclimb: an optax transformation that hill-climbs its learning rate.
 
-At each probe step it scores the loss at two candidate learning rates, a
+From time to time it scores the loss at two candidate learning rates, a
 little above and a little below the current one, along the update direction,
 and moves the learning rate toward the better one.
 """

@@ -1,13 +1,13 @@
 """Hill climbing on any scalar hyperparameters: the ``climb`` wrapper.
 
-It uses the parts of ``scale_by_hillclimb``: two scored candidates make the
-:class:`~optax_hillclimb._evidence.Evidence`, the guard judges the step and
-the move sets the probed hyperparameter (``_moves.move``); the scale search
-sets the learning rate at the first update.
+It climbs hyperparameters of an inner optimizer with the parts of
+``scale_by_hillclimb``'s two-probe rule: the move, the scale search with its
+first-step bound, and the guard on every step (``_transform``).
 """
 
 from collections.abc import Callable, Mapping, Sequence
 import functools
+import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -15,15 +15,9 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from optax._src import numerics
 
 from optax_hillclimb import _climb_config
-from optax_hillclimb import _evidence
-from optax_hillclimb import _guard
-from optax_hillclimb import _moves
-from optax_hillclimb import _probe
-from optax_hillclimb import _search
-from optax_hillclimb import _state
+from optax_hillclimb import _transform
 from optax_hillclimb import _validation
 from optax_hillclimb import _value_fn
 
@@ -52,6 +46,9 @@ class ClimbState(NamedTuple):
     probed: index, in ``hyperparams`` as given to :func:`climb`, of the
       hyperparameter probed last (int32; ``-1`` before the first probe).
     num_rejected: number of steps rejected by the guard so far (int32).
+    loss_average: the guard's running average of recent losses (``inf``
+      before any): of ``value`` when the training loop passes it, else of
+      the loss at the candidate each probe step chose.
     inner_state: the state of the inner optimizer, whose ``hyperparams`` hold
       the climbed values too (in the inner state's own dtypes).
   """
@@ -64,6 +61,7 @@ class ClimbState(NamedTuple):
   loss_down: jax.Array
   probed: jax.Array
   num_rejected: jax.Array
+  loss_average: jax.Array
   inner_state: optax.OptState
 
 
@@ -77,16 +75,14 @@ class _Config(NamedTuple):
   lr_index: int | None
   lrlr: jax.typing.ArrayLike
   every_k: jax.typing.ArrayLike
-  layout: str
+  layout: Layout
   guard: bool
-  backoff: jax.typing.ArrayLike
   guard_rtol: jax.typing.ArrayLike
   lrlr_growth: jax.typing.ArrayLike
-  max_lrlr: jax.typing.ArrayLike
-  probe: _probe.ProbeMode
-  axis_name: str | None
-  tie_break: str
+  tie_break: _transform.TieBreak
   scale_search: Sequence[float] | None
+  probe: _value_fn.ProbeMode
+  axis_name: str | None
 
 
 def climb(
@@ -99,14 +95,12 @@ def climb(
   scales: Mapping[str, Scale] | None = None,
   bounds: Mapping[str, tuple[float, float | None]] | None = None,
   guard: bool = True,
-  backoff: jax.typing.ArrayLike = 0.5,
   guard_rtol: jax.typing.ArrayLike = 1.0,
   lrlr_growth: jax.typing.ArrayLike = 1.5,
-  max_lrlr: jax.typing.ArrayLike = 0.5,
-  probe: _probe.ProbeMode = "auto",
+  tie_break: _transform.TieBreak = "up",
+  scale_search: Sequence[float] | None = _transform.SCALE_SEARCH,
+  probe: _value_fn.ProbeMode = "auto",
   axis_name: str | None = None,
-  tie_break: str = "up",
-  scale_search: Sequence[float] | None = _search.SCALE_SEARCH,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Hill-climbs scalar hyperparameters of an optimizer, by the loss.
 
@@ -138,17 +132,19 @@ def climb(
 
   The rest is :func:`scale_by_hillclimb`'s rule, per hyperparameter: the
   relative step :math:`s` starts at ``lrlr`` and grows by ``lrlr_growth`` over
-  consecutive moves the same way (up to ``max_lrlr``); ties (equal finite
-  losses) move a ``"log"``-scale hyperparameter as ``tie_break`` says, up to
-  its ``tie_ceiling``, and hold a ``"decay"``-scale one; the guard rejects a
-  step whose better loss is non-finite or worse than :math:`f(w) +
-  \text{guard\_rtol}\,|f(w)|` (with ``value`` given): the update is then zero,
-  the inner state does not advance, and the learning rate (the inner
-  optimizer's ``"learning_rate"``, climbed or not) is multiplied by
-  ``backoff``. When ``learning_rate`` is climbed, the first update scores
-  its multiples ``scale_search`` as :func:`scale_by_hillclimb` does (unless
-  ``scale_search`` is ``None``). Steps where ``count % every_k != 0`` run the
-  inner update as it is.
+  consecutive moves the same way (up to 0.5); ties (equal finite losses) move
+  a ``"log"``-scale hyperparameter as ``tie_break`` says, up to its
+  ``tie_ceiling``, and hold a ``"decay"``-scale one; the guard (the same as
+  :func:`scale_by_hillclimb`'s two-probe rule's, on every step) rejects a step
+  whose better loss is non-finite or well above ``value``, or without it the
+  running average of the losses at the chosen candidates: the update is then
+  zero, the inner state does not advance, and the learning rate (the inner
+  optimizer's ``"learning_rate"``, climbed or not) halves; with ``value``, a
+  ``value`` well above its running average halves it too. When
+  ``learning_rate`` is climbed, the first update scores its multiples
+  ``scale_search`` as :func:`scale_by_hillclimb` does, with the same bound on
+  the first step's length (unless ``scale_search`` is ``None``). Steps where
+  ``count % every_k != 0`` run the inner update as it is.
 
   Args:
     inner: an optimizer built with :func:`optax.inject_hyperparams`, for
@@ -171,11 +167,9 @@ def climb(
       ``"log"`` scale and ``(0.0, 0.999)`` on the ``"decay"`` scale.
     guard: whether to reject steps whose better loss is non-finite or much
       worse than ``value``; it needs a ``learning_rate`` hyperparameter.
-    backoff: factor in (0, 1) applied to the learning rate on a rejected step.
     guard_rtol: relative tolerance of the guard's comparison with ``value``.
     lrlr_growth: growth (at least 1) of the relative step over consecutive
       moves of a hyperparameter in the same direction.
-    max_lrlr: largest relative step, in (0, 1).
     probe: ``"vmap"`` (the candidates' inner updates and losses in one batched
       program), ``"sequential"`` (``lax.map``, one after another) or
       ``"auto"`` (sequential on CPU, vmap elsewhere).
@@ -227,17 +221,7 @@ def climb(
   """
   names = _climb_config.as_names(hyperparams)
   kinds = _climb_config.resolve_scales(names, scales)
-  check = _validation.check
-  check("lrlr", lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
-  _validation.check_positive_int("every_k", every_k)
-  check("backoff", backoff, lambda x: 0 < x < 1, "in the interval (0, 1)")
-  check("guard_rtol", guard_rtol, lambda x: x >= 0, "non-negative")
-  check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
-  check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
-  _probe.resolve_probe_mode(probe)
   _validation.check_choice("layout", layout, _climb_config.LAYOUTS)
-  _validation.check_choice("tie_break", tie_break, _moves.TIE_BREAKS)
-  _validation.check_scale_search(scale_search)
   if not callable(getattr(inner, "init", None)) or not callable(
     getattr(inner, "update", None)
   ):
@@ -249,12 +233,30 @@ def climb(
     optax.with_extra_args_support(inner), names, kinds,
     _climb_config.resolve_bounds(names, kinds, bounds),
     names.index(LEARNING_RATE) if LEARNING_RATE in names else None,
-    lrlr, every_k, layout, guard, backoff, guard_rtol, lrlr_growth, max_lrlr,
-    probe, axis_name, tie_break, scale_search,
+    lrlr, every_k, layout, guard, guard_rtol, lrlr_growth, tie_break,
+    scale_search, probe, axis_name,
   )  # fmt: skip
+  _validation.check_rule(config)
 
   def init_fn(params: optax.Params) -> ClimbState:
-    return _init(config, params)
+    inner_state = config.inner.init(params)
+    _climb_config.check_inner_state(
+      inner_state, config.names, config.kinds, config.bounds, config.guard
+    )
+    dtype = _transform.learning_rate_dtype()
+    values = {n: jnp.asarray(inner_state.hyperparams[n], dtype) for n in names}
+    return ClimbState(
+      count=jnp.zeros([], jnp.int32),
+      hyperparams=values,
+      streak={n: jnp.zeros([], jnp.int32) for n in names},
+      tie_ceiling=dict(values),
+      loss_up=jnp.asarray(jnp.inf, dtype),
+      loss_down=jnp.asarray(jnp.inf, dtype),
+      probed=jnp.asarray(-1, jnp.int32),
+      num_rejected=jnp.zeros([], jnp.int32),
+      loss_average=jnp.asarray(jnp.inf, dtype),
+      inner_state=inner_state,
+    )
 
   def update_fn(
     updates: optax.Updates,
@@ -265,90 +267,97 @@ def climb(
     value: jax.typing.ArrayLike | None = None,
     **extra_args: Any,
   ) -> tuple[optax.Updates, ClimbState]:
-    ctx = _context(config, updates, state, params, value_fn, value, extra_args)
-    return _update(ctx, state)
+    return _update(config, updates, state, params, value_fn, value, extra_args)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _init(config: _Config, params: optax.Params) -> ClimbState:
-  inner_state = config.inner.init(params)
-  _climb_config.check_inner_state(
-    inner_state, config.names, config.kinds, config.bounds, config.guard
-  )
-  dtype = _state.learning_rate_dtype()
-  names = config.names
-  values = {n: jnp.asarray(inner_state.hyperparams[n], dtype) for n in names}
-  return ClimbState(
-    count=jnp.zeros([], jnp.int32),
-    hyperparams=values,
-    streak={n: jnp.zeros([], jnp.int32) for n in names},
-    tie_ceiling=dict(values),
-    loss_up=jnp.asarray(jnp.inf, dtype),
-    loss_down=jnp.asarray(jnp.inf, dtype),
-    probed=jnp.asarray(-1, jnp.int32),
-    num_rejected=jnp.zeros([], jnp.int32),
-    inner_state=inner_state,
-  )
-
-
-class _Context(NamedTuple):
-  """One update of :func:`climb`: its configuration and what it received.
+class _Step(NamedTuple):
+  """One update of :func:`climb`: what it received, bound for the probes.
 
   Attributes:
-    config: the configuration.
     updates: the incoming updates.
     params: the current parameters.
     inner_args: the keyword arguments passed on to the inner optimizer.
-    score: ``score(candidates, batch_size) -> losses``: the loss after the
-      inner update at each row of hyperparameter values, averaged over
-      devices, ``inf`` where non-finite.
-    reference: the loss the guard compares with (``value``, or ``inf``).
+    score: scores rows of hyperparameter values (``step_at=...``).
+    reference: the loss the guard compares a probe with.
   """
 
-  config: _Config
   updates: optax.Updates
   params: optax.Params
   inner_args: dict[str, Any]
-  score: Callable[[jax.Array, int | None], jax.Array]
+  score: _value_fn.Score
   reference: jax.Array
 
 
-def _context(
-  config, updates, state, params, value_fn, value, extra_args
-) -> _Context:
-  """Checks the update's arguments and binds what the probes need."""
-  if value_fn is None:
-    raise TypeError(
-      "climb's update needs the loss function: call update(updates, state, "
-      "params, value_fn=loss_fn, ...), with extra keyword arguments (a "
-      "batch, say) that loss_fn takes."
-    )
-  if params is None:
-    raise ValueError(
-      "climb's update needs params, the current parameters, to evaluate "
-      "value_fn around them."
-    )
-  loss = _value_fn.bind_value_fn(value_fn, extra_args)
-  mode = _probe.resolve_probe_mode(config.probe)
-  dtype = state.loss_up.dtype
+def _update(
+  config: _Config,
+  updates: optax.Updates,
+  state: ClimbState,
+  params: optax.Params | None,
+  value_fn: Callable[..., jax.typing.ArrayLike] | None,
+  value: jax.typing.ArrayLike | None,
+  extra_args: Mapping[str, Any],
+) -> tuple[optax.Updates, ClimbState]:
+  """``update_fn`` of :func:`climb`: as ``scale_by_hillclimb``'s two probes."""
+  score, mean_value = _value_fn.scorer(
+    "climb", value_fn, extra_args, params, value,
+    probe=config.probe, axis_name=config.axis_name,
+    dtype=state.loss_average.dtype,
+  )  # fmt: skip
   inner_args = dict(extra_args, value_fn=value_fn)
-  reference = jnp.asarray(jnp.inf, dtype)
   if value is not None:
     inner_args["value"] = value
-    reference = _probe.device_mean(value, dtype, config.axis_name)
+  reference = state.loss_average if value is None else mean_value
+  step = _Step(updates, params, inner_args, score, reference)
+  watch = _transform.watch_loss(config, state.loss_average, mean_value)
 
-  def step_at(h: jax.Array) -> optax.Updates:
-    inner_state = _with_values(config, state.inner_state, h)
-    return config.inner.update(updates, inner_state, params, **inner_args)[0]
+  decides = state.count % jnp.asarray(config.every_k, state.count.dtype) == 0
+  probe = functools.partial(_probe_step, config, step)
+  if not (isinstance(config.every_k, numbers.Real) and config.every_k == 1):
+    probe = functools.partial(lax.cond, decides, probe, _hold)
+  if config.scale_search and config.lr_index is not None:
+    search = functools.partial(_search_step, config, step)
+    new_state, rejected = lax.cond(state.count == 0, search, probe, state)
+  else:
+    new_state, rejected = probe(state)
 
-  def score(candidates: jax.Array, batch_size: int | None) -> jax.Array:
-    losses = _probe.candidate_losses(
-      loss, params, step_at, candidates, mode, batch_size=batch_size
+  # The guard on every step, as scale_by_hillclimb's: a spike of value
+  # backs the learning rate off, a non-finite one is not stepped on.
+  backs_off = jnp.zeros([], bool)
+  if watch is not None:
+    backs_off = watch.spike & ~rejected
+    h = _vector(config, new_state.hyperparams)
+    h, streak = _back_off_learning_rate(
+      config,
+      h,
+      _vector(config, new_state.streak),
+      h,
+      _vector(config, state.streak),
+      backs_off,
     )
-    return _probe.as_scores(losses, dtype, config.axis_name)
+    newly_rejected = watch.reject & ~rejected
+    new_state = new_state._replace(
+      hyperparams=_by_name(config, h),
+      streak=_by_name(config, streak),
+      loss_average=watch.average,
+      num_rejected=new_state.num_rejected + newly_rejected.astype(jnp.int32),
+    )
+    rejected |= watch.reject
+  else:
+    # Nothing to watch: the losses at the chosen candidates feed the
+    # average that later probes compare with.
+    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
+    average = _transform.running_average(state.loss_average, chosen)
+    new_state = new_state._replace(
+      loss_average=jnp.where(decides, average, state.loss_average)
+    )
+  return _take_step(config, step, state, new_state, rejected, backs_off)
 
-  return _Context(config, updates, params, inner_args, score, reference)
+
+def _hold(state: ClimbState) -> tuple[ClimbState, jax.Array]:
+  """A step that does not probe: the values hold, nothing is rejected."""
+  return state, jnp.zeros([], bool)
 
 
 def _with_values(config: _Config, inner_state: Any, h: jax.Array) -> Any:
@@ -357,6 +366,16 @@ def _with_values(config: _Config, inner_state: Any, h: jax.Array) -> Any:
   for i, name in enumerate(config.names):
     hp[name] = h[i].astype(jnp.result_type(hp[name]))
   return inner_state._replace(hyperparams=hp)
+
+
+def _inner_step(
+  config: _Config, step: _Step, state: ClimbState, h: jax.Array
+) -> optax.Updates:
+  """The inner optimizer's update with the climbed values set to ``h``."""
+  inner_state = _with_values(config, state.inner_state, h)
+  return config.inner.update(
+    step.updates, inner_state, step.params, **step.inner_args
+  )[0]
 
 
 def _vector(config: _Config, tree: Mapping[str, jax.Array]) -> jax.Array:
@@ -369,61 +388,44 @@ def _by_name(config: _Config, vector: jax.Array) -> dict[str, jax.Array]:
   return {n: vector[i] for i, n in enumerate(config.names)}
 
 
-def _clip(config: _Config, h: jax.Array, index: Any = None) -> jax.Array:
-  """``h`` (all values, or the one at ``index``) within its bounds."""
+def _bounds(config: _Config, index: Any = None) -> tuple[Any, Any]:
+  """The lower and upper bounds of every value (or of the one at ``index``)."""
   lower = np.array([lo for lo, _ in config.bounds])
   upper = np.array([hi for _, hi in config.bounds])
-  if index is not None:
-    lower, upper = jnp.asarray(lower)[index], jnp.asarray(upper)[index]
-  h = jnp.clip(h, jnp.asarray(lower, h.dtype), jnp.asarray(upper, h.dtype))
-  return jnp.minimum(h, jnp.finfo(h.dtype).max)
-
-
-def _update(
-  ctx: _Context, state: ClimbState
-) -> tuple[optax.Updates, ClimbState]:
-  """``update_fn`` of :func:`climb`."""
-  config = ctx.config
-
-  def probe(state: ClimbState) -> tuple[ClimbState, jax.Array]:
-    return _probe_step(ctx, state)
-
-  def skip(state: ClimbState) -> tuple[ClimbState, jax.Array]:
-    return state, jnp.zeros([], bool)
-
-  def probe_or_skip(state: ClimbState) -> tuple[ClimbState, jax.Array]:
-    every_k = config.every_k
-    if _validation.is_concrete_number(every_k) and every_k == 1:
-      return probe(state)
-    return lax.cond(state.count % every_k == 0, probe, skip, state)
-
-  if config.scale_search and config.lr_index is not None:
-    search = functools.partial(_search_step, ctx)
-    new_state, reject = lax.cond(state.count == 0, search, probe_or_skip, state)
-  else:
-    new_state, reject = probe_or_skip(state)
-  return _take_step(ctx, state, new_state, reject)
+  if index is None:
+    return lower, upper
+  return jnp.asarray(lower)[index], jnp.asarray(upper)[index]
 
 
 def _search_step(
-  ctx: _Context, state: ClimbState
+  config: _Config, step: _Step, state: ClimbState
 ) -> tuple[ClimbState, jax.Array]:
   """The first update: the scale search sets the learning rate."""
-  config, i = ctx.config, ctx.config.lr_index
+  i = config.lr_index
   h = _vector(config, state.hyperparams)
   ceiling = _vector(config, state.tie_ceiling)
   scales = jnp.asarray(config.scale_search, h.dtype)
   candidates = jnp.stack([h] * len(config.scale_search))
-  candidates = _clip(config, candidates.at[:, i].set(h[i] * scales))
-  searched = _search.search(
+  candidates = _transform.clip(
+    candidates.at[:, i].set(h[i] * scales), *_bounds(config)
+  )
+  dtype = h.dtype
+  searched = _transform.search(
+    config,
     h[i],
     candidates[:, i],
-    ctx.score(candidates, 2),
-    reference=ctx.reference,
-    guard=config.guard,
-    guard_rtol=config.guard_rtol,
-    backoff=config.backoff,
-    clip=functools.partial(_clip, config, index=i),
+    step.score(
+      candidates,
+      step_at=functools.partial(_inner_step, config, step, state),
+      batch_size=2,
+    ),
+    reference=step.reference,
+    bounds=_bounds(config, i),
+    # The step at a learning rate of one: the search bounds c times it.
+    step_norm=_transform.norm(
+      _inner_step(config, step, state, h.at[i].set(1)), config.axis_name, dtype
+    ),
+    params_norm=_transform.norm(step.params, config.axis_name, dtype),
   )
   new_h = h.at[i].set(searched.learning_rate)
   ceiling = ceiling.at[i].set(
@@ -441,86 +443,86 @@ def _search_step(
 
 
 def _candidates(
-  ctx: _Context, h: jax.Array, steps: jax.Array
+  config: _Config, h: jax.Array, steps: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
   """Each value's larger and smaller candidate, on its scale, clipped."""
-  config = ctx.config
   is_decay = np.array([k == "decay" for k in config.kinds])
   up = jnp.where(is_decay, 1 - (1 - h) * (1 - steps), h * (1 + steps))
   down = jnp.where(is_decay, 1 - (1 - h) * (1 + steps), h * (1 - steps))
-  return _clip(config, up), _clip(config, down)
+  bounds = _bounds(config)
+  return _transform.clip(up, *bounds), _transform.clip(down, *bounds)
 
 
 def _score_layout(
-  ctx: _Context, state: ClimbState, h: jax.Array, up: jax.Array, down: jax.Array
+  config: _Config,
+  step: _Step,
+  state: ClimbState,
+  h: jax.Array,
+  up: jax.Array,
+  down: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Which value is probed, and the losses at its two candidates."""
-  config, n = ctx.config, len(ctx.config.names)
+  n = len(config.names)
+  step_at = functools.partial(_inner_step, config, step, state)
   if config.layout == "cycle":
     which = ((state.count // config.every_k) % n).astype(jnp.int32)
     candidates = jnp.stack(
       [h.at[which].set(up[which]), h.at[which].set(down[which])]
     )
-    loss_up, loss_down = ctx.score(candidates, None)
+    loss_up, loss_down = step.score(candidates, step_at=step_at)
     return which, loss_up, loss_down
   rows = []
   for i in range(n):
     rows += [h.at[i].set(up[i]), h.at[i].set(down[i])]
-  pairs = ctx.score(jnp.stack(rows), None).reshape(n, 2)
+  pairs = step.score(jnp.stack(rows), step_at=step_at).reshape(n, 2)
   which = jnp.argmin(jnp.min(pairs, axis=1)).astype(jnp.int32)
   return which, pairs[which, 0], pairs[which, 1]
 
 
 def _probe_step(
-  ctx: _Context, state: ClimbState
+  config: _Config, step: _Step, state: ClimbState
 ) -> tuple[ClimbState, jax.Array]:
   """A probe step: score one value's candidates and move it."""
-  config, lr_index = ctx.config, ctx.config.lr_index
   h = _vector(config, state.hyperparams)
   ceiling = _vector(config, state.tie_ceiling)
   streak = _vector(config, state.streak)
-  steps = _moves.relative_step(
-    streak, config.lrlr, config.lrlr_growth, config.max_lrlr, h.dtype
+  steps = _transform.relative_step(
+    streak, config.lrlr, config.lrlr_growth, h.dtype
   )
-  up, down = _candidates(ctx, h, steps)
-  which, loss_up, loss_down = _score_layout(ctx, state, h, up, down)
-  evidence = _evidence.compare(
-    loss_up,
-    loss_down,
-    can_climb=_moves.is_nonzero(ctx.updates),
-    reference=ctx.reference,
+  up, down = _candidates(config, h, steps)
+  which, loss_up, loss_down = _score_layout(config, step, state, h, up, down)
+  reject = _transform.guard_rejects(
+    config, jnp.minimum(loss_up, loss_down), step.reference
   )
-  reject = _guard.rejects(
-    evidence, guard=config.guard, guard_rtol=config.guard_rtol
-  )
-  backoff = jnp.asarray(config.backoff, h.dtype)
+  backoff = jnp.asarray(_transform.BACKOFF, h.dtype)
+  lr_index = config.lr_index
   is_lr = jnp.bool_(False) if lr_index is None else which == lr_index
-  moved = _moves.move(
+  moved = _transform.move(
     h[which],
     up=up[which],
     down=down[which],
-    evidence=evidence,
+    loss_up=loss_up,
+    loss_down=loss_down,
+    can_climb=_transform.is_nonzero(step.updates),
+    no_evidence=jnp.bool_(False),
     reject=reject,
     streak=streak[which],
     tie_ceiling=ceiling[which],
     rejected_value=jnp.where(is_lr, h[which] * backoff, h[which]),
-    clip=functools.partial(_clip, config, index=which),
+    lower=_bounds(config, which)[0],
+    upper=_bounds(config, which)[1],
     tie_break=config.tie_break,
     ties_hold=jnp.asarray([k == "decay" for k in config.kinds])[which],
   )
-  new_h = h.at[which].set(moved.value)
-  new_streak = streak.at[which].set(moved.streak)
-  if lr_index is not None:
-    # A rejected step backs the learning rate off, probed or not, and counts
-    # as a fall.
-    backed_off = _clip(config, h[lr_index] * backoff, index=lr_index)
-    new_h = new_h.at[lr_index].set(
-      jnp.where(reject, backed_off, new_h[lr_index])
-    )
-    fall = _moves.next_streak(streak[lr_index], jnp.bool_(False))
-    new_streak = new_streak.at[lr_index].set(
-      jnp.where(reject, fall, new_streak[lr_index])
-    )
+  # A rejected step backs the learning rate off, probed or not.
+  new_h, new_streak = _back_off_learning_rate(
+    config,
+    h.at[which].set(moved.value),
+    streak.at[which].set(moved.streak),
+    h,
+    streak,
+    reject,
+  )
   new_state = state._replace(
     hyperparams=_by_name(config, new_h),
     streak=_by_name(config, new_streak),
@@ -533,11 +535,43 @@ def _probe_step(
   return new_state, reject
 
 
+def _back_off_learning_rate(
+  config: _Config,
+  h: jax.Array,
+  streak: jax.Array,
+  from_h: jax.Array,
+  from_streak: jax.Array,
+  backs_off: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+  """Where ``backs_off``, a climbed learning rate halves: a fall.
+
+  The values ``h`` and their ``streak`` after this update's move; the
+  learning rate becomes half of its value in ``from_h``, and its streak a
+  fall from ``from_streak``. An inner learning rate that is not climbed is
+  backed off when the step is taken (:func:`_take_step`).
+  """
+  i = config.lr_index
+  if i is None:
+    return h, streak
+  backed_off = _transform.clip(
+    from_h[i] * jnp.asarray(_transform.BACKOFF, h.dtype), *_bounds(config, i)
+  )
+  fall = _transform.next_streak(from_streak[i], jnp.bool_(False))
+  return (
+    h.at[i].set(jnp.where(backs_off, backed_off, h[i])),
+    streak.at[i].set(jnp.where(backs_off, fall, streak[i])),
+  )
+
+
 def _take_step(
-  ctx: _Context, state: ClimbState, new_state: ClimbState, reject: jax.Array
+  config: _Config,
+  step: _Step,
+  state: ClimbState,
+  new_state: ClimbState,
+  rejected: jax.Array,
+  backs_off: jax.Array,
 ) -> tuple[optax.Updates, ClimbState]:
   """The inner update at the new values; nothing moves on a rejected step."""
-  config = ctx.config
   new_h = _vector(config, new_state.hyperparams)
   inner_state = _with_values(config, state.inner_state, new_h)
   if config.guard and config.lr_index is None:
@@ -545,21 +579,21 @@ def _take_step(
     hp = dict(inner_state.hyperparams)
     lr = hp[LEARNING_RATE]
     hp[LEARNING_RATE] = jnp.where(
-      reject, (lr * config.backoff).astype(lr.dtype), lr
+      rejected | backs_off, (lr * _transform.BACKOFF).astype(lr.dtype), lr
     )
     inner_state = inner_state._replace(hyperparams=hp)
   new_updates, new_inner = config.inner.update(
-    ctx.updates, inner_state, ctx.params, **ctx.inner_args
+    step.updates, inner_state, step.params, **step.inner_args
   )
   # A rejected step leaves the parameters and the inner state where they
   # were (jnp.where, not a zero scale: 0 * nan is nan).
   new_updates = jax.tree.map(
-    lambda u: jnp.where(reject, jnp.zeros_like(u), u), new_updates
+    lambda u: jnp.where(rejected, jnp.zeros_like(u), u), new_updates
   )
   new_inner = jax.tree.map(
-    lambda old, new: jnp.where(reject, old, new), inner_state, new_inner
+    lambda old, new: jnp.where(rejected, old, new), inner_state, new_inner
   )
   new_state = new_state._replace(
-    count=numerics.safe_increment(state.count), inner_state=new_inner
+    count=optax.safe_increment(state.count), inner_state=new_inner
   )
   return new_updates, new_state

@@ -8,7 +8,7 @@ import optax
 
 from optax_hillclimb import _climb
 from optax_hillclimb import _climb_config
-from optax_hillclimb import _state
+from optax_hillclimb import _transform
 
 
 def _unwrap(x: Any) -> jax.Array:
@@ -18,7 +18,7 @@ def _unwrap(x: Any) -> jax.Array:
 
 def _states(state: optax.OptState) -> list[Any]:
   """The HillclimbState and ClimbState nodes of ``state``, outermost only."""
-  kinds = (_state.HillclimbState, _climb.ClimbState)
+  kinds = (_transform.HillclimbState, _climb.ClimbState)
   return [
     node
     for node in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, kinds))
@@ -90,7 +90,7 @@ def get_learning_rate(state: optax.OptState) -> jax.Array:
       f"in the optimizer state, found {len(found)}."
     )
   (node,) = found
-  if isinstance(node, _state.HillclimbState):
+  if isinstance(node, _transform.HillclimbState):
     return _unwrap(node.learning_rate)
   if _climb_config.LEARNING_RATE in node.hyperparams:
     return _unwrap(node.hyperparams[_climb_config.LEARNING_RATE])

@@ -1,129 +1,189 @@
 """Hill climbing on the learning rate: the ``scale_by_hillclimb`` transform.
 
-The transformation wires small parts together: a decision rule gathers
-evidence (``_decisions``), the guard judges the step (``_guard``), the move
-sets the new learning rate (``_moves``), and the first update runs the scale
-search (``_search``).
+One update reads top to bottom in ``_update``: what the update received, the
+loss the guard watches at every step, whether this step decides, the scale
+search (first update) or the decision, the guard's verdict, and the step.
+Below it, in this order: the decisions, the move, the scale search, the
+guard, and the run's length. ``climb`` uses the move, the scale search and
+the guard from here.
 """
 
 from collections.abc import Callable, Mapping, Sequence
 import functools
-from typing import Any, NamedTuple
+import numbers
+from typing import Any, Literal, NamedTuple
 
 import jax
 from jax import lax
 import jax.numpy as jnp
 import optax
-from optax._src import numerics
 
-from optax_hillclimb import _decisions
-from optax_hillclimb import _guard
-from optax_hillclimb import _horizon
-from optax_hillclimb import _moves
-from optax_hillclimb import _probe
-from optax_hillclimb import _search
-from optax_hillclimb import _state
 from optax_hillclimb import _validation
 from optax_hillclimb import _value_fn
 
-HillclimbState = _state.HillclimbState
-SCALE_SEARCH = _search.SCALE_SEARCH
-# What a decision spends: two probes (the reference rule), one probe (compared
-# with ``value`` and the slope ``-grad . u``), or none (the sign of the next
-# gradient's dot product with the previous step's direction).
-DECISIONS = tuple(_decisions.DECISIONS)
+Decision = Literal["stretch", "two_probes"]
+DECISIONS = ("stretch", "two_probes")
+TieBreak = Literal["down", "up"]
+TIE_BREAKS = ("down", "up")
+
+# Multiples of the starting learning rate scored at the first update: six
+# decades on each side, so that any starting guess from 1e-6 to 1e2 lands
+# within a factor of 10 of the best single step for learning rates between
+# 1e-4 and 1 (SGD's and Adam's usual range).
+SCALE_SEARCH = tuple(10.0**k for k in range(-6, 7))
+# The longest first step, as a fraction of the parameters' norm. One batch's
+# loss along the update cannot see a longer step kill ReLU units: on a
+# regression with targets in the hundreds the best step on the batch is 30
+# times this long and leaves half the hidden units dead, while SGD's best
+# rate moves the parameters by 5%; on the digits classifier the picks stay
+# below it.
+MAX_RELATIVE_STEP = 0.2
+# The guard multiplies the learning rate by this on a rejected step or a
+# spike.
+BACKOFF = 0.5
+# The relative step grows along a streak up to this.
+MAX_LRLR = 0.5
+# Bounds |streak| so that the counter cannot overflow on very long runs; the
+# step it sets has long reached MAX_LRLR by then.
+MAX_STREAK = 1 << 20
+# The guard's running average forgets this much per loss: about the last ten
+# steps count.
+AVERAGE_DECAY = 0.9
+# With total_steps, the stretch's centre at the start of the run, and the
+# share of the run over which the step falls to zero.
+EARLY_CENTER = 0.25
+SETTLE_FRACTION = 0.2
 
 
-def _check_hyperparameters(
-    learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
-    backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-    scale_search, decision, slope_rtol, total_steps,
-) -> None:  # fmt: skip
-  check = _validation.check
-  check("learning_rate", learning_rate, lambda x: x > 0, "positive")
-  check("lrlr", lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
-  _validation.check_positive_int("every_k", every_k)
-  check("min_learning_rate", min_learning_rate, lambda x: x > 0, "positive")
-  check("max_learning_rate", max_learning_rate, lambda x: x > 0, "positive")
-  order = _validation.check_order
-  order("min_learning_rate", min_learning_rate, "max_learning_rate",
-        max_learning_rate)  # fmt: skip
-  order("min_learning_rate", min_learning_rate, "learning_rate", learning_rate)
-  order("learning_rate", learning_rate, "max_learning_rate", max_learning_rate)
-  check("backoff", backoff, lambda x: 0 < x < 1, "in the interval (0, 1)")
-  check("guard_rtol", guard_rtol, lambda x: x >= 0, "non-negative")
-  check("lrlr_growth", lrlr_growth, lambda x: x >= 1, "at least 1")
-  check("max_lrlr", max_lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
-  _probe.resolve_probe_mode(probe)
-  _validation.check_choice("tie_break", tie_break, _moves.TIE_BREAKS)
-  _validation.check_scale_search(scale_search)
-  _validation.check_choice("decision", decision, DECISIONS)
-  check("slope_rtol", slope_rtol, lambda x: 0 < x < 1, "in the interval (0, 1)")
-  if total_steps is not None:
-    _validation.check_positive_int("total_steps", total_steps)
-    if decision != "stretch":
-      raise ValueError(
-        "total_steps shapes the stretch decision's probes, and "
-        f'decision={decision!r} has none: pass decision="stretch", or '
-        "leave total_steps out."
-      )
+# The Args text of the climb's settings, which the aliases share.
+CLIMB_ARGS = """\
+    total_steps: the run's length in updates, if the training loop knows
+      it: early decisions then favour progress, and the last fifth of the
+      steps shortens to zero (past it, the steps are zero; a run that goes
+      on must be told its new length).
+    decision: ``"stretch"`` (judge the steps since the last decision on the
+      current batch, which shaped none of them) or ``"two_probes"`` (the
+      reference rule: two candidate rates on the step's own batch).
+    every_k: decide every ``every_k`` steps (with ``"stretch"``, also at
+      steps 1, 2, 4, ... below it).
+    lrlr: the relative step :math:`s` of the learning rate, in (0, 1).
+    scale_search: multiples of ``learning_rate`` scored at the first update;
+      ``None`` starts from ``learning_rate``.
+    max_learning_rate: optional upper bound of the learning rate.
+    probe: ``"vmap"`` (candidates in one batched program), ``"sequential"``
+      (one after another) or ``"auto"`` (sequential on CPU, where vmapping
+      different weights is slower, vmap elsewhere).
+    axis_name: the device axis under ``jax.pmap`` or ``shard_map``; losses
+      and ``value`` are averaged over it, so replicas keep the same rate.
+"""
+
+
+def with_climb_args(fn: Callable[..., Any]) -> Callable[..., Any]:
+  """Writes :data:`CLIMB_ARGS` into ``fn``'s docstring, at its marker."""
+  marker = "    <the climb's arguments>\n"
+  assert marker in fn.__doc__, fn.__name__
+  fn.__doc__ = fn.__doc__.replace(marker, CLIMB_ARGS)
+  return fn
+
+
+class HillclimbState(NamedTuple):
+  r"""State of :func:`scale_by_hillclimb`.
+
+  Attributes:
+    count: number of updates so far (int32).
+    learning_rate: the climbed learning rate :math:`\eta` (float32, or
+      float64 when x64 is enabled, whatever the dtype of the parameters).
+      With ``total_steps``, the step taken in the last fifth of the run is
+      shorter than it says; :func:`~optax_hillclimb.get_learning_rate`
+      reports the rate applied.
+    streak: signed number of consecutive learning-rate moves in the same
+      direction (int32): ``+n`` after ``n`` rises in a row, ``-n`` after ``n``
+      falls, ``0`` before the first decision and after a hold. It sets the
+      relative step of the next decision when ``lrlr_growth > 1``.
+    loss_up: loss at the larger candidate at the last decision (after the
+      scale search: the loss at the learning rate it chose; ``inf`` before
+      any, and for non-finite losses).
+    loss_down: loss at the smaller candidate at the last decision.
+    num_rejected: number of steps rejected by the guard so far (int32).
+    tie_ceiling: the highest learning rate that unequal losses have chosen
+      so far (the starting learning rate before any): with
+      ``tie_break="up"``, ties never raise the learning rate above it.
+    loss_average: the guard's running average of recent losses (``inf``
+      before any): of the watched loss at every step (``value``, or for
+      ``"stretch"`` without it, the loss after the step about to be taken),
+      else of the loss at the candidate each decision chose.
+    displacement: with ``decision="stretch"``, :math:`D`, the sum of the
+      steps :math:`\eta u` taken since the last decision (rejected steps add
+      nothing), a tree like the updates; ``()`` for ``"two_probes"``.
+  """
+
+  count: jax.Array
+  learning_rate: jax.Array
+  streak: jax.Array
+  loss_up: jax.Array
+  loss_down: jax.Array
+  num_rejected: jax.Array
+  tie_ceiling: jax.Array
+  loss_average: jax.Array
+  displacement: optax.Updates = ()
 
 
 class _Config(NamedTuple):
   """The hyperparameters of one :func:`scale_by_hillclimb`, as given."""
 
   learning_rate: jax.typing.ArrayLike
-  lrlr: jax.typing.ArrayLike
+  total_steps: jax.typing.ArrayLike | None
+  decision: Decision
   every_k: jax.typing.ArrayLike
+  lrlr: jax.typing.ArrayLike
+  lrlr_growth: jax.typing.ArrayLike
+  tie_break: TieBreak
+  guard: bool
+  guard_rtol: jax.typing.ArrayLike
+  scale_search: Sequence[float] | None
   min_learning_rate: jax.typing.ArrayLike
   max_learning_rate: jax.typing.ArrayLike | None
-  guard: bool
-  backoff: jax.typing.ArrayLike
-  guard_rtol: jax.typing.ArrayLike
-  lrlr_growth: jax.typing.ArrayLike
-  max_lrlr: jax.typing.ArrayLike
-  probe: _probe.ProbeMode
+  probe: _value_fn.ProbeMode
   axis_name: str | None
-  tie_break: str
-  scale_search: Sequence[float] | None
-  decision: str
-  slope_rtol: jax.typing.ArrayLike
-  total_steps: jax.typing.ArrayLike | None
 
 
+@with_climb_args
 def scale_by_hillclimb(
   learning_rate: jax.typing.ArrayLike = 1e-3,
   *,
-  lrlr: jax.typing.ArrayLike = 0.01,
-  every_k: jax.typing.ArrayLike = 1,
-  min_learning_rate: jax.typing.ArrayLike = 1e-9,
-  max_learning_rate: jax.typing.ArrayLike | None = None,
-  guard: bool = True,
-  backoff: jax.typing.ArrayLike = 0.5,
-  guard_rtol: jax.typing.ArrayLike = 1.0,
-  lrlr_growth: jax.typing.ArrayLike = 1.5,
-  max_lrlr: jax.typing.ArrayLike = 0.5,
-  probe: _probe.ProbeMode = "auto",
-  axis_name: str | None = None,
-  tie_break: str = "up",
-  scale_search: Sequence[float] | None = SCALE_SEARCH,
-  decision: str = "two_probes",
-  slope_rtol: jax.typing.ArrayLike = 0.5,
   total_steps: jax.typing.ArrayLike | None = None,
+  decision: Decision = "stretch",
+  every_k: jax.typing.ArrayLike = 128,
+  lrlr: jax.typing.ArrayLike = 0.1,
+  scale_search: Sequence[float] | None = SCALE_SEARCH,
+  max_learning_rate: jax.typing.ArrayLike | None = None,
+  probe: _value_fn.ProbeMode = "auto",
+  axis_name: str | None = None,
+  lrlr_growth: jax.typing.ArrayLike = 1.5,
+  tie_break: TieBreak = "up",
+  guard: bool = True,
+  guard_rtol: jax.typing.ArrayLike = 1.0,
+  min_learning_rate: jax.typing.ArrayLike = 1e-9,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
   Plays the role of :func:`optax.scale_by_learning_rate`: given an incoming
   direction :math:`u` (a gradient, or the output of :func:`optax.scale_by_adam`
-  and friends), it returns :math:`-\eta u`. Before that, on a probe step, it
-  scores the loss :math:`f` at two candidate learning rates, a little above and
-  a little below the current one,
+  and friends), it returns :math:`-\eta u`, and from time to time it judges
+  :math:`\eta` on the loss ``value_fn`` passed to ``update``, scored on the
+  current batch (the one the gradient was taken on).
+
+  By default (``decision="stretch"``) it judges the steps already taken, on
+  data that shaped none of them. The state keeps :math:`D`, the sum of the
+  steps :math:`\eta u` taken since the last decision; a decision scores
 
   .. math::
-    f_{\uparrow} = f\big(w - \eta (1 + s) u\big), \qquad
-    f_{\downarrow} = f\big(w - \eta (1 - s) u\big),
+    f_{\uparrow} = f\big(w + (\theta - s) D\big), \qquad
+    f_{\downarrow} = f\big(w + (\theta + s) D\big)
 
-  and moves the learning rate toward the better one:
+  on the current batch: had those steps been :math:`1 \pm s` times as long
+  (to first order in :math:`s`), would the loss be lower? It moves the
+  learning rate toward the better one,
 
   .. math::
     \eta \leftarrow \operatorname{clip}\Big(
@@ -131,185 +191,65 @@ def scale_by_hillclimb(
                     \eta (1 - s) & \text{otherwise} \end{cases},\
       \eta_{\min}, \eta_{\max}\Big).
 
-  A non-finite probe loss, or a probe whose parameters are not finite, counts
-  as :math:`+\infty`, so ties and two non-finite losses lower the learning
-  rate. With ``tie_break="up"``, equal finite losses raise it instead, but
-  never above the highest learning rate that unequal losses have chosen
-  (``tie_ceiling`` in the state): ties climb out of float-precision traps
-  without running away where the loss is flat. The relative step is
-  :math:`s =` ``lrlr``, or, with ``lrlr_growth`` :math:`= g > 1`, :math:`s =
-  \min(\text{lrlr} \cdot g^{n - 1}, \text{max\_lrlr})` after :math:`n \geq 1`
-  consecutive moves in the same direction, so the learning rate crosses
-  decades in tens of steps rather than hundreds, and falls back to ``lrlr`` as
-  soon as moves alternate.
+  Decisions come at steps 1, 2, 4, 8, ... (windows that double) until
+  ``every_k``, then every ``every_k`` steps, and at once when ``value``
+  spikes. :math:`\theta = 0` unless the run's length :math:`T` is given
+  (``total_steps``): then :math:`\theta = \frac14 (1 - t/T)` centres the
+  probes back along the window early in the run (once noise outweighs
+  progress, a comparison at the window's end favours shorter steps whatever
+  the rate), and the step taken in the last fifth of the run is
+  :math:`\eta \min(1, 5 (1 - t/T))\, u`, down to zero at :math:`T`.
 
-  The first update runs a scale search instead (unless ``scale_search`` is
-  ``None``): it scores :math:`f(w - c\,\eta_0 u)` for every multiple
-  :math:`c` in ``scale_search`` (by default :math:`10^{-6}, \dots, 10^{6}`)
-  and starts from the smallest :math:`c\,\eta_0` whose loss achieves at least
-  half of the best decrease (measured from the smallest candidate's loss), so
-  the first step is scored rather than guessed.
+  ``decision="two_probes"`` is the blog post's reference rule: at a decision
+  it scores :math:`f(w - \eta (1 \pm s) u)` on the batch that made :math:`u`.
 
-  The guard (``guard=True``) watches every step. A decision step is rejected
-  when the loss of the candidate it would take is non-finite or exceeds
-  :math:`r + \text{guard\_rtol} \cdot |r|`, where the reference :math:`r` is
-  the current loss :math:`f(w)` when given as ``value``, and otherwise the
-  running average :math:`\bar f` of the losses at the candidates chosen
-  before: the update is then exactly zero and :math:`\eta \leftarrow
-  \text{backoff} \cdot \eta` (below ``min_learning_rate`` if need be, so
-  that rejections cannot go on forever). On every step, probing or not, a
-  ``value`` above :math:`\bar f + \text{guard\_rtol} \cdot |\bar f|` (a
-  running average of recent values, :math:`\bar f \leftarrow 0.9 \bar f +
-  0.1 f`) or non-finite backs the learning rate off on that step, at no extra
-  evaluation. Without the guard, a learning rate that overshoots falls by
-  only :math:`s` per step, and training diverges before it recovers.
-  ``guard=False, lrlr_growth=1, tie_break="down", scale_search=None`` gives
-  the reference rule exactly; the defaults, measured on the reference
-  experiment, start from a searched scale, move faster and escape
-  float-precision ties.
+  The relative step is :math:`s =` ``lrlr``, grown by ``lrlr_growth`` over
+  consecutive moves in the same direction (up to 0.5), back to ``lrlr`` as
+  soon as moves alternate. A non-finite loss counts as :math:`+\infty`, so
+  ties and two non-finite losses lower the rate; with ``tie_break="up"``
+  equal finite losses raise it instead, but never above the highest rate
+  unequal losses have chosen (``tie_ceiling``). The first update runs a
+  scale search (unless ``scale_search`` is ``None``): it scores
+  :math:`f(w - c\,\eta_0 u)` for every multiple :math:`c` in
+  ``scale_search`` and starts from the smallest :math:`c\,\eta_0` whose
+  loss achieves at least half of the best decrease, among steps no longer
+  than a fifth of the parameters' norm.
 
-  Only steps where ``count % every_k == 0`` probe (and, with
-  ``decision="stretch"``, steps 1, 2, 4, ... below ``every_k``); on the
-  others the learning rate is unchanged (but for the guard) and ``value_fn``
-  does not run (but, for ``"stretch"`` without ``value``, for the guard).
-
-  ``decision`` trades evaluations for evidence. ``"one_probe"`` scores only
-  :math:`f_1 = f(w - \eta u)` and compares it with :math:`f_0 = f(w)`
-  (``value``) and the slope :math:`-g \cdot u` of :math:`a \mapsto f(w - a
-  u)` at 0 (:math:`g` is ``grad``): it raises :math:`\eta` when
-
-  .. math::
-    g \cdot u > 0 \quad\text{and}\quad
-    f_0 - f_1 > c\, \eta\, g \cdot u,
-
-  (Armijo's sufficient-decrease test, with :math:`c =` ``slope_rtol``), and
-  lowers it otherwise. With :math:`c = 1/2` the test passes exactly when the
-  parabola through those three facts has its minimum beyond :math:`\eta` (or
-  none): the rate settles at the best single step. With :math:`c < 1/2` it
-  settles longer, at :math:`2 (1 - c)` times the parabola's minimum on a
-  quadratic, which counters the short-horizon bias of a one-step comparison
-  (the best single step is shorter than the best fixed rate over many).
-  ``"no_probe"`` evaluates nothing: it raises :math:`\eta` when the
-  gradient at the point the last step reached still falls along that step,
-  :math:`g_t \cdot u_{t-1} > 0`, and lowers it when
-  :math:`g_t \cdot u_{t-1} < 0` (the sign of the hypergradient of Baydin et
-  al.); the first step, and the one after a rejected step, hold. Both keep
-  the relative step, the ties (equal losses, or a zero dot product) and the
-  guard above; without probes, the guard rejects a step whose ``grad``
-  along the last step is non-finite or whose ``value`` exceeds the last
-  decision step's ``value`` by more than ``guard_rtol`` times its size.
-
-  ``"stretch"`` (the default of :func:`hillclimb` and
-  :func:`hillclimb_adam`) judges the steps already taken on data that shaped
-  none of them. The state keeps :math:`D`, the sum of the steps
-  :math:`\eta u` taken since the last decision; a decision scores
-
-  .. math::
-    f_{\uparrow} = f(w - s D), \qquad f_{\downarrow} = f(w + s D)
-
-  on the batch passed to this update: had those steps been :math:`1 \pm s`
-  times as long (to first order in :math:`s`), would the loss be lower? The
-  comparison is not fooled by the batch that made the step (on which a
-  longer step always looks better), and over a window of many steps the
-  noise of single steps averages out while their progress adds up, so it
-  looks further than one step. Decisions come at steps 1, 2, 4, 8, ...
-  (windows that double) until ``every_k``, then every ``every_k`` steps.
-  Without ``value``, the guard scores the step about to be taken at every
-  step (one evaluation) and does not take it if its loss is non-finite.
-
-  A training loop that knows how many updates it will make passes
-  ``total_steps`` :math:`= T` (with ``"stretch"`` only). At step :math:`t`
-  the probes are then centred :math:`\theta = \frac14 (1 - t/T)` of the
-  window back from its end,
-
-  .. math::
-    f_{\uparrow} = f\big(w + (\theta - s) D\big), \qquad
-    f_{\downarrow} = f\big(w + (\theta + s) D\big),
-
-  because once noise outweighs progress the loss along the window is lowest
-  about halfway back to its start, and probes at its end would lower the
-  rate at every decision: early in a run that anneals too soon, at its end
-  it is what is wanted. And the steps of the last fifth of the run are
-  shortened, linearly to zero at step :math:`T`: the step taken is
-  :math:`-\eta \min\big(1, 5 (1 - t/T)\big) u`, while the climbed
-  :math:`\eta` in the state is not scaled. The shape is the same from any
-  :math:`\eta_0`; the climb sets the scale.
+  The guard (``guard=True``) watches every step. It rejects a decision's
+  step when the loss at the chosen candidate is non-finite or exceeds
+  :math:`r (1 + \rho)` for :math:`r > 0` (:math:`\rho` = ``guard_rtol``;
+  :math:`r + \rho |r|` in general), where :math:`r` is ``value`` when given,
+  else the running average :math:`\bar f` of recent losses: the update is
+  then zero and :math:`\eta` halves. On every step, a watched loss (``value``,
+  or for ``"stretch"`` without it the loss after the step about to be taken)
+  above :math:`\bar f + \rho |\bar f|` or non-finite halves :math:`\eta`
+  (for ``"stretch"`` with ``value``: only if the step about to be taken
+  would raise that batch's loss further), and a non-finite one is not
+  stepped on. ``guard=False, lrlr_growth=1, tie_break="down",
+  scale_search=None`` with ``decision="two_probes", every_k=1, lrlr=0.01``
+  is the reference rule exactly.
 
   Args:
     learning_rate: the starting learning rate :math:`\eta_0`.
-    lrlr: relative step of the learning rate, the "learning rate of the
-      learning rate" :math:`s`, in (0, 1). Probing less often (larger
-      ``every_k``) wants a larger ``lrlr``.
-    every_k: probe every ``every_k`` steps (a positive integer); with
-      ``decision="stretch"``, also at steps 1, 2, 4, ... below it.
-    min_learning_rate: the learning rate never falls below this positive value
-      (near a minimum ties keep lowering it, and from zero it could never climb
-      back).
-    max_learning_rate: optional upper bound of the learning rate.
-    guard: whether to reject steps whose better probe is non-finite or much
-      worse than ``value`` (or the running average of chosen losses), and to
-      back off when ``value`` spikes above its running average (see above).
-    backoff: factor in (0, 1) applied to the learning rate on a rejected step.
-    guard_rtol: relative tolerance of the guard's comparison with ``value``;
-      ``0`` rejects any step that does not decrease the loss.
-    lrlr_growth: factor (at least 1) by which the relative step grows with each
-      further move in the same direction; ``1`` keeps it at ``lrlr``.
-    max_lrlr: largest relative step, in (0, 1), when ``lrlr_growth > 1``
-      (never below ``lrlr``).
-    probe: how the probes are evaluated: ``"vmap"`` in one batched program,
-      ``"sequential"`` one after the other (at most one extra copy of the
-      parameters alive), ``"auto"`` sequential on CPU and vmap elsewhere. The
-      scale search is batched two candidates at a time in ``"vmap"`` mode, so
-      that it needs no more memory than a probe step.
-    axis_name: under ``jax.pmap`` or ``shard_map`` with per-device data, the
-      name of the device axis; probe losses (and ``value``) are averaged over it
-      so every replica takes the same decision and keeps the same learning rate.
-    tie_break: which way equal finite probe losses move the learning rate.
-      ``"down"`` is the reference rule. When the step ``lr * u`` is too small
-      to change the loss in its floating-point precision, both probes tie, and
-      lowering the learning rate makes them tie forever; ``"up"`` climbs back
-      toward ``tie_ceiling`` (see above) until the probes can tell the
-      candidates apart. A zero direction ties at every learning rate and
-      lowers it either way.
-    scale_search: multiples of ``learning_rate`` scored at the first update;
-      the smallest that achieves half of the best decrease becomes the
-      learning rate (``learning_rate`` stays if all losses are equal).
-      ``None`` starts from ``learning_rate`` as it is.
-    decision: what a probe step spends to decide. ``"two_probes"`` (the
-      default) scores two candidate learning rates; ``"one_probe"`` scores
-      one and needs ``value`` and ``grad``; ``"no_probe"`` scores none and
-      needs ``grad`` (and ``value_fn`` only for the scale search; it keeps a
-      copy of the last direction in the state); ``"held_out"`` scores two
-      candidates along the previous step's direction, which this batch did
-      not shape (it keeps a copy of that direction in the state);
-      ``"stretch"`` scores the steps since the last decision stretched and
-      shrunk (it keeps their sum in the state). See above and the project's
-      documentation, "Cheaper decisions" and "Deciding on fresh data".
-    slope_rtol: with ``decision="one_probe"``, the fraction :math:`c` of the
-      decrease the slope predicts, in (0, 1), that a step must achieve for
-      the learning rate to rise; ``1/2`` settles at the best single step,
-      smaller values at longer steps (see above). Other decisions ignore it.
-    total_steps: the run's length in updates, if the training loop knows
-      it (a positive integer); only with ``decision="stretch"``. Early
-      decisions then favour progress, and the last fifth of the steps
-      shortens to zero (see above; past ``total_steps`` the steps are zero).
-      ``None`` (the default): neither.
+    <the climb's arguments>
+    lrlr_growth: growth (at least 1) of the relative step over consecutive
+      moves in the same direction; ``1`` keeps it constant.
+    tie_break: ``"up"`` or ``"down"`` (the reference rule): which way equal
+      losses move the learning rate.
+    guard: whether the guard watches the steps.
+    guard_rtol: how far above its reference (relative to its size) a loss
+      may be before the guard acts.
+    min_learning_rate: lower bound of the climb (only the guard goes below
+      it).
 
   Returns:
-    A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
-    ``(updates, state, params, *, value_fn, value=None, **extra_args)``:
-
-    * ``value_fn``: the loss, ``value_fn(params, **kwargs) -> scalar``. For a
-      function that returns ``(loss, aux)``, pass
-      :func:`optax_hillclimb.drop_aux` of it.
-    * ``value``: optional loss at the current ``params``, used by the guard
-      on every step (required by ``decision="one_probe"``). Without it, steps
-      that do not probe are not guarded.
-    * ``grad``: the gradient of the loss at ``params``, as optax's line
-      searches take it; required by ``"one_probe"`` and ``"no_probe"``,
-      ignored by ``"two_probes"``.
-    * ``**extra_args``: those whose names are parameters of ``value_fn`` (a
-      batch, say) are passed on to it; the others are ignored.
+    A :class:`optax.GradientTransformationExtraArgs` whose ``update`` is
+    ``update(updates, state, params, *, value_fn, value=None,
+    **extra_args)``: ``value_fn(params, **kwargs)`` returns the loss on the
+    current batch; the extra keyword arguments whose names are parameters
+    of ``value_fn`` are passed on to it, the others are ignored; ``value``,
+    the loss at ``params`` (a scalar), is optional and sharpens the guard.
+    Its state is a :class:`HillclimbState`.
 
   Examples:
     >>> import jax
@@ -319,10 +259,7 @@ def scale_by_hillclimb(
     >>> def loss(params, target):
     ...   return jnp.sum((params - target) ** 2)
     >>> target = jnp.array([1.0, -2.0])
-    >>> solver = optax.chain(
-    ...     optax.scale_by_adam(),
-    ...     optax_hillclimb.scale_by_hillclimb(1e-4, lrlr=0.1),
-    ... )
+    >>> solver = optax_hillclimb.scale_by_hillclimb(1e-4, total_steps=200)
     >>> params = jnp.zeros(2)
     >>> state = solver.init(params)
     >>> @jax.jit
@@ -332,33 +269,39 @@ def scale_by_hillclimb(
     ...       grads, state, params, value_fn=loss, target=target
     ...   )
     ...   return optax.apply_updates(params, updates), state
-    >>> # The scale search picks 1e-4 * 1e4; then falls of 10%, 10%, 15%.
-    >>> for _ in range(4):
+    >>> for _ in range(200):
     ...   params, state = step(params, state)
-    ...   print(f"{optax_hillclimb.get_learning_rate(state):.4f}")
-    1.0000
-    0.9000
-    0.8100
-    0.6885
+    >>> print(f"loss {loss(params, target):.1e}")
+    loss 0.0e+00
 
   References:
     Baydin et al., `Online Learning Rate Adaptation with Hypergradient Descent
     <https://arxiv.org/abs/1703.04782>`_, 2018 (a gradient-based cousin of
     this rule)
   """
-  _check_hyperparameters(
-      learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
-      backoff, guard_rtol, lrlr_growth, max_lrlr, probe, tie_break,
-      scale_search, decision, slope_rtol, total_steps,
-  )  # fmt: skip
   config = _Config(
-    learning_rate, lrlr, every_k, min_learning_rate, max_learning_rate,
-    guard, backoff, guard_rtol, lrlr_growth, max_lrlr, probe, axis_name,
-    tie_break, scale_search, decision, slope_rtol, total_steps,
+    learning_rate, total_steps, decision, every_k, lrlr, lrlr_growth,
+    tie_break, guard, guard_rtol, scale_search, min_learning_rate,
+    max_learning_rate, probe, axis_name,
   )  # fmt: skip
+  _validation.check_hillclimb(config)
 
   def init_fn(params: optax.Params) -> HillclimbState:
-    return _init(config, params)
+    dtype = learning_rate_dtype()
+    lr = jnp.asarray(learning_rate, dtype)
+    return HillclimbState(
+      count=jnp.zeros([], jnp.int32),
+      learning_rate=lr,
+      streak=jnp.zeros([], jnp.int32),
+      loss_up=jnp.asarray(jnp.inf, dtype),
+      loss_down=jnp.asarray(jnp.inf, dtype),
+      num_rejected=jnp.zeros([], jnp.int32),
+      tie_ceiling=lr,
+      loss_average=jnp.asarray(jnp.inf, dtype),
+      displacement=(
+        optax.tree.zeros_like(params) if decision == "stretch" else ()
+      ),
+    )
 
   def update_fn(
     updates: optax.Updates,
@@ -367,34 +310,20 @@ def scale_by_hillclimb(
     *,
     value_fn: Callable[..., jax.typing.ArrayLike] | None = None,
     value: jax.typing.ArrayLike | None = None,
-    grad: optax.Updates | None = None,
     **extra_args: Any,
   ) -> tuple[optax.Updates, HillclimbState]:
-    return _update(
-      config, updates, state, params, value_fn, value, grad, extra_args
-    )
+    return _update(config, updates, state, params, value_fn, value, extra_args)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _init(config: _Config, params: optax.Params) -> HillclimbState:
-  # Only the previous direction (no_probe) depends on the parameters.
-  keeps_direction = _decisions.DECISIONS[config.decision].keeps_direction
-  dtype = _state.learning_rate_dtype()
-  lr = jnp.asarray(config.learning_rate, dtype)
-  return HillclimbState(
-    count=jnp.zeros([], jnp.int32),
-    learning_rate=lr,
-    streak=jnp.zeros([], jnp.int32),
-    loss_up=jnp.asarray(jnp.inf, dtype),
-    loss_down=jnp.asarray(jnp.inf, dtype),
-    num_rejected=jnp.zeros([], jnp.int32),
-    tie_ceiling=lr,
-    loss_average=jnp.asarray(jnp.inf, dtype),
-    previous_direction=(
-      optax.tree.zeros_like(params) if keeps_direction else ()
-    ),
-  )
+def learning_rate_dtype() -> jnp.dtype:
+  """float64 when x64 is enabled, else float32.
+
+  The learning rate is kept in this dtype whatever the parameters' dtype: in
+  bfloat16, ``lr * 1.01`` rounds back to ``lr``.
+  """
+  return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
 
 
 def _update(
@@ -404,194 +333,141 @@ def _update(
   params: optax.Params | None,
   value_fn: Callable[..., jax.typing.ArrayLike] | None,
   value: jax.typing.ArrayLike | None,
-  grad: optax.Updates | None,
   extra_args: Mapping[str, Any],
 ) -> tuple[optax.Updates, HillclimbState]:
   """``update_fn`` of :func:`scale_by_hillclimb` with ``config``."""
-  decision = _decisions.DECISIONS[config.decision]
-  evaluates = decision.evaluates or bool(config.scale_search)
-  _check_update_args(config, evaluates, value_fn, params, value, grad)
-  loss = None
-  if evaluates:
-    # A value_fn that takes a `grad` parameter still receives it.
-    named = extra_args if grad is None else {"grad": grad, **extra_args}
-    loss = _value_fn.bind_value_fn(value_fn, named)
-  seen = _see(config, loss, params, updates, value, grad, state)
-  verdict, decides, backs_off = _verdict(config, decision, seen, state)
-  new_state, reject = _search_or_decide(config, decision, seen, state, decides)
-  new_state, reject = _watch(
-    config, verdict, backs_off, state, new_state, reject, decides
-  )
-  if decision.keeps_direction:
-    new_state = new_state._replace(
-      previous_direction=decision.remember(
-        state.previous_direction,
-        updates,
-        new_state.learning_rate,
-        reject,
-        decides,
-      )
+  lr = state.learning_rate
+  score, value = _value_fn.scorer(
+    "scale_by_hillclimb", value_fn, extra_args, params, value,
+    probe=config.probe, axis_name=config.axis_name, dtype=lr.dtype,
+  )  # fmt: skip
+  stretch = config.decision == "stretch"
+
+  # What the guard watches at every step. The stretch's probes come rarely
+  # and do not score the step taken: without value, the guard scores that
+  # step, so that a blow-up is never stepped into.
+  watched = value
+  if watched is None and stretch:
+    watched = score(lr[None], along=updates)[0]
+  watch = watch_loss(config, state.loss_average, watched)
+
+  # Whether this step decides: every every_k steps, for the stretch also at
+  # steps 1, 2, 4, ... below it, and at once when the watched loss spikes.
+  every_k = jnp.asarray(config.every_k, state.count.dtype)
+  decides = state.count % every_k == 0
+  if stretch:
+    count = state.count
+    decides |= ((count & (count - 1)) == 0) & (count < every_k)
+    if watch is not None:
+      decides |= watch.spike
+
+  # The first update runs the scale search, a deciding one the decision.
+  reference = state.loss_average if value is None else value
+  decide = functools.partial(_decide, config, score, updates, reference)
+  if not (isinstance(config.every_k, numbers.Real) and config.every_k == 1):
+    # Only deciding steps evaluate value_fn.
+    decide = functools.partial(lax.cond, decides, decide, _hold)
+  if config.scale_search:
+    search = functools.partial(
+      _search_step, config, score, updates, params, reference
     )
-  settle = _horizon.settling(
-    state.count, config.total_steps, new_state.learning_rate.dtype
-  )
-  lr = new_state.learning_rate * settle
+    new_state, rejected = lax.cond(state.count == 0, search, decide, state)
+  else:
+    new_state, rejected = decide(state)
+
+  # The guard on every step: a spike backs the rate off (for the stretch
+  # with value, only if the step about to be taken would raise this batch's
+  # loss further), and a non-finite loss is not stepped on.
+  if watch is not None:
+    backs_off = watch.spike
+    if stretch and value is not None:
+      backs_off = watch.reject | _worsens(score, updates, lr, value, watch)
+    new_state, rejected = _back_off(
+      config, state.streak, new_state, rejected, watch, backs_off
+    )
+  else:
+    # Nothing to watch: the losses at the chosen candidates feed the
+    # average that later decisions compare with.
+    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
+    average = running_average(state.loss_average, chosen)
+    new_state = new_state._replace(
+      loss_average=jnp.where(decides, average, state.loss_average)
+    )
+
+  lr = new_state.learning_rate
+  if stretch:
+    displacement = jax.tree.map(
+      lambda d, u: (
+        jnp.where(decides, 0, d)
+        + jnp.where(rejected, 0, lr * u.astype(d.dtype))
+      ).astype(d.dtype),
+      state.displacement,
+      updates,
+    )
+    new_state = new_state._replace(displacement=displacement)
+  lr = lr * settling(state.count, config.total_steps, lr.dtype)
   # jnp.where, not a zero scale: 0 * nan is nan, and a rejected step must
   # leave the parameters exactly where they are.
   updates = jax.tree.map(
-    lambda u: jnp.where(reject, jnp.zeros_like(u), (-lr * u).astype(u.dtype)),
+    lambda u: jnp.where(rejected, jnp.zeros_like(u), (-lr * u).astype(u.dtype)),
     updates,
   )
-  new_state = new_state._replace(count=numerics.safe_increment(state.count))
-  return updates, new_state
+  return updates, new_state._replace(count=optax.safe_increment(state.count))
 
 
-def _verdict(
-  config: _Config,
-  decision: _decisions.Decision,
-  seen: _decisions.Seen,
-  state: HillclimbState,
-) -> tuple[_guard.Watched | None, jax.Array, jax.Array | None]:
-  """The guard's verdict, whether this update decides, and whether it backs off.
-
-  Returns ``(verdict, decides, backs_off)``: ``verdict`` is ``None`` when
-  there is no loss to watch at every step; a decision that spikes trigger
-  decides on a spike, and then backs off only on a non-finite loss or a
-  step that would raise this batch's loss further.
-  """
-  watched = _watched_loss(decision, seen, state)
-  decides = _decides(config, decision, state.count)
-  if watched is None:
-    return None, decides, None
-  verdict = _guard.watch(
-    state.loss_average,
-    watched,
-    guard=config.guard,
-    guard_rtol=config.guard_rtol,
-  )
-  backs_off = verdict.spike
-  if decision.spikes_decide:
-    decides |= verdict.spike
-    if seen.value is not None:
-      backs_off = verdict.reject | _diverges(seen, state, verdict.spike)
-  return verdict, decides, backs_off
-
-
-def _watched_loss(
-  decision: _decisions.Decision,
-  seen: _decisions.Seen,
-  state: HillclimbState,
-) -> jax.Array | None:
-  """The loss the guard watches at every step: ``value``, if given."""
-  if seen.value is None and decision.watches_every_step:
-    # Its probes come rarely and do not score the step taken: without value,
-    # the guard scores that step, so that a blow-up is never stepped into.
-    return _loss_ahead(seen, state)
-  return seen.value
-
-
-def _loss_ahead(seen: _decisions.Seen, state: HillclimbState) -> jax.Array:
-  """The loss after the step about to be taken, at the current rate."""
-  return seen.score(state.learning_rate[None])[0]
-
-
-def _diverges(
-  seen: _decisions.Seen, state: HillclimbState, spike: jax.Array
-) -> jax.Array:
-  """On a spike, whether the step about to be taken raises this batch's loss.
-
-  A batch that is merely harder than the others still falls along its own
-  gradient; a learning rate past the stable one makes it rise. Evaluated
-  only on a spike (one forward pass).
-  """
-
-  def ahead(_):
-    return _loss_ahead(seen, state)
-
-  def skip(_):
-    return jnp.asarray(-jnp.inf, state.learning_rate.dtype)
-
-  after = lax.cond(spike, ahead, skip, None)
-  return spike & ~(after < seen.value)
-
-
-def _decides(
-  config: _Config, decision: _decisions.Decision, count: jax.Array
-) -> jax.Array:
-  """Whether the update at ``count`` decides (or, at 0, runs the search)."""
-  every_k = jnp.asarray(config.every_k, count.dtype)
-  decides = count % every_k == 0
-  if decision.windows_double:
-    # Windows of 1, 2, 4, ... steps until they reach every_k: the first
-    # decisions come early, the later ones judge longer stretches.
-    is_power_of_two = (count & (count - 1)) == 0
-    decides |= is_power_of_two & (count < every_k)
-  return decides
-
-
-def _search_or_decide(
-  config: _Config,
-  decision: _decisions.Decision,
-  seen: _decisions.Seen,
-  state: HillclimbState,
-  decides: jax.Array,
-) -> tuple[HillclimbState, jax.Array]:
-  """The new state and whether the guard rejects the step."""
-
-  def decide(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
-    return _decide(config, decision, seen, state)
-
-  def skip(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
-    return state, jnp.zeros([], bool)
-
-  def decide_or_skip(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
-    every_k = config.every_k
-    if _validation.is_concrete_number(every_k) and every_k == 1:
-      return decide(state)
-    return lax.cond(decides, decide, skip, state)
-
-  if not config.scale_search:
-    return decide_or_skip(state)
-  search = functools.partial(_search_step, config, seen)
-  return lax.cond(state.count == 0, search, decide_or_skip, state)
+# The decisions ---------------------------------------------------------------
 
 
 def _decide(
   config: _Config,
-  decision: _decisions.Decision,
-  seen: _decisions.Seen,
+  score: _value_fn.Score,
+  updates: optax.Updates,
+  reference: jax.Array,
   state: HillclimbState,
 ) -> tuple[HillclimbState, jax.Array]:
-  """A decision step: gather evidence, guard, move the learning rate."""
+  """A decision: two probes, the guard's verdict, the move.
+
+  Returns the new state and whether the guard rejects the step.
+  """
   lr = state.learning_rate
-  step = _moves.relative_step(
-    state.streak, config.lrlr, config.lrlr_growth, config.max_lrlr, lr.dtype
-  )
-  evidence = decision.gather(seen, state, step)
-  reject = _guard.rejects(
-    evidence, guard=config.guard, guard_rtol=config.guard_rtol
-  )
-  moved = _moves.move(
+  step = relative_step(state.streak, config.lrlr, config.lrlr_growth, lr.dtype)
+  if config.decision == "two_probes":
+    # The reference rule: two candidate rates along the step about to be
+    # taken, on the batch that made it.
+    direction = updates
+    candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
+  else:
+    # The stretch: the steps since the last decision, 1 +/- s times as long,
+    # centred theta back along them, on a batch that shaped none of them.
+    direction = state.displacement
+    center = stretch_center(state.count, config.total_steps, lr.dtype)
+    candidates = jnp.stack([step - center, -step - center])
+  loss_up, loss_down = score(candidates, along=direction)
+  reject = guard_rejects(config, jnp.minimum(loss_up, loss_down), reference)
+  nonzero = is_nonzero(direction)
+  moved = move(
     lr,
     up=lr * (1 + step),
     down=lr * (1 - step),
-    evidence=evidence,
+    loss_up=loss_up,
+    loss_down=loss_down,
+    can_climb=nonzero,
+    # With nothing to stretch (no step yet, or a rejected one) the stretch
+    # has no evidence, and the rate holds.
+    no_evidence=~nonzero if config.decision == "stretch" else jnp.bool_(False),
     reject=reject,
     streak=state.streak,
     tie_ceiling=state.tie_ceiling,
-    rejected_value=lr * jnp.asarray(config.backoff, lr.dtype),
+    rejected_value=lr * jnp.asarray(BACKOFF, lr.dtype),
     # min_learning_rate bounds the climb; only the guard goes below it, so
     # that a state where every step is rejected cannot last: the step
     # shrinks until it is acceptable.
-    clip=functools.partial(
-      _clip,
-      config,
-      floor=jnp.where(
-        reject,
-        jnp.finfo(lr.dtype).tiny,
-        jnp.minimum(jnp.asarray(config.min_learning_rate, lr.dtype), lr),
-      ),
+    lower=jnp.where(
+      reject,
+      jnp.finfo(lr.dtype).tiny,
+      jnp.minimum(jnp.asarray(config.min_learning_rate, lr.dtype), lr),
     ),
+    upper=config.max_learning_rate,
     tie_break=config.tie_break,
   )
   new_state = state._replace(
@@ -599,31 +475,153 @@ def _decide(
     streak=moved.streak,
     tie_ceiling=moved.tie_ceiling,
     num_rejected=state.num_rejected + reject.astype(jnp.int32),
-    loss_up=evidence.loss_up,
-    loss_down=evidence.loss_down,
+    loss_up=loss_up,
+    loss_down=loss_down,
   )
   return new_state, reject
 
 
+def _hold(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
+  """A step that does not decide: the rate holds, nothing is rejected."""
+  return state, jnp.zeros([], bool)
+
+
+# The move, shared with ``climb`` ---------------------------------------------
+
+
+def relative_step(
+  streak: jax.Array,
+  lrlr: jax.typing.ArrayLike,
+  lrlr_growth: jax.typing.ArrayLike,
+  dtype: jnp.dtype,
+) -> jax.Array:
+  """``min(lrlr * lrlr_growth ** max(|streak| - 1, 0), max(MAX_LRLR, lrlr))``.
+
+  The relative step of the next move, grown along a streak of moves in the
+  same direction (``streak`` may hold one per climbed value).
+  """
+  base = jnp.asarray(lrlr, dtype)
+  length = jnp.maximum(jnp.abs(streak) - 1, 0)
+  return jnp.minimum(
+    base * jnp.asarray(lrlr_growth, dtype) ** length,
+    jnp.maximum(jnp.asarray(MAX_LRLR, dtype), base),
+  )
+
+
+def next_streak(streak: jax.Array, rising: jax.Array) -> jax.Array:
+  """The streak after a move up (``rising``) or down, as int32."""
+  same_way = jnp.where(rising, streak > 0, streak < 0)
+  length = jnp.where(same_way, jnp.minimum(jnp.abs(streak) + 1, MAX_STREAK), 1)
+  return jnp.where(rising, length, -length).astype(jnp.int32)
+
+
+def is_nonzero(tree: optax.Updates) -> jax.Array:
+  """Whether any entry of ``tree`` is nonzero (``False`` for no leaves)."""
+  return jax.tree.reduce(
+    lambda any_so_far, leaf: any_so_far | jnp.any(leaf != 0),
+    tree,
+    jnp.bool_(False),
+  )
+
+
+def clip(
+  value: jax.Array,
+  lower: jax.typing.ArrayLike,
+  upper: jax.typing.ArrayLike | None,
+) -> jax.Array:
+  """``value`` within ``[lower, upper]`` (``None``: no upper bound), never inf.
+
+  From inf even the guard's back-off could not come down.
+  """
+  value = jnp.maximum(value, jnp.asarray(lower, value.dtype))
+  if upper is not None:
+    value = jnp.minimum(value, jnp.asarray(upper, value.dtype))
+  return jnp.minimum(value, jnp.finfo(value.dtype).max)
+
+
+class Moved(NamedTuple):
+  """A value after a move: the value, its streak and its tie ceiling."""
+
+  value: jax.Array
+  streak: jax.Array
+  tie_ceiling: jax.Array
+
+
+def move(
+  value: jax.Array,
+  *,
+  up: jax.Array,
+  down: jax.Array,
+  loss_up: jax.Array,
+  loss_down: jax.Array,
+  can_climb: jax.Array,
+  no_evidence: jax.Array,
+  reject: jax.Array,
+  streak: jax.Array,
+  tie_ceiling: jax.Array,
+  rejected_value: jax.Array,
+  lower: jax.typing.ArrayLike,
+  upper: jax.typing.ArrayLike | None,
+  tie_break: TieBreak,
+  ties_hold: jax.typing.ArrayLike = False,
+) -> Moved:
+  """Moves ``value`` to ``up`` or ``down``, toward the lower loss.
+
+  Equal finite losses tie: with ``tie_break="up"`` a tie climbs toward
+  ``tie_ceiling`` (and holds there) where the direction is nonzero
+  (``can_climb``; a zero direction ties at every value, so it moves down as
+  the reference rule does), else it moves down; ``ties_hold`` holds it
+  instead. ``no_evidence`` holds the value. A rejected step takes
+  ``rejected_value`` and counts as a fall; a hold resets the streak. Only
+  unequal finite losses raise the tie ceiling.
+  """
+  tie = (loss_up == loss_down) & jnp.isfinite(loss_up)
+  go_up = (loss_up < loss_down) & ~no_evidence
+  hold = no_evidence | (tie & jnp.asarray(ties_hold, bool))
+  new = jnp.where(go_up, up, down)
+  if tie_break == "up":
+    climbs = tie & can_climb & ~hold
+    tie_value = jnp.maximum(value, jnp.minimum(up, tie_ceiling))
+    new = jnp.where(climbs, tie_value, new)
+    hold = hold | (climbs & (tie_value == value))
+    go_up = go_up | (climbs & ~hold)
+  new = jnp.where(hold, value, new)
+  new = clip(jnp.where(reject, rejected_value, new), lower, upper)
+  decided = ~(tie | no_evidence) & ~reject
+  decided &= jnp.isfinite(jnp.minimum(loss_up, loss_down))
+  new_streak = next_streak(streak, go_up & ~reject)
+  return Moved(
+    value=new,
+    streak=jnp.where(hold & ~reject, 0, new_streak).astype(jnp.int32),
+    tie_ceiling=jnp.where(decided, jnp.maximum(tie_ceiling, new), tie_ceiling),
+  )
+
+
+# The scale search, shared with ``climb`` -------------------------------------
+
+
 def _search_step(
-  config: _Config, seen: _decisions.Seen, state: HillclimbState
+  config: _Config,
+  score: _value_fn.Score,
+  updates: optax.Updates,
+  params: optax.Params,
+  reference: jax.Array,
+  state: HillclimbState,
 ) -> tuple[HillclimbState, jax.Array]:
   """The first update: the scale search picks the starting learning rate."""
   lr0 = state.learning_rate
-  clip = functools.partial(_clip, config)
-  candidates = clip(lr0 * jnp.asarray(config.scale_search, lr0.dtype))
-  searched = _search.search(
+  bounds = config.min_learning_rate, config.max_learning_rate
+  candidates = clip(lr0 * jnp.asarray(config.scale_search, lr0.dtype), *bounds)
+  searched = search(
+    config,
     lr0,
     candidates,
-    seen.score(candidates, batch_size=2),
-    reference=seen.reference(state),
-    guard=config.guard,
-    guard_rtol=config.guard_rtol,
-    backoff=config.backoff,
-    clip=clip,
+    score(candidates, along=updates, batch_size=2),
+    reference=reference,
+    bounds=bounds,
     # Only their ratio counts, so averaging over devices is harmless.
-    step_norm=jnp.sqrt(seen.dot(seen.direction, seen.direction)),
-    params_norm=jnp.sqrt(seen.dot(seen.params, seen.params)),
+    step_norm=norm(updates, config.axis_name, lr0.dtype),
+    params_norm=norm(params, config.axis_name, lr0.dtype),
   )
   new_state = state._replace(
     learning_rate=searched.learning_rate,
@@ -639,139 +637,286 @@ def _search_step(
   return new_state, searched.reject
 
 
-def _watch(
-  config: _Config,
-  verdict: _guard.Watched | None,
-  backs_off: jax.Array | None,
-  state: HillclimbState,
-  new_state: HillclimbState,
-  reject: jax.Array,
-  decided: jax.Array,
-) -> tuple[HillclimbState, jax.Array]:
-  """The guard on every step, probing or not: the running average of losses.
+def norm(
+  tree: optax.Updates, axis_name: str | None, dtype: jnp.dtype
+) -> jax.Array:
+  """The norm of ``tree`` in ``dtype``, its square averaged over devices."""
+  squares = jax.tree.reduce(
+    lambda total, x: total + jnp.sum(jnp.square(x.astype(dtype))),
+    tree,
+    jnp.zeros([], dtype),
+  )
+  if axis_name is not None:
+    squares = lax.pmean(squares, axis_name)
+  return jnp.sqrt(squares)
 
-  With a watched loss (``value``, or for a decision that watches every step,
-  the loss after the step it is about to take), the ``verdict`` of the
-  guard: a loss well above the running average (or non-finite) backs the
-  learning rate off where ``backs_off`` says (for a decision that spikes
-  trigger, only a non-finite loss or a step that would raise it further).
-  Without it, the loss at each decision's chosen candidate feeds the
-  average that the next probes are compared with.
+
+class Searched(NamedTuple):
+  """The outcome of a scale search.
+
+  Attributes:
+    learning_rate: the learning rate to continue from (clipped).
+    reject: whether the guard rejected the chosen step.
+    decided: whether unequal losses chose it and the guard let it pass.
+    loss: the chosen candidate's loss.
   """
-  if verdict is None:
-    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
-    average = _guard.running_average(state.loss_average, chosen)
-    return new_state._replace(
-      loss_average=jnp.where(decided, average, state.loss_average)
-    ), reject
-  # A step the decision rejected has backed off already.
-  backs_off = backs_off & ~reject
+
+  learning_rate: jax.Array
+  reject: jax.Array
+  decided: jax.Array
+  loss: jax.Array
+
+
+def search(
+  config: Any,
+  lr0: jax.Array,
+  candidates: jax.Array,
+  losses: jax.Array,
+  *,
+  reference: jax.Array,
+  bounds: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike | None],
+  step_norm: jax.Array,
+  params_norm: jax.Array,
+) -> Searched:
+  """Chooses the starting learning rate from scored candidates.
+
+  Steps longer than ``MAX_RELATIVE_STEP`` of the parameters' norm are set
+  aside (:func:`bound_steps`), then :func:`pick_scale` chooses; when every
+  loss within the bound is equal, ``lr0`` stays. The guard (``config.guard``,
+  ``config.guard_rtol``) judges the chosen loss against ``reference``; a
+  rejected search continues from the smallest candidate times ``BACKOFF``.
+  The result is clipped to ``bounds``.
+  """
+  scored = bound_steps(
+    candidates, losses, step_norm, params_norm, MAX_RELATIVE_STEP
+  )
+  chosen, decided = pick_scale(candidates, scored)
+  # Candidates the bound set aside do not make the losses differ: where
+  # every step within it scores the same, there is nothing to choose.
+  set_aside = jnp.isinf(scored) & jnp.isfinite(losses)
+  best = jnp.min(scored)
+  decided &= jnp.any(jnp.where(set_aside, best, scored) != best)
+  loss = losses[chosen]
+  reject = guard_rejects(config, loss, reference)
+  learning_rate = jnp.where(decided, candidates[chosen], lr0)
+  backed_off = jnp.min(candidates) * jnp.asarray(BACKOFF, lr0.dtype)
+  return Searched(
+    learning_rate=clip(jnp.where(reject, backed_off, learning_rate), *bounds),
+    reject=reject,
+    decided=decided & ~reject,
+    loss=loss,
+  )
+
+
+def bound_steps(
+  candidates: jax.Array,
+  losses: jax.Array,
+  step_norm: jax.typing.ArrayLike,
+  params_norm: jax.typing.ArrayLike,
+  max_relative_step: jax.typing.ArrayLike,
+) -> jax.Array:
+  r"""The losses, ``inf`` for candidates whose step is too long.
+
+  A candidate :math:`c` is too long when :math:`c \|u\| > \rho \|w\|`
+  (:math:`\rho` = ``max_relative_step``); the smallest candidate always
+  stays (a step must be possible), and parameters that are all zero bound
+  nothing (they have no scale to keep).
+  """
+  dtype = candidates.dtype
+  step_norm = jnp.asarray(step_norm, dtype)
+  params_norm = jnp.asarray(params_norm, dtype)
+  too_long = candidates * step_norm > (
+    jnp.asarray(max_relative_step, dtype) * params_norm
+  )
+  bounded = too_long & (params_norm > 0) & (candidates > jnp.min(candidates))
+  return jnp.where(bounded, jnp.inf, losses)
+
+
+def pick_scale(
+  candidates: jax.Array, losses: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """The smallest candidate with at least half of the best decrease.
+
+  The decrease is measured from the smallest candidate's loss (about the
+  current loss): the greedy best on one batch can be far too long for the
+  steps that follow (on separable data, the longer the better, without end).
+  Returns the chosen index, and whether the losses differ at all.
+  """
+  best = jnp.min(losses)
+  reference = losses[jnp.argmin(candidates)]
+  good_enough = losses <= best + (reference - best) / 2
+  chosen = jnp.argmin(jnp.where(good_enough, candidates, jnp.inf))
+  return chosen, jnp.any(losses != best)
+
+
+# The guard, shared with ``climb`` --------------------------------------------
+#
+# It reads ``config.guard`` and ``config.guard_rtol``. A decision's step is
+# rejected when its loss is non-finite or well above a reference
+# (guard_rejects). At every step, the watched loss is compared with the
+# running average of recent ones (watch_loss): a spike backs the rate off,
+# a non-finite loss is not stepped on (_back_off).
+
+
+def exceeds(
+  loss: jax.Array, reference: jax.Array, rtol: jax.typing.ArrayLike
+) -> jax.Array:
+  """Whether ``loss`` is above ``reference`` by more than ``rtol`` of it.
+
+  Never true for an infinite ``reference`` (nothing to compare with) or a NaN
+  on either side.
+  """
+  rtol = jnp.asarray(rtol, reference.dtype)
+  return jnp.isfinite(reference) & (
+    loss > reference + rtol * jnp.abs(reference)
+  )
+
+
+def guard_rejects(
+  config: Any, loss: jax.Array, reference: jax.Array
+) -> jax.Array:
+  """Whether the guard rejects a step whose loss will be ``loss``."""
+  bad = ~jnp.isfinite(loss) | exceeds(loss, reference, config.guard_rtol)
+  return jnp.logical_and(config.guard, bad)
+
+
+def running_average(average: jax.Array, loss: jax.Array) -> jax.Array:
+  """``average`` moved toward a finite ``loss``; the first loss starts it."""
+  loss = loss.astype(average.dtype)
+  decay = jnp.asarray(AVERAGE_DECAY, average.dtype)
+  moved = jnp.where(
+    jnp.isfinite(average), decay * average + (1 - decay) * loss, loss
+  )
+  return jnp.where(jnp.isfinite(loss), moved, average)
+
+
+class Watched(NamedTuple):
+  """What the guard makes of the watched loss.
+
+  Attributes:
+    spike: the loss is non-finite, or above the running average by more than
+      ``guard_rtol`` of it.
+    reject: the loss is non-finite: the step is not taken.
+    average: the running average after this loss. A spike restarts it from
+      the spike, so that a loss that stays at a new level backs the rate off
+      once, not at every step.
+  """
+
+  spike: jax.Array
+  reject: jax.Array
+  average: jax.Array
+
+
+def watch_loss(
+  config: Any, average: jax.Array, watched: jax.Array | None
+) -> Watched | None:
+  """The guard's verdict on the watched loss (``None``: nothing watched)."""
+  if watched is None:
+    return None
+  watched = watched.astype(average.dtype)
+  finite = jnp.isfinite(watched)
+  spike = jnp.logical_and(
+    config.guard, ~finite | exceeds(watched, average, config.guard_rtol)
+  )
+  restarted = jnp.where(
+    spike & finite, watched, running_average(average, watched)
+  )
+  return Watched(
+    spike=spike,
+    reject=jnp.logical_and(config.guard, ~finite),
+    average=restarted,
+  )
+
+
+def _worsens(
+  score: _value_fn.Score,
+  updates: optax.Updates,
+  lr: jax.Array,
+  value: jax.Array,
+  watch: Watched,
+) -> jax.Array:
+  """On a spike, whether the step about to be taken raises the batch's loss.
+
+  A batch that is merely harder than the others still falls along its own
+  gradient; a learning rate past the stable one makes it rise. Evaluated
+  only on a spike (one forward pass).
+  """
+  after = lax.cond(
+    watch.spike,
+    lambda: score(lr[None], along=updates)[0],
+    lambda: jnp.asarray(-jnp.inf, lr.dtype),
+  )
+  return watch.spike & ~(after < value)
+
+
+def _back_off(
+  config: _Config,
+  streak: jax.Array,
+  new_state: HillclimbState,
+  rejected: jax.Array,
+  watch: Watched,
+  backs_off: jax.Array,
+) -> tuple[HillclimbState, jax.Array]:
+  """The guard's verdict on the watched loss applied after the decision.
+
+  Where ``backs_off`` (and the decision has not backed off already), the
+  rate is multiplied by ``BACKOFF`` and the move counts as a fall from the
+  previous ``streak``; a non-finite watched loss rejects the step.
+  """
+  backs_off = backs_off & ~rejected
   lr = new_state.learning_rate
-  backed_off = _clip(config, lr * jnp.asarray(config.backoff, lr.dtype))
-  falls = _moves.next_streak(state.streak, jnp.bool_(False))
-  new_reject = verdict.reject & ~reject
+  backed_off = clip(
+    lr * jnp.asarray(BACKOFF, lr.dtype),
+    config.min_learning_rate,
+    config.max_learning_rate,
+  )
+  newly_rejected = watch.reject & ~rejected
   new_state = new_state._replace(
     learning_rate=jnp.where(backs_off, backed_off, lr),
-    streak=jnp.where(backs_off, falls, new_state.streak),
-    loss_average=verdict.average,
-    num_rejected=new_state.num_rejected + new_reject.astype(jnp.int32),
+    streak=jnp.where(
+      backs_off, next_streak(streak, jnp.bool_(False)), new_state.streak
+    ),
+    loss_average=watch.average,
+    num_rejected=new_state.num_rejected + newly_rejected.astype(jnp.int32),
   )
-  return new_state, reject | verdict.reject
+  return new_state, rejected | watch.reject
 
 
-def _clip(
-  config: _Config, lr: jax.Array, floor: jax.Array | None = None
+# The run's length ------------------------------------------------------------
+
+
+def stretch_center(
+  count: jax.Array, total_steps: jax.typing.ArrayLike | None, dtype: Any
 ) -> jax.Array:
-  """``lr`` within its bounds (``floor``: instead of the lower one), never inf.
+  r"""Where the stretch centres its probes: :math:`\theta_0 (1 - t/T)`.
 
-  From inf even the guard's back-off could not come down.
+  Once the steps' noise outweighs their progress, the loss along the line
+  through a window of steps is lowest about halfway back to its start, so
+  probes centred at its end find shorter steps better at every decision,
+  whatever the learning rate: the rule anneals. That is what the end of a
+  run needs and its beginning does not: with the run's length :math:`T`,
+  the probes are centred :math:`\theta_0 (1 - t/T)` of the window back from
+  its end (:math:`\theta_0` = ``EARLY_CENTER``), reaching the window's end
+  at step :math:`T`. Without it (``None``), :math:`0`.
   """
-  if floor is None:
-    floor = jnp.asarray(config.min_learning_rate, lr.dtype)
-  lr = jnp.maximum(lr, floor)
-  if config.max_learning_rate is not None:
-    lr = jnp.minimum(lr, jnp.asarray(config.max_learning_rate, lr.dtype))
-  return jnp.minimum(lr, jnp.finfo(lr.dtype).max)
+  if total_steps is None:
+    return jnp.zeros([], dtype)
+  done = jnp.clip(count.astype(dtype) / jnp.asarray(total_steps, dtype), 0, 1)
+  return jnp.asarray(EARLY_CENTER, dtype) * (1 - done)
 
 
-def _see(
-  config: _Config,
-  loss: Callable[[Any], jax.Array] | None,
-  params: optax.Params,
-  updates: optax.Updates,
-  value: jax.typing.ArrayLike | None,
-  grad: optax.Updates | None,
-  state: HillclimbState,
-) -> _decisions.Seen:
-  """What the update received, in the form the decisions read."""
-  dtype = state.learning_rate.dtype
-  mode = _probe.resolve_probe_mode(config.probe)
+def settling(
+  count: jax.Array, total_steps: jax.typing.ArrayLike | None, dtype: Any
+) -> jax.Array:
+  r"""The factor on the step taken: :math:`\min(1, (1 - t/T) / f)`.
 
-  def score(
-    learning_rates: jax.Array,
-    batch_size: int | None = None,
-    direction: optax.Updates | None = None,
-  ) -> jax.Array:
-    direction = updates if direction is None else direction
-    losses = _probe.probe_losses(
-      loss, params, direction, learning_rates, mode, batch_size=batch_size
-    )
-    return _probe.as_scores(losses, dtype, config.axis_name)
-
-  def dot(a: optax.Updates, b: optax.Updates) -> jax.Array:
-    products = jax.tree.map(
-      lambda x, y: jnp.sum(x.astype(dtype) * y.astype(dtype)), a, b
-    )
-    total = sum(jax.tree.leaves(products), jnp.zeros([], dtype))
-    return _probe.device_mean(total, dtype, config.axis_name)
-
-  if value is not None:
-    value = _probe.device_mean(value, dtype, config.axis_name)
-  center = _horizon.stretch_center(state.count, config.total_steps, dtype)
-  return _decisions.Seen(
-    score, params, updates, value, grad, dot, config.slope_rtol, center
-  )
-
-
-def _check_update_args(
-  config: _Config,
-  evaluates: bool,
-  value_fn: Callable[..., Any] | None,
-  params: optax.Params | None,
-  value: jax.typing.ArrayLike | None,
-  grad: optax.Updates | None,
-) -> None:
-  """Clear errors for a missing argument that the configuration needs."""
-  decision = config.decision
-  if value_fn is None and evaluates:
-    why = (
-      "the loss function"
-      if decision != "no_probe"
-      else "the loss function for the scale search of the first update "
-      '(or scale_search=None, to train with decision="no_probe" without '
-      "one)"
-    )
-    raise TypeError(
-      f"scale_by_hillclimb's update needs {why}: call "
-      "update(updates, state, params, value_fn=loss_fn, ...), with extra "
-      "keyword arguments (a batch, say) that loss_fn takes."
-    )
-  if params is None and evaluates:
-    raise ValueError(
-      "scale_by_hillclimb's update needs params, the current parameters, "
-      "to evaluate value_fn around them."
-    )
-  needs = _decisions.DECISIONS[decision].needs
-  if "value" in needs and value is None:
-    raise TypeError(
-      f"scale_by_hillclimb(decision={decision!r}) needs value=, the loss at "
-      "params: its probe is compared with it. Call update(..., "
-      "value=loss, grad=grads) with loss, grads = "
-      "jax.value_and_grad(loss_fn)(params)."
-    )
-  if "grad" in needs and grad is None:
-    raise TypeError(
-      f"scale_by_hillclimb(decision={decision!r}) needs grad=, the "
-      "gradient of the loss at params: its dot product with the direction "
-      "decides. Call update(..., grad=grads), as for optax's line searches."
-    )
+  One until the last :math:`f` = ``SETTLE_FRACTION`` of the run, then
+  linearly down to zero at step :math:`T` (and zero past it), as a
+  warmup-stable-decay schedule ends. The climbed learning rate itself is
+  not scaled: the decisions judge it, the factor only shortens the steps.
+  Without ``total_steps`` (``None``), one.
+  """
+  if total_steps is None:
+    return jnp.ones([], dtype)
+  done = jnp.clip(count.astype(dtype) / jnp.asarray(total_steps, dtype), 0, 1)
+  return jnp.minimum((1 - done) / jnp.asarray(SETTLE_FRACTION, dtype), 1)

@@ -1,8 +1,9 @@
-"""Checks of hyperparameters that are concrete Python numbers.
+"""Checks of hyperparameters, made when the transformation is built.
 
-Hyperparameters may also arrive as (traced) arrays, for example through
-``optax.inject_hyperparams``; those cannot be checked in Python and are left
-alone, so that every transformation here stays injectable.
+Hyperparameters may arrive as traced arrays, for example through
+``optax.inject_hyperparams`` under ``jit``; those cannot be checked in Python
+and are left alone, so that every transformation here stays injectable.
+Concrete numbers and concrete scalar arrays are checked.
 """
 
 from collections.abc import Callable, Sequence
@@ -10,34 +11,55 @@ import math
 import numbers
 from typing import Any
 
+import jax
+import numpy as np
+
+
+def as_concrete_number(value: Any) -> float | None:
+  """``value`` as a float if it is a concrete real scalar, else ``None``."""
+  if isinstance(value, bool):
+    return None
+  if isinstance(value, numbers.Real):
+    return float(value)
+  if isinstance(value, (jax.Array, np.ndarray, np.generic)) and not isinstance(
+    value, jax.core.Tracer
+  ):
+    if np.size(value) == 1 and np.issubdtype(
+      np.asarray(value).dtype, np.number
+    ):
+      return float(np.asarray(value).reshape(()))
+  return None
+
 
 def is_concrete_number(value: Any) -> bool:
-  """Whether ``value`` is a plain Python or NumPy number (not a bool)."""
-  return isinstance(value, numbers.Real) and not isinstance(value, bool)
+  """Whether ``value`` is a concrete real scalar (not a bool, not traced)."""
+  return as_concrete_number(value) is not None
 
 
 def check(
   name: str,
   value: Any,
-  is_valid: Callable[[Any], bool],
+  is_valid: Callable[[float], bool],
   expected: str,
 ) -> None:
   """Raises a ``ValueError`` naming ``name`` if a concrete value is invalid.
 
   Args:
     name: the hyperparameter's name, as the user spelled it.
-    value: its value; only concrete numbers are checked.
+    value: its value; only concrete numbers and scalar arrays are checked.
     is_valid: predicate on the concrete value.
     expected: what a valid value is, completing "``name`` must be ...".
   """
-  if is_concrete_number(value) and not is_valid(value):
+  number = as_concrete_number(value)
+  if number is not None and not is_valid(number):
     raise ValueError(f"{name} must be {expected}, got {name}={value!r}.")
 
 
 def check_positive_int(name: str, value: Any) -> None:
   """Checks that a concrete ``value`` is an integer of at least one."""
+  number = as_concrete_number(value)
   if isinstance(value, bool) or (
-    is_concrete_number(value) and (int(value) != value or value < 1)
+    number is not None and (int(number) != number or number < 1)
   ):
     raise ValueError(
       f"{name} must be a positive integer, got {name}={value!r}."
@@ -46,7 +68,7 @@ def check_positive_int(name: str, value: Any) -> None:
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
   """Raises a ``ValueError`` naming ``name`` unless ``value`` is a choice."""
-  if value not in choices:
+  if not isinstance(value, str) or value not in choices:
     raise ValueError(
       f"{name} must be one of {tuple(choices)}, got {name}={value!r}."
     )
@@ -56,14 +78,24 @@ def check_order(
   lower_name: str, lower: Any, upper_name: str, upper: Any
 ) -> None:
   """Checks ``lower <= upper`` when both are concrete numbers."""
-  if (
-    is_concrete_number(lower)
-    and is_concrete_number(upper)
-    and not lower <= upper
-  ):
+  low, high = as_concrete_number(lower), as_concrete_number(upper)
+  if low is not None and high is not None and not low <= high:
     raise ValueError(
       f"{lower_name} must be at most {upper_name}={upper!r}, got "
       f"{lower_name}={lower!r}."
+    )
+
+
+def check_not_schedule(name: str, value: Any) -> None:
+  """A clear error for an optax schedule where a starting value is wanted."""
+  if callable(value):
+    raise TypeError(
+      f"{name} is the starting learning rate, a number, got a function "
+      f"({getattr(value, '__name__', type(value).__name__)}). The climb sets "
+      "the rate itself, so a schedule cannot drive it: pass its starting "
+      "value (for example learning_rate=1e-3), and total_steps=N if the "
+      "training loop knows its length, which makes the last fifth of the "
+      "steps decay to zero as a schedule would."
     )
 
 
@@ -77,8 +109,45 @@ def check_scale_search(scale_search: Any) -> None:
       f"starting learning rate, got scale_search={scale_search!r}."
     )
   for scale in scale_search:
-    if not is_concrete_number(scale) or not 0 < scale < math.inf:
+    if not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
       raise ValueError(
         "scale_search must hold positive finite numbers, got "
         f"scale_search={tuple(scale_search)!r}."
+      )
+
+
+def check_rule(config: Any) -> None:
+  """Checks the settings that ``scale_by_hillclimb`` and ``climb`` share."""
+  check("lrlr", config.lrlr, lambda x: 0 < x < 1, "in the interval (0, 1)")
+  check_positive_int("every_k", config.every_k)
+  check("lrlr_growth", config.lrlr_growth, lambda x: x >= 1, "at least 1")
+  check_choice("tie_break", config.tie_break, ("down", "up"))
+  check("guard_rtol", config.guard_rtol, lambda x: x >= 0, "non-negative")
+  check_scale_search(config.scale_search)
+  check_choice("probe", config.probe, ("auto", "vmap", "sequential"))
+
+
+def check_hillclimb(config: Any) -> None:
+  """Checks the hyperparameters of one ``scale_by_hillclimb``."""
+  lr, lower, upper = (
+    config.learning_rate,
+    config.min_learning_rate,
+    config.max_learning_rate,
+  )
+  check_not_schedule("learning_rate", lr)
+  check("learning_rate", lr, lambda x: 0 < x < math.inf, "positive and finite")
+  check("min_learning_rate", lower, lambda x: x > 0, "positive")
+  check("max_learning_rate", upper, lambda x: x > 0, "positive")
+  check_order("min_learning_rate", lower, "max_learning_rate", upper)
+  check_order("min_learning_rate", lower, "learning_rate", lr)
+  check_order("learning_rate", lr, "max_learning_rate", upper)
+  check_choice("decision", config.decision, ("stretch", "two_probes"))
+  check_rule(config)
+  if config.total_steps is not None:
+    check_positive_int("total_steps", config.total_steps)
+    if config.decision != "stretch":
+      raise ValueError(
+        "total_steps shapes the stretch decision's probes, and "
+        f'decision={config.decision!r} has none: pass decision="stretch", '
+        "or leave total_steps out."
       )

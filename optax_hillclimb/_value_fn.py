@@ -1,20 +1,143 @@
-"""Binding the loss function ``value_fn`` to the extra arguments of update."""
+"""The loss ``value_fn``: bound to update's arguments, scored at candidates.
+
+:func:`scorer` turns what an update received (``value_fn``, its extra
+keyword arguments, the parameters and ``value``) into one function that
+scores candidate steps, in one batched program or one after another, with
+every loss averaged over devices.
+"""
 
 from collections.abc import Callable, Mapping
 import functools
 import inspect
 import numbers
 import sys
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import jax
+from jax import lax
 import jax.numpy as jnp
 import numpy as np
+import optax
+
+ProbeMode = Literal["auto", "vmap", "sequential"]
+
+
+class Score(Protocol):
+  """``score(candidates, along=None, step_at=None, batch_size=None)``.
+
+  The loss (averaged over devices, ``inf`` where non-finite) after the step
+  ``-c * along`` for each candidate step size ``c``, or after the step
+  ``step_at(c)`` for each row ``c`` of ``candidates``; ``batch_size``: with
+  vmap, at most that many at once.
+  """
+
+  def __call__(
+    self,
+    candidates: jax.Array,
+    along: optax.Updates | None = None,
+    step_at: Callable[[jax.Array], optax.Updates] | None = None,
+    batch_size: int | None = None,
+  ) -> jax.Array: ...
+
+
+def scorer(
+  caller: str,
+  value_fn: Callable[..., jax.typing.ArrayLike] | None,
+  extra_args: Mapping[str, Any],
+  params: optax.Params | None,
+  value: jax.typing.ArrayLike | None,
+  *,
+  probe: ProbeMode,
+  axis_name: str | None,
+  dtype: jnp.dtype,
+) -> tuple[Score, jax.Array | None]:
+  """Checks what an update received and binds the loss to it.
+
+  Args:
+    caller: the transformation's name, for the error messages.
+    value_fn: the loss function, ``value_fn(params, **kwargs) -> scalar``.
+    extra_args: the update's extra keyword arguments; those whose names are
+      parameters of ``value_fn`` are passed on to it.
+    params: the current parameters.
+    value: the loss at ``params``, or ``None``.
+    probe: ``"vmap"``, ``"sequential"`` or ``"auto"``, see
+      :func:`resolve_probe_mode`.
+    axis_name: the device axis to average losses and ``value`` over.
+    dtype: the dtype of the scores.
+
+  Returns:
+    The :class:`Score` function, and ``value`` averaged over devices in
+    ``dtype`` (``None`` if not given).
+  """
+  if value_fn is None:
+    raise TypeError(
+      f"{caller}'s update needs the loss function: call update(updates, "
+      "state, params, value_fn=loss_fn, ...), with extra keyword arguments "
+      "(a batch, say) that loss_fn takes."
+    )
+  if params is None:
+    raise ValueError(
+      f"{caller}'s update needs params, the current parameters, to evaluate "
+      "value_fn around them."
+    )
+  loss = bind_value_fn(value_fn, extra_args)
+  probe = resolve_probe_mode(probe)
+
+  def mean(x: jax.typing.ArrayLike) -> jax.Array:
+    # Every replica must take the same decision from the same numbers:
+    # averaging the gradients is not enough, each replica scores its data.
+    x = jnp.asarray(x).astype(dtype)
+    return x if axis_name is None else lax.pmean(x, axis_name)
+
+  def score(candidates, along=None, step_at=None, batch_size=None):
+    if step_at is None:
+      step_at = lambda c: jax.tree.map(
+        lambda p, u: -(c * u).astype(p.dtype), params, along
+      )
+
+    def loss_at(candidate: jax.Array) -> jax.Array:
+      # A candidate whose parameters are not all finite scores inf, whatever
+      # the loss says of them: a loss that ignores some parameters must not
+      # let them overflow.
+      moved = optax.apply_updates(params, step_at(candidate))
+      finite = jax.tree.reduce(
+        lambda ok, p: ok & jnp.all(jnp.isfinite(p)), moved, jnp.bool_(True)
+      )
+      return jnp.where(finite, loss(moved), jnp.inf)
+
+    if probe == "vmap" and (
+      batch_size is None or batch_size >= len(candidates)
+    ):
+      losses = jax.vmap(loss_at)(candidates)
+    else:
+      losses = lax.map(
+        loss_at, candidates, batch_size=batch_size if probe == "vmap" else None
+      )
+    losses = mean(losses)
+    return jnp.where(jnp.isfinite(losses), losses, jnp.inf)
+
+  if value is not None:
+    value = mean(_as_scalar(value, "value", "the loss at params (a scalar)"))
+  return score, value
+
 
 _KEYWORD_KINDS = (
   inspect.Parameter.POSITIONAL_OR_KEYWORD,
   inspect.Parameter.KEYWORD_ONLY,
 )
+
+
+def resolve_probe_mode(probe: ProbeMode) -> Literal["vmap", "sequential"]:
+  """``"auto"`` resolved for the backend the computation is compiled for.
+
+  On CPU, vmapping a network over two *weight* sets turns convolutions into
+  grouped convolutions, which XLA:CPU runs several times slower than two
+  evaluations in a row (``benchmarks/step_cost.py``); accelerators run the
+  vmapped form as one batched launch.
+  """
+  if probe == "auto":
+    return "sequential" if jax.default_backend() == "cpu" else "vmap"
+  return probe
 
 
 def keyword_names(fn: Callable[..., Any]) -> frozenset[str]:
@@ -25,7 +148,11 @@ def keyword_names(fn: Callable[..., Any]) -> frozenset[str]:
     # Some callables (builtins, C extensions) have no signature: they can only
     # receive the parameters.
     return frozenset()
-  return frozenset(p.name for p in parameters if p.kind in _KEYWORD_KINDS)
+  names = set()
+  for p in parameters:
+    if p.kind in _KEYWORD_KINDS:
+      names.add(p.name)
+  return frozenset(names)
 
 
 def missing_arguments(
@@ -41,13 +168,12 @@ def missing_arguments(
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
   ):
     return []
-  return [
-    p.name
-    for p in parameters[1:]
-    if p.kind in _KEYWORD_KINDS
-    and p.default is inspect.Parameter.empty
-    and p.name not in given
-  ]
+  missing = []
+  for p in parameters[1:]:
+    required = p.default is inspect.Parameter.empty
+    if p.kind in _KEYWORD_KINDS and required and p.name not in given:
+      missing.append(p.name)
+  return missing
 
 
 def bind_value_fn(
@@ -85,7 +211,11 @@ def bind_value_fn(
       f"{', '.join(f'{m}=...' for m in missing)})."
     )
   names = keyword_names(value_fn)
-  kwargs = {k: v for k, v in extra_args.items() if k in names}
+  # The others belong to other transformations of a chain.
+  kwargs = dict(extra_args)
+  for name in extra_args:
+    if name not in names:
+      del kwargs[name]
 
   def loss(params: Any) -> jax.Array:
     try:
@@ -99,7 +229,7 @@ def bind_value_fn(
           f"{_NNX_ADVICE}"
         ) from error
       raise
-    return _as_scalar_loss(value)
+    return _as_scalar(value, "value_fn", "a scalar loss")
 
   return loss
 
@@ -125,24 +255,25 @@ def _from_nnx_value_fn(fn: Any) -> bool:
   return getattr(fn, "is_nnx_value_fn", False)
 
 
-def _as_scalar_loss(value: Any) -> jax.Array:
-  """Checks that ``value_fn`` returned one real number; returns it, shape ()."""
+def _as_scalar(value: Any, name: str, what: str) -> jax.Array:
+  """Checks that ``value`` (named ``name``) is one real number; shape ()."""
+  returns = "return" if name == "value_fn" else "be"
   if isinstance(value, (tuple, list)):
     raise TypeError(
-      f"value_fn must return a scalar loss, got a {type(value).__name__} of "
+      f"{name} must {returns} {what}, got a {type(value).__name__} of "
       f"{len(value)} items. For a function that returns (loss, aux), as the "
-      "loss_fn of jax.value_and_grad(..., has_aux=True) does, pass "
-      "value_fn=optax_hillclimb.drop_aux(loss_fn)."
+      "loss_fn of jax.value_and_grad(..., has_aux=True) does, pass the loss "
+      "alone (value=loss), and value_fn=optax_hillclimb.drop_aux(loss_fn)."
     )
   if isinstance(value, Mapping):
     raise TypeError(
-      "value_fn must return a scalar loss, got a mapping with keys "
-      f"{sorted(map(str, value))}. Return the loss alone, or wrap a function "
+      f"{name} must {returns} {what}, got a mapping with keys "
+      f"{sorted(map(str, value))}. Pass the loss alone, or wrap a function "
       "that returns (loss, aux) in optax_hillclimb.drop_aux."
     )
   if not isinstance(value, (jax.Array, np.ndarray, np.generic, numbers.Real)):
     raise TypeError(
-      "value_fn must return a scalar loss (a JAX or NumPy array, or a real "
+      f"{name} must {returns} {what} (a JAX or NumPy array, or a real "
       f"number), got {type(value).__name__}: {value!r:.80}."
     )
   value = jnp.asarray(value)
@@ -151,12 +282,12 @@ def _as_scalar_loss(value: Any) -> jax.Array:
     or jnp.issubdtype(value.dtype, jnp.integer)
   ):
     raise TypeError(
-      "value_fn must return a real-valued loss, got an array of dtype "
+      f"{name} must {returns} a real-valued loss, got an array of dtype "
       f"{value.dtype}."
     )
   if value.size != 1:
     raise ValueError(
-      "value_fn must return a scalar loss, got an array of shape "
+      f"{name} must {returns} {what}, of shape (), got an array of shape "
       f"{value.shape}. Reduce it, for example with jnp.mean."
     )
   return value.reshape(())

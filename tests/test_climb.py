@@ -79,9 +79,14 @@ def test_learning_rate_candidates_by_hand():
 )
 def test_momentum_candidates_by_hand(learning_rate, winner, new_w):
   # Step 1: the trace is zero, both momenta give the same update, a tie holds
-  # a decay-scale hyperparameter. Step 2: 1 - m = 0.5 * (1 -+ 0.2).
+  # a decay-scale hyperparameter. Step 2: 1 - m = 0.5 * (1 -+ 0.2). (Without
+  # the guard: from w1 = 0, whose loss is 0, it would reject any step.)
   opt = ohc.climb(
-    sgd(learning_rate, 0.5), "momentum", lrlr=0.2, scale_search=None
+    sgd(learning_rate, 0.5),
+    "momentum",
+    lrlr=0.2,
+    scale_search=None,
+    guard=False,
   )
   (w1, state1, _), (w2, state2, _) = run(opt, jnp.array([1.0]), 2)
   assert hp(state1, "momentum") == 0.5
@@ -133,7 +138,6 @@ def test_momentum_moves_multiplicatively_in_one_minus_value():
     "momentum",
     lrlr=0.05,
     lrlr_growth=2.0,
-    max_lrlr=0.5,
     scale_search=None,
   )
   history = run(opt, jnp.zeros(1), 6, loss=loss)
@@ -159,14 +163,18 @@ def test_bounds_clip_the_values():
 
 
 def test_scale_search_sets_the_learning_rate_at_the_first_update():
-  # f = w^2 / 2 from w = 1, lr0 = 1e-3: multiples 1e-6 .. 1e6. Losses fall to
-  # 0 at lr = 1; the smallest with half of the best decrease is lr = 1e-3 *
-  # 1e3 = 1 (lr 0.1 gives 0.405, not <= 0.25).
+  # f = w^2 / 2 from w = 1, lr0 = 1e-3: multiples 1e-6 .. 1e6. The first
+  # step may be at most 0.2 |w| = 0.2 long, and |g| = 1: lr 1 (loss 0) is set
+  # aside. Among the rest, lr 0.1 (loss 0.405) is the only one with half of
+  # the best decrease from about 0.5, as scale_by_hillclimb picks.
   opt = ohc.climb(sgd(1e-3, 0.5))
   ((params, state, _),) = run(opt, jnp.array([1.0]), 1)
-  assert hp(state, "learning_rate") == pytest.approx(1.0)
+  assert hp(state, "learning_rate") == pytest.approx(0.1)
   assert hp(state, "momentum") == 0.5
-  np.testing.assert_allclose(params, [0.0], atol=1e-6)
+  np.testing.assert_allclose(params, [0.9], rtol=1e-6)
+  single = ohc.scale_by_hillclimb(1e-3, decision="two_probes")
+  ((_, single_state, _),) = run(single, jnp.array([1.0]), 1)
+  assert float(single_state.learning_rate) == pytest.approx(0.1)
 
 
 def test_climbing_the_learning_rate_of_sgd_matches_scale_by_hillclimb():
@@ -190,7 +198,13 @@ def test_climbing_the_learning_rate_of_sgd_matches_scale_by_hillclimb():
     loss=loss,
     with_value=True,
   )
-  b = run(ohc.scale_by_hillclimb(1e-3, **settings), jnp.zeros(4), 40, loss, 1)
+  b = run(
+    ohc.scale_by_hillclimb(1e-3, decision="two_probes", **settings),
+    jnp.zeros(4),
+    40,
+    loss,
+    1,
+  )
   lr_a = [float(ohc.get_learning_rate(s)) for _, s, _ in a]
   lr_b = [float(ohc.get_learning_rate(s)) for _, s, _ in b]
   np.testing.assert_allclose(lr_a, lr_b, rtol=1e-5)

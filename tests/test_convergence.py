@@ -10,7 +10,7 @@ import pytest
 import optax_hillclimb as ohc
 
 # The blog post's rule exactly (see docs/rule.md).
-REFERENCE_RULE = _rules.REFERENCE_RULE
+reference_rule = _rules.reference_rule
 
 
 def parabola():
@@ -77,7 +77,7 @@ def test_reference_rule_climbs_from_far_too_small():
   # climb more than three decades, at 1% a step: 1.01 ** 800 = 2.9e3.
   initial, _, _ = parabola()
   loss = lambda p: jnp.sum((p - 3.0) ** 2)
-  opt = ohc.hillclimb(1e-5, smoothing=0.0, **REFERENCE_RULE)
+  opt = reference_rule(1e-5, smoothing=0.0)
   _, state = minimize(opt, initial, loss, 800)
   assert ohc.get_learning_rate(state) > 1e-2
 
@@ -93,7 +93,7 @@ def test_growing_steps_cross_decades_in_tens_of_steps():
   )
   params, _ = minimize(growing, initial, loss, 60)
   assert loss(params) < 1e-6
-  reference = ohc.hillclimb(1e-5, smoothing=0.0, **REFERENCE_RULE)
+  reference = reference_rule(1e-5, smoothing=0.0)
   params, _ = minimize(reference, initial, loss, 60)
   assert loss(params) > 0.9 * loss(initial)  # 69 at the start.
 
@@ -102,7 +102,7 @@ def test_guard_recovers_from_a_diverging_learning_rate():
   # From lr = 10 on Rosenbrock, the reference rule diverges (loss inf) while
   # it lowers lr 1% a step; the guard backs off and converges.
   initial, final, loss = rosenbrock()
-  reference = ohc.hillclimb(10.0, **REFERENCE_RULE)
+  reference = reference_rule(10.0)
   params, _ = minimize(reference, initial, loss, 200)
   assert not jnp.isfinite(loss(params))
   params, _ = minimize(ohc.hillclimb(10.0), initial, loss, 30_000)

@@ -4,9 +4,11 @@ One batch's loss along the update cannot see a long step kill ReLU units: on
 a regression with targets in the hundreds, the best step on the first batch
 leaves half the hidden units dead, and with ``every_k=10`` the next nine
 steps at that rate kill the rest. The scale search therefore bounds the first
-step by a fraction of the parameters' norm (``_search.bound_steps``;
+step by a fraction of the parameters' norm (``_transform.bound_steps``;
 benchmarks/first_step.py measures it against other picks).
 """
+
+import types
 
 import _rules
 import jax
@@ -17,7 +19,7 @@ import pytest
 from benchmarks import _picks
 from benchmarks import _regression
 import optax_hillclimb as ohc
-from optax_hillclimb import _search
+from optax_hillclimb import _transform
 
 F = jnp.float32
 INF = jnp.inf
@@ -27,15 +29,13 @@ LOSSES = jnp.asarray([10.0, 9.0, 2.0, 8.0], F)
 
 
 def _search_with(step_norm, params_norm):
-  return _search.search(
+  return _transform.search(
+    types.SimpleNamespace(guard=True, guard_rtol=1.0),
     jnp.asarray(0.01, F),
     CANDIDATES,
     LOSSES,
     reference=jnp.asarray(INF, F),
-    guard=True,
-    guard_rtol=1.0,
-    backoff=0.5,
-    clip=lambda x: x,
+    bounds=(1e-9, None),
     step_norm=step_norm,
     params_norm=params_norm,
   )
@@ -43,17 +43,17 @@ def _search_with(step_norm, params_norm):
 
 def test_steps_longer_than_a_fifth_of_the_parameters_score_inf():
   # |u| = 2, |w| = 1: c |u| <= 0.2 |w| holds up to c = 0.1 (0.2, equality).
-  bounded = _search.bound_steps(CANDIDATES, LOSSES, 2.0, 1.0)
+  bounded = _transform.bound_steps(CANDIDATES, LOSSES, 2.0, 1.0, 0.2)
   assert bounded.tolist() == [10.0, 9.0, INF, INF]
 
 
 def test_the_smallest_candidate_always_stays():
-  bounded = _search.bound_steps(CANDIDATES, LOSSES, 1e4, 1.0)
+  bounded = _transform.bound_steps(CANDIDATES, LOSSES, 1e4, 1.0, 0.2)
   assert bounded.tolist() == [10.0, INF, INF, INF]
 
 
 def test_parameters_all_zero_bound_nothing():
-  bounded = _search.bound_steps(CANDIDATES, LOSSES, 2.0, 0.0)
+  bounded = _transform.bound_steps(CANDIDATES, LOSSES, 2.0, 0.0, 0.2)
   assert bounded.tolist() == LOSSES.tolist()
 
 
@@ -65,8 +65,7 @@ def test_search_picks_among_the_bounded_candidates():
   assert bool(searched.decided)
 
 
-def test_search_without_norms_is_unbounded():
-  assert float(_search_with(None, None).learning_rate) == pytest.approx(1.0)
+def test_search_with_parameters_all_zero_is_unbounded():
   assert float(_search_with(2.0, 0.0).learning_rate) == pytest.approx(1.0)
 
 
@@ -139,5 +138,5 @@ def test_a_swapped_pick_traces_into_the_update(name, multiple):
   with _picks.picking(pick, bound):
     swapped = _first_learning_rate()
   assert swapped == pytest.approx(library * multiple, rel=1e-5)
-  assert _search.pick_scale is not pick  # The library's is back.
+  assert _transform.pick_scale is not pick  # The library's is back.
   assert _first_learning_rate() == library

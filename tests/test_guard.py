@@ -2,6 +2,7 @@
 
 import functools
 
+import _rules
 import jax
 import jax.numpy as jnp
 from optax._src import test_utils
@@ -9,7 +10,9 @@ import pytest
 
 import optax_hillclimb as ohc
 
-rule = functools.partial(ohc.scale_by_hillclimb, scale_search=None)
+rule = functools.partial(
+  ohc.scale_by_hillclimb, scale_search=None, **_rules.EVERY_STEP
+)
 
 
 def half_square(w):

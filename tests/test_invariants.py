@@ -4,10 +4,12 @@
   max_learning_rate].
 - A rejected step returns exactly zero updates, even for a non-finite
   direction.
-- After an accepted probe step whose probe losses were finite, the parameters
-  are finite (for the rules that probe: "two_probes" and "one_probe").
+- After an accepted step that the rule scored, the parameters are finite: a
+  "two_probes" decision whose probes were finite, or any step of "stretch"
+  without ``value`` (the guard scores the step about to be taken).
 
-Each rule of ``decision`` is drawn as often as the others.
+Each rule of ``decision`` is drawn as often as the others (even seeds draw
+"stretch", odd ones "two_probes"), with and without ``value``.
 """
 
 import jax
@@ -42,12 +44,16 @@ def random_problem(rng):
   return params, loss
 
 
-def random_optimizer(rng):
+def random_optimizer(rng, decision):
   min_lr = float(10.0 ** rng.uniform(-9, -5))
   max_lr = [None, float(10.0 ** rng.uniform(0, 3))][rng.integers(2)]
   lr0 = float(10.0 ** rng.uniform(np.log10(min_lr), np.log10(max_lr or 1e3)))
-  make = [ohc.hillclimb, ohc.hillclimb_adam][rng.integers(2)]
+  # The aliases' directions, before the rule with every setting drawn.
+  direction = [optax.ema(0.9, debias=True), optax.scale_by_adam()][
+    rng.integers(2)
+  ]
   settings = dict(
+    decision=decision,
     lrlr=float(rng.uniform(0.01, 0.9)),
     every_k=int(rng.integers(1, 4)),
     min_learning_rate=min_lr,
@@ -57,16 +63,20 @@ def random_optimizer(rng):
     lrlr_growth=float(rng.uniform(1, 3)),
     tie_break=["up", "down"][rng.integers(2)],
     scale_search=[None, _transform.SCALE_SEARCH][rng.integers(2)],
-    decision=_transform.DECISIONS[rng.integers(3)],
   )
-  return make(lr0, **settings), settings
+  if decision == "stretch" and rng.integers(2):
+    settings["total_steps"] = int(rng.integers(10, 80))
+  opt = optax.chain(direction, ohc.scale_by_hillclimb(lr0, **settings))
+  return opt, settings
 
 
 @pytest.mark.parametrize("seed", range(24))
 def test_invariants_on_random_problems(seed):
   rng = np.random.default_rng(seed)
   params, loss = random_problem(rng)
-  opt, settings = random_optimizer(rng)
+  decision = _transform.DECISIONS[seed % 2]
+  opt, settings = random_optimizer(rng, decision)
+  with_value = bool(rng.integers(2))
   min_lr, max_lr = settings["min_learning_rate"], settings["max_learning_rate"]
   # Some steps get a direction with a non-finite entry, as after an overflow.
   poisoned = rng.random(60) < 0.1
@@ -75,9 +85,8 @@ def test_invariants_on_random_problems(seed):
   def step(params, state, poison):
     value, grads = jax.value_and_grad(loss)(params)
     grads = jax.tree.map(lambda g: jnp.where(poison, jnp.nan, g), grads)
-    updates, state = opt.update(
-      grads, state, params, value_fn=loss, value=value, grad=grads
-    )
+    extra = {"value": value} if with_value else {}
+    updates, state = opt.update(grads, state, params, value_fn=loss, **extra)
     return updates, state
 
   state = opt.init(params)
@@ -102,8 +111,11 @@ def test_invariants_on_random_problems(seed):
       float(new.loss_down)
     )
     params = optax.apply_updates(params, updates)
-    probes = settings["decision"] != "no_probe"
-    if probes and probed and finite_probes and not rejected:
+    if decision == "two_probes":
+      scored = probed and finite_probes
+    else:
+      scored = not with_value and settings["guard"]
+    if scored and not rejected:
       assert all(
         bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(params)
       )

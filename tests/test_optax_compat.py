@@ -96,7 +96,7 @@ def test_inject_hyperparams_gives_the_same_updates(name, search):
 
 def test_injected_lrlr_can_be_changed_between_steps():
   opt = optax.inject_hyperparams(ohc.scale_by_hillclimb)(
-    1.0, lrlr=0.1, scale_search=None
+    1.0, lrlr=0.1, scale_search=None, decision="two_probes"
   )
   params = jnp.zeros(1)
   state = opt.init(params)

@@ -6,7 +6,7 @@ from optax._src import test_utils
 import pytest
 
 import optax_hillclimb as ohc
-from optax_hillclimb import _probe
+from optax_hillclimb import _value_fn
 
 
 def cnn_loss(params, images, labels):
@@ -19,10 +19,19 @@ def cnn_loss(params, images, labels):
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
+@pytest.mark.skipif(
+  jax.default_backend() != "cpu", reason="auto resolves to vmap elsewhere"
+)
 def test_auto_is_sequential_on_cpu():
-  assert jax.default_backend() == "cpu"
-  assert _probe.resolve_probe_mode("auto") == "sequential"
-  assert _probe.resolve_probe_mode("vmap") == "vmap"
+  assert _value_fn.resolve_probe_mode("auto") == "sequential"
+  assert _value_fn.resolve_probe_mode("vmap") == "vmap"
+
+
+@pytest.mark.skipif(
+  jax.default_backend() == "cpu", reason="auto resolves to sequential on CPU"
+)
+def test_auto_is_vmap_on_an_accelerator():
+  assert _value_fn.resolve_probe_mode("auto") == "vmap"
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 import functools
 
+import _rules
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +14,9 @@ import optax_hillclimb as ohc
 
 # These tests follow the probe rule step by step, so they start from lr0 as it
 # is; the first-update scale search has its own tests (test_scale_search.py).
-rule = functools.partial(ohc.scale_by_hillclimb, scale_search=None)
+rule = functools.partial(
+  ohc.scale_by_hillclimb, scale_search=None, **_rules.EVERY_STEP
+)
 
 
 def half_square(w):
@@ -105,12 +108,13 @@ def test_two_non_finite_probes_without_guard_follow_the_reference_rule():
 
 
 def test_guard_rejects_two_non_finite_probes():
-  opt = rule(0.5, lrlr=0.5, backoff=0.1)
+  # A rejected step halves the learning rate.
+  opt = rule(0.5, lrlr=0.5)
   params = jnp.array([1.0])
   nan_loss = lambda w: jnp.sum(w) * jnp.nan
   updates, state = step(opt, opt.init(params), params, params, nan_loss)
   test_utils.assert_trees_all_close(updates, jnp.array([0.0]))
-  test_utils.assert_trees_all_close(state.learning_rate, 0.05)
+  test_utils.assert_trees_all_close(state.learning_rate, 0.25)
   assert int(state.num_rejected) == 1
   assert int(state.streak) == -1
 
@@ -122,13 +126,13 @@ def test_guard_compares_the_better_probe_with_value():
   # With value = 2 and guard_rtol = 0.5, 2 <= 2 + 1 passes; with value = 1
   # and guard_rtol = 0.5, 2 > 1.5 is rejected.
   params = jnp.array([2.0])
-  opt = rule(4.0, lrlr=0.5, guard_rtol=0.5, backoff=0.25)
+  opt = rule(4.0, lrlr=0.5, guard_rtol=0.5)
   state = opt.init(params)
   updates, accepted = step(opt, state, params, params, half_square, value=2.0)
   test_utils.assert_trees_all_close(accepted.learning_rate, 2.0)
   test_utils.assert_trees_all_close(updates, jnp.array([-4.0]))
   updates, rejected = step(opt, state, params, params, half_square, value=1.0)
-  test_utils.assert_trees_all_close(rejected.learning_rate, 1.0)
+  test_utils.assert_trees_all_close(rejected.learning_rate, 2.0)  # Halved.
   test_utils.assert_trees_all_close(updates, jnp.array([0.0]))
   assert int(rejected.num_rejected) == 1
 
@@ -200,17 +204,17 @@ def test_value_fn_does_not_run_on_steps_that_do_not_probe():
 
 
 def test_lrlr_growth_lengthens_the_step_while_moves_agree():
-  # s = 0.1 * 2 ** (n - 1) after n rises in a row, capped at 0.35:
-  # lr: 1 -> 1.1 (s=0.1) -> 1.21 (0.1) -> 1.452 (0.2) -> 2.0328 (0.4 capped to
-  # 0.35: 1.9602) ...
-  opt = rule(1.0, lrlr=0.1, lrlr_growth=2.0, max_lrlr=0.35)
+  # s = 0.1 * 2 ** (n - 1) after n rises in a row, capped at 0.5:
+  # lr: 1 -> 1.1 (s=0.1) -> 1.21 (0.1) -> 1.452 (0.2) -> 2.0328 (0.4) ->
+  # 3.0492 (0.8 capped to 0.5).
+  opt = rule(1.0, lrlr=0.1, lrlr_growth=2.0)
   params = jnp.array([0.0])
   state = opt.init(params)
   lrs = []
   for _ in range(5):
     _, state = step(opt, state, params, jnp.ones(1), linear)
     lrs.append(float(state.learning_rate))
-  expected = [1.1, 1.21, 1.452, 1.452 * 1.35, 1.452 * 1.35**2]
+  expected = [1.1, 1.21, 1.452, 1.452 * 1.4, 1.452 * 1.4 * 1.5]
   np.testing.assert_allclose(lrs, expected, rtol=1e-6)
   assert int(state.streak) == 5
 

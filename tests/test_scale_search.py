@@ -2,6 +2,7 @@
 
 import functools
 
+import _rules
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +29,7 @@ def test_search_takes_the_smallest_scale_with_half_the_best_decrease():
   # lr0 = 0.1: candidates 0.01, 0.1, 1, 10 score exp(-c) = 0.990, 0.905,
   # 0.368, 4.5e-5. The best decrease from the smallest candidate's 0.990 is
   # 0.990; half of it is reached first at c = 1 (0.368), not at the argmin 10.
-  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES, **_rules.EVERY_STEP)
   updates, state = update(opt, opt.init(jnp.zeros(1)), exp_loss)
   test_utils.assert_trees_all_close(state.learning_rate, 1.0)
   test_utils.assert_trees_all_close(updates, jnp.array([-1.0]))
@@ -42,14 +43,14 @@ def test_search_takes_the_smallest_scale_with_half_the_best_decrease():
 
 def test_search_runs_only_at_the_first_update():
   # The second update is a probe step: lr 1 -> 1.01 (up is better on exp).
-  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES, **_rules.EVERY_STEP)
   _, state = update(opt, opt.init(jnp.zeros(1)), exp_loss)
   _, state = update(opt, state, exp_loss)
   test_utils.assert_trees_all_close(state.learning_rate, 1.01)
 
 
 def test_search_keeps_lr0_when_every_candidate_ties():
-  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES, **_rules.EVERY_STEP)
   constant = lambda w: jnp.asarray(3.0)
   updates, state = update(opt, opt.init(jnp.zeros(1)), constant)
   test_utils.assert_trees_all_close(state.learning_rate, 0.1)
@@ -61,6 +62,7 @@ def test_search_candidates_are_clipped_to_the_bounds():
   # Candidates 0.01 .. 10 clipped to [0.05, 0.5]: the best is 0.5.
   opt = ohc.scale_by_hillclimb(
     0.1,
+    **_rules.EVERY_STEP,
     scale_search=SCALES,
     min_learning_rate=0.05,
     max_learning_rate=0.5,
@@ -71,7 +73,7 @@ def test_search_candidates_are_clipped_to_the_bounds():
 
 def test_guard_rejects_a_search_with_no_finite_candidate():
   # Zero update, and lr = smallest candidate (0.01) * backoff (0.5).
-  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES, **_rules.EVERY_STEP)
   nan_loss = lambda w: jnp.sum(w) * jnp.nan
   updates, state = update(opt, opt.init(jnp.zeros(1)), nan_loss)
   test_utils.assert_trees_all_equal(updates, jnp.zeros(1))
@@ -81,7 +83,7 @@ def test_guard_rejects_a_search_with_no_finite_candidate():
 
 def test_guard_rejects_a_search_whose_choice_is_far_worse_than_value():
   # The chosen candidate (c = 1, loss 0.368) is above 2 * value = 0.2.
-  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES)
+  opt = ohc.scale_by_hillclimb(0.1, scale_search=SCALES, **_rules.EVERY_STEP)
   updates, state = update(opt, opt.init(jnp.zeros(1)), exp_loss, value=0.1)
   test_utils.assert_trees_all_equal(updates, jnp.zeros(1))
   assert int(state.num_rejected) == 1
@@ -92,7 +94,7 @@ def test_default_search_escapes_a_start_below_float_precision():
   # without the search ties hold lr0; the search jumps to 1e-9 * 1e6.
   params = jnp.array([1.0])
   half_square = lambda w: 0.5 * jnp.sum(w**2)
-  opt = ohc.scale_by_hillclimb(1e-9)
+  opt = ohc.scale_by_hillclimb(1e-9, **_rules.EVERY_STEP)
   _, state = opt.update(params, opt.init(params), params, value_fn=half_square)
   test_utils.assert_trees_all_close(state.learning_rate, 1e-3)
 
@@ -106,7 +108,10 @@ def test_every_k_counts_the_search_as_the_first_probe(every_k):
     return exp_loss(w)
 
   opt = ohc.scale_by_hillclimb(
-    0.1, scale_search=SCALES, every_k=every_k, probe="sequential"
+    0.1,
+    **_rules.EVERY_STEP | dict(every_k=every_k),
+    scale_search=SCALES,
+    probe="sequential",
   )
   step = jax.jit(functools.partial(update, opt, value_fn=loss))
   state = opt.init(jnp.zeros(1))
@@ -121,7 +126,7 @@ def test_every_k_counts_the_search_as_the_first_probe(every_k):
 def test_vmap_and_sequential_searches_agree():
   results = []
   for probe in ("vmap", "sequential"):
-    opt = ohc.scale_by_hillclimb(0.1, probe=probe)
+    opt = ohc.scale_by_hillclimb(0.1, probe=probe, **_rules.EVERY_STEP)
     _, state = update(opt, opt.init(jnp.zeros(1)), exp_loss)
     results.append(state.learning_rate)
   test_utils.assert_trees_all_equal(*results)

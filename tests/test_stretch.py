@@ -1,7 +1,6 @@
 """The stretch decision: windows of steps judged on the batch after them."""
 
 import functools
-import types
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +10,6 @@ from optax._src import test_utils
 import pytest
 
 import optax_hillclimb as ohc
-from optax_hillclimb import _decisions
-from optax_hillclimb import _horizon
 from optax_hillclimb import _transform
 
 F = jnp.float32
@@ -37,29 +34,40 @@ def _run(opt, params, loss, steps, **extra):
   return params, states
 
 
-def _seen(score, value=None, center=0.0):
-  """What an update at w = 1 along u = 9 received; ``score`` scores probes."""
-  return _decisions.Seen(
-    score=score,
-    params=jnp.ones(1, F),
-    direction=jnp.asarray([9.0], F),
-    value=None if value is None else jnp.asarray(value, F),
-    grad=None,
-    dot=lambda a, b: jnp.sum(a * b),
-    slope_rtol=0.5,
-    center=center,
-  )
+def _probed_points(opt, state, params, updates, loss, **extra):
+  """One unjitted update; returns the new state and the points it scored.
+
+  ``probe="sequential"`` scores the candidates in order (up, then down).
+  """
+  points = []
+
+  def recording(p):
+    jax.debug.callback(lambda q: points.append(np.asarray(q).copy()), p)
+    return loss(p)
+
+  _, state = opt.update(updates, state, params, value_fn=recording, **extra)
+  jax.effects_barrier()
+  return state, points
 
 
 def test_decisions_come_at_doubling_windows_then_every_k():
-  stretch = _decisions.DECISIONS["stretch"]
-  config = types.SimpleNamespace(every_k=8)
-  counts = jnp.arange(30)
-  decides = _transform._decides(config, stretch, counts)
-  assert np.flatnonzero(decides).tolist() == [0, 1, 2, 4, 8, 16, 24]
-  two_probes = _decisions.DECISIONS["two_probes"]
-  decides = _transform._decides(config, two_probes, counts)
-  assert np.flatnonzero(decides).tolist() == [0, 8, 16, 24]
+  # With value given, only decisions evaluate value_fn (two probes each).
+  for decision, expected in [
+    ("stretch", [0, 1, 2, 4, 8, 16, 24]),
+    ("two_probes", [0, 8, 16, 24]),
+  ]:
+    opt = ohc.scale_by_hillclimb(
+      0.1, decision=decision, every_k=8, scale_search=None, probe="sequential"
+    )
+    state, deciding = opt.init(jnp.zeros(1)), []
+    for count in range(30):
+      state, points = _probed_points(
+        opt, state, jnp.zeros(1), jnp.ones(1), jnp.sum, value=0.0
+      )
+      assert len(points) in (0, 2)
+      if points:
+        deciding.append(count)
+    assert deciding == expected, decision
 
 
 def test_the_window_sums_the_steps_since_the_last_decision():
@@ -73,41 +81,50 @@ def test_the_window_sums_the_steps_since_the_last_decision():
     _, state = opt.update(
       jnp.ones(1), state, jnp.zeros(1), value_fn=loss, value=1.0
     )
-    kept.append(float(state.previous_direction[0]))
+    kept.append(float(state.displacement[0]))
     assert float(state.learning_rate) == pytest.approx(0.1)
   np.testing.assert_allclose(kept, [0.1, 0.1, 0.1, 0.2, 0.1, 0.2, 0.3])
+
+
+def _window_state(opt, count, window=2.0):
+  """The state at a decision step ``count`` whose window holds ``window``."""
+  state = opt.init(jnp.ones(1))
+  return state._replace(
+    count=jnp.int32(count), displacement=jnp.asarray([window], F)
+  )
 
 
 def test_stretch_scores_the_window_both_ways_on_this_batch():
   # w = 1, window D = 2 (the steps taken), s = 0.1: the probes are at
   # w - 0.1 D = 0.8 (longer steps) and w + 0.1 D = 1.2 (shorter), whatever
-  # the incoming direction (9 here).
-  asked = []
-
-  def score(learning_rates, batch_size=None, direction=None):
-    del batch_size
-    asked.append((np.asarray(learning_rates), np.asarray(direction)))
-    return (1.0 - learning_rates * 2.0) ** 2
-
-  seen = _seen(score, value=1.0)
-  state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
-  state = state._replace(previous_direction=jnp.asarray([2.0], F))
-  evidence = _decisions.stretch(seen, state, jnp.asarray(0.1, F))
-  learning_rates, direction = asked[0]
-  np.testing.assert_allclose(learning_rates, [0.1, -0.1], rtol=1e-6)
-  np.testing.assert_array_equal(direction, [2.0])
-  # f(0.8) = 0.64 beats f(1.2) = 1.44: the longer steps win.
-  np.testing.assert_allclose(evidence.loss_up, 0.64, rtol=1e-6)
-  np.testing.assert_allclose(evidence.loss_down, 1.44, rtol=1e-6)
-  assert bool(evidence.go_up)
-  assert not bool(evidence.no_evidence)
+  # the incoming direction (9 here). f(0.8) = 0.64 beats f(1.2) = 1.44: the
+  # longer steps win, and the rate rises by 10%.
+  opt = _stretch(0.5, lrlr=0.1, probe="sequential")
+  state, points = _probed_points(
+    opt,
+    _window_state(opt, count=1),
+    jnp.ones(1),
+    jnp.asarray([9.0]),
+    lambda p: jnp.sum(p**2),
+    value=1.0,
+  )
+  np.testing.assert_allclose(np.ravel(points), [0.8, 1.2], rtol=1e-6)
+  np.testing.assert_allclose(state.loss_up, 0.64, rtol=1e-6)
+  np.testing.assert_allclose(state.loss_down, 1.44, rtol=1e-6)
+  np.testing.assert_allclose(state.learning_rate, 0.55, rtol=1e-6)
 
 
 def test_an_empty_window_holds_the_learning_rate():
-  state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
-  seen = _seen(lambda lrs, batch_size=None, direction=None: jnp.ones(2, F))
-  evidence = _decisions.stretch(seen, state, jnp.asarray(0.1, F))
-  assert bool(evidence.no_evidence)
+  opt = _stretch(0.5, lrlr=0.1)
+  _, state = opt.update(
+    jnp.ones(1),
+    _window_state(opt, count=1, window=0.0),
+    jnp.ones(1),
+    value_fn=lambda p: jnp.sum(p**2),
+    value=1.0,
+  )
+  assert float(state.learning_rate) == 0.5
+  assert int(state.streak) == 0
 
 
 def test_a_window_that_overshot_lowers_the_rate_one_that_fell_short_raises():
@@ -123,26 +140,21 @@ def test_a_window_that_overshot_lowers_the_rate_one_that_fell_short_raises():
 
 def test_the_centre_falls_from_a_quarter_to_zero_over_the_run():
   counts = jnp.asarray([0, 50, 100, 150])
-  centres = _horizon.stretch_center(counts, 100, F)
+  centres = _transform.stretch_center(counts, 100, F)
   np.testing.assert_allclose(centres, [0.25, 0.125, 0.0, 0.0])
-  assert float(_horizon.stretch_center(counts[0], None, F)) == 0.0
+  assert float(_transform.stretch_center(counts[0], None, F)) == 0.0
 
 
 def test_a_centred_stretch_scores_points_back_along_the_window():
-  # Centre 0.25, s = 0.1: the probes move the parameters by
-  # -(0.1 - 0.25) D and -(-0.1 - 0.25) D, both back towards the start.
-  asked = []
-
-  def score(learning_rates, batch_size=None, direction=None):
-    del batch_size, direction
-    asked.append(np.asarray(learning_rates))
-    return jnp.ones(2, F)
-
-  seen = _seen(score, center=0.25)
-  state = ohc.scale_by_hillclimb(0.5, decision="stretch").init(jnp.ones(1))
-  state = state._replace(previous_direction=jnp.asarray([2.0], F))
-  _decisions.stretch(seen, state, jnp.asarray(0.1, F))
-  np.testing.assert_allclose(asked[0], [-0.15, -0.35], rtol=1e-6)
+  # At step 1 of 5 the centre is 0.25 (1 - 1/5) = 0.2, s = 0.1: the probes
+  # move the parameters by -(0.1 - 0.2) D and -(-0.1 - 0.2) D, both back
+  # towards the window's start: w = 1 + 0.1 * 2 and 1 + 0.3 * 2.
+  opt = _stretch(0.5, lrlr=0.1, total_steps=5, probe="sequential")
+  _, points = _probed_points(
+    opt, _window_state(opt, count=1), jnp.ones(1), jnp.ones(1), jnp.sum,
+    value=1.0,
+  )  # fmt: skip
+  np.testing.assert_allclose(np.ravel(points), [1.2, 1.6], rtol=1e-6)
 
 
 def test_early_in_a_known_run_a_window_past_the_minimum_can_still_raise():
@@ -166,9 +178,9 @@ def test_early_in_a_known_run_a_window_past_the_minimum_can_still_raise():
 def test_the_last_fifth_of_a_known_run_settles_linearly_to_zero():
   counts = jnp.asarray([0, 7, 8, 9, 10, 12])
   np.testing.assert_allclose(
-    _horizon.settling(counts, 10, F), [1, 1, 1, 0.5, 0, 0], atol=1e-6
+    _transform.settling(counts, 10, F), [1, 1, 1, 0.5, 0, 0], atol=1e-6
   )
-  assert float(_horizon.settling(counts[3], None, F)) == 1.0
+  assert float(_transform.settling(counts[3], None, F)) == 1.0
   # The step taken is the climbed rate times the factor; the rate itself
   # is not scaled.
   loss = lambda p: jnp.sum(p**2)
@@ -193,7 +205,12 @@ def test_without_value_a_step_onto_a_cliff_is_not_taken():
     return jnp.where(params[0] > 2.5, jnp.inf, 1.0)
 
   opt = ohc.scale_by_hillclimb(
-    1.0, decision="stretch", every_k=64, scale_search=None, tie_break="down"
+    1.0,
+    decision="stretch",
+    every_k=64,
+    lrlr=0.01,
+    scale_search=None,
+    tie_break="down",
   )
   params = jnp.zeros(1)
   state = opt.init(params)
@@ -228,7 +245,7 @@ def test_state_types_hold_across_updates_in_low_precision():
 
 def test_the_aliases_decide_by_stretch_every_128_steps():
   state = ohc.hillclimb_adam(1e-3).init(jnp.ones(2))
-  kept = optax.tree.get(state, "previous_direction")
+  kept = optax.tree.get(state, "displacement")
   test_utils.assert_trees_all_equal(kept, jnp.zeros(2))
 
 

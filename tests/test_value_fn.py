@@ -2,6 +2,7 @@
 
 import functools
 
+import _rules
 import jax
 import jax.numpy as jnp
 from optax._src import test_utils
@@ -14,7 +15,9 @@ from optax_hillclimb import _value_fn
 def probe_losses(value_fn, **extra_args):
   """(loss_up, loss_down) of one probe step at w = 2 along u = 1, lr 0.1 and
   s = 0.5: the candidates are w = 1.85 and w = 1.95."""
-  opt = ohc.scale_by_hillclimb(0.1, lrlr=0.5, scale_search=None)
+  opt = ohc.scale_by_hillclimb(
+    0.1, **_rules.EVERY_STEP | dict(lrlr=0.5, scale_search=None)
+  )
   params = jnp.array([2.0])
   _, state = opt.update(
     jnp.ones(1), opt.init(params), params, value_fn=value_fn, **extra_args
