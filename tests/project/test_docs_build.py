@@ -42,9 +42,25 @@ def html(tmp_path_factory):
   return out
 
 
+def test_index_lists_the_pages_of_its_toctree():
+  index = (DOCS / "index.md").read_text()
+  toctree = re.search(r"```\{toctree\}\n(.*?)```", index, re.S).group(1)
+  entries = [
+    line
+    for line in toctree.splitlines()
+    if line.strip() and not line.startswith(":")
+  ]
+  listed = re.findall(r"^- \{doc\}`([^`]+)`", index, re.M)
+  assert listed == entries
+
+
 def test_html_builds_without_warnings(html):
-  for page in ("index", "quickstart", "rule", "api", "flax", "multi_device"):
+  pages = ("index", "quickstart", "tutorial", "rule", "api", "flax")
+  for page in (*pages, "multi_device"):
     assert (html / f"{page}.html").is_file(), page
+  # The tutorial's figure is there, and the removed page is not.
+  assert (html / "_static" / "tutorial.png").stat().st_size > 20_000
+  assert not (html / "decisions.html").exists()
   api = (html / "api.html").read_text()
   # autodoc found the public API, with its docstrings.
   for name in ("scale_by_hillclimb", "hillclimb_adam", "HillclimbState"):
