@@ -1,15 +1,17 @@
-"""Loads built doc pages in headless Chromium with no network, as a reader.
+r"""Loads built doc pages in headless Chromium with no network, as a reader.
 
     python docs/check_offline.py docs/_build/html
 
 fails (exit status 1, with the reasons) if a page would fetch anything from
-the network or shows raw TeX instead of rendered math, and writes what the
-browser showed to ``docs/_build/screenshots/<page>.png`` (next to the HTML
-folder) to look at. The browser runs in a network namespace of its own
-(``unshare --net``, where the system allows it) and is also told to resolve
-no host name, so a page that needs the network fails here as it would on a
-machine without one. Needs Debian's ``chromium`` (``apt-get install
-chromium``).
+the network, shows raw TeX instead of rendered math, or shows a backslash or
+a backtick inside rendered math (``\text{tie\_ceiling}`` renders as
+"tie\_ceiling", and a code span inside math keeps its backticks), and
+writes what the browser showed to ``docs/_build/screenshots/<page>.png``
+(next to the HTML folder) to look at. The browser runs in a network
+namespace of its own (``unshare --net``, where the system allows it) and is
+also told to resolve no host name, so a page that needs the network fails
+here as it would on a machine without one. Needs Debian's ``chromium``
+(``apt-get install chromium``).
 """
 
 import argparse
@@ -22,7 +24,8 @@ import subprocess
 import sys
 import tempfile
 
-PAGES = ("rule", "api")
+# The pages with math.
+PAGES = ("rule", "api", "climb")
 # Chromium's own background traffic (updates, sync, spelling dictionaries)
 # would show in the network log beside the page's requests.
 _QUIET_BROWSER = (
@@ -45,6 +48,10 @@ _RAW_TEX = re.compile(r"\\[()\[\]]|\$\$|\\[A-Za-z]+")
 # Elements whose text is not prose: code shows backslashes on purpose, and
 # MathJax keeps a hidden MathML copy of each formula for screen readers.
 _NOT_PROSE = {"script", "style", "pre", "code", "mjx-assistive-mml", "head"}
+# CommonHTML glyphs of a backslash and a backtick: in rendered math they are
+# leftovers of TeX that did not mean what it says (``\text{a\_b}``, a code
+# span inside math), not symbols.
+_STRAY_GLYPHS = {"mjx-c5C": "\\", "mjx-c60": "`"}
 # Attributes through which a page loads something (a link to another site,
 # <a href>, is not fetched, so it is not listed).
 _ASSET_ATTRS = {"src", "srcset", "data", "poster"}
@@ -123,7 +130,11 @@ class _PageText(html.parser.HTMLParser):
     super().__init__()
     self.prose, self.assets = [], []
     self.num_math = self.num_math_errors = 0
+    # The text of each formula, from MathJax's MathML copy of it, and the
+    # stray characters its rendered glyphs show.
+    self.math_texts, self.stray_glyphs = [], []
     self._skipping = []
+    self._in_math = self._in_mathml = 0
 
   def handle_starttag(self, tag, attrs):
     attrs = dict(attrs)
@@ -131,6 +142,15 @@ class _PageText(html.parser.HTMLParser):
       self._skipping.append(tag)
     self.num_math += tag == "mjx-container"
     self.num_math_errors += tag == "mjx-merror"
+    if tag == "mjx-container":
+      self._in_math += 1
+    if tag == "mjx-assistive-mml":
+      self._in_mathml += 1
+      self.math_texts.append("")
+    elif self._in_math and not self._in_mathml:
+      for glyph in (attrs.get("class") or "").split():
+        if glyph in _STRAY_GLYPHS:
+          self.stray_glyphs.append(_STRAY_GLYPHS[glyph])
     self.assets += [attrs[a] for a in _ASSET_ATTRS & attrs.keys()]
     if tag == "link" and "stylesheet" in (attrs.get("rel") or ""):
       self.assets.append(attrs.get("href") or "")
@@ -138,10 +158,16 @@ class _PageText(html.parser.HTMLParser):
   def handle_endtag(self, tag):
     if self._skipping and self._skipping[-1] == tag:
       self._skipping.pop()
+    if tag == "mjx-container" and self._in_math:
+      self._in_math -= 1
+    if tag == "mjx-assistive-mml" and self._in_mathml:
+      self._in_mathml -= 1
 
   def handle_data(self, data):
     if not self._skipping:
       self.prose.append(data)
+    if self._in_mathml:
+      self.math_texts[-1] += data
 
 
 def check_page(browser, page, shots, work):
@@ -172,6 +198,17 @@ def check_page(browser, page, shots, work):
     f"...{prose[max(m.start() - 40, 0) : m.end() + 40]}..."
     for m in _RAW_TEX.finditer(prose)
   ][:5]
+  problems += [
+    f"{name}: a backslash or backtick shows in rendered math: {text}"
+    for text in parsed.math_texts
+    if "\\" in text or "`" in text
+  ][:5]
+  if parsed.stray_glyphs and not any(
+    "\\" in text or "`" in text for text in parsed.math_texts
+  ):
+    problems.append(
+      f"{name}: rendered math shows {''.join(sorted(set(parsed.stray_glyphs)))}"
+    )
   if parsed.num_math_errors:
     problems.append(f"{name}: {parsed.num_math_errors} formulas failed")
   if parsed.num_math == 0 and 'class="math' in page.read_text():

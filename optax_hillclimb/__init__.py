@@ -16,7 +16,7 @@ from optax_hillclimb._transform import scale_by_hillclimb
 from optax_hillclimb._value_fn import drop_aux
 from optax_hillclimb.flax_utils import nnx_value_fn
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
   "ClimbState",

@@ -83,7 +83,17 @@ def nnx_value_fn(
     >>> losses[-1] < losses[0]
     True
   """
-  from flax import nnx  # pylint: disable=g-import-not-at-top
+  try:
+    from flax import nnx  # pylint: disable=g-import-not-at-top
+  except ModuleNotFoundError as e:
+    if e.name is None or e.name.split(".")[0] != "flax":
+      raise  # something Flax itself imports is missing: its own message
+    raise ModuleNotFoundError(
+      "nnx_value_fn needs Flax, which is not installed: pip install flax "
+      '(or pip install "optax-hillclimb[examples]", with the MNIST '
+      "example's other packages).",
+      name=e.name,
+    ) from e
 
   if not isinstance(model, nnx.Module):
     raise TypeError(

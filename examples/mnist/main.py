@@ -7,11 +7,14 @@ Run from anywhere::
   python examples/mnist/main.py --source idx \
       --data_dir /usr/share/datasets/fashion-mnist --dataset fashion_mnist
 
-Re-running with the same ``--workdir`` and more ``--epochs`` resumes from the
-last checkpoint, learning rate included.
+Re-running with the same ``--workdir`` resumes from the last checkpoint,
+learning rate included; another ``--workdir``, or deleting that one, starts
+fresh. A run told its length (``--horizon``, the default) resumes only with
+the same ``--epochs``.
 """
 
 import os
+import sys
 import tempfile
 
 from absl import app
@@ -49,11 +52,6 @@ _LEARNING_RATE = flags.DEFINE_float(
 _LRLR = flags.DEFINE_float(
   "lrlr", _DEFAULTS.lrlr, "hill climbers: relative learning-rate step."
 )
-_LRLR_GROWTH = flags.DEFINE_float(
-  "lrlr_growth",
-  _DEFAULTS.lrlr_growth,
-  "hill climbers: growth of the step while moves agree (1 keeps it constant).",
-)
 _MAX_LEARNING_RATE = flags.DEFINE_float(
   "max_learning_rate",
   _DEFAULTS.max_learning_rate,
@@ -68,17 +66,10 @@ _EVERY_K = flags.DEFINE_integer(
 _DECISION = flags.DEFINE_enum(
   "decision",
   _DEFAULTS.decision,
-  ["stretch", "two_probes", "one_probe", "no_probe"],
-  "hill climbers: how a probe step decides (the steps since the last "
-  "decision, stretched and shrunk, on the next batch; two probes on the "
-  "step's own batch; one probe compared with the loss and the slope; or "
-  "none).",
-)
-_SLOPE_RTOL = flags.DEFINE_float(
-  "slope_rtol",
-  _DEFAULTS.slope_rtol,
-  "hill climbers with --decision one_probe: the fraction of the predicted "
-  "decrease a step must achieve for the learning rate to rise.",
+  ["stretch", "two_probes"],
+  "hill climbers: how a decision judges (the steps since the last "
+  "decision, stretched and shrunk, on the current batch; or two candidate "
+  "rates on the step's own batch).",
 )
 _HORIZON = flags.DEFINE_bool(
   "horizon",
@@ -122,11 +113,9 @@ def main(argv):
     optimizer=_OPTIMIZER.value,
     learning_rate=_LEARNING_RATE.value,
     lrlr=_LRLR.value,
-    lrlr_growth=_LRLR_GROWTH.value,
     max_learning_rate=_MAX_LEARNING_RATE.value,
     every_k=_EVERY_K.value,
     decision=_DECISION.value,
-    slope_rtol=_SLOPE_RTOL.value,
     horizon=_HORIZON.value,
     smoothing=_SMOOTHING.value,
     source=_SOURCE.value,
@@ -134,7 +123,11 @@ def main(argv):
     dataset=_DATASET.value,
     seed=_SEED.value,
   )
-  train.train_and_evaluate(config, _WORKDIR.value)
+  try:
+    train.train_and_evaluate(config, _WORKDIR.value)
+  except train.ResumeError as e:
+    # Not a bug: say what to do, without a traceback.
+    sys.exit(f"Error: {e}")
 
 
 if __name__ == "__main__":

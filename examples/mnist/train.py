@@ -32,6 +32,11 @@ from optax_hillclimb.flax_utils import nnx_value_fn
 # a state of another structure, another dataset makes the history meaningless.
 # Other hyperparameters may change between runs (the restored state wins).
 _RESUME_MUST_MATCH = ("optimizer", "dataset")
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(default.Config)}
+
+
+class ResumeError(ValueError):
+  """The checkpoint in the work directory cannot be continued by this run."""
 
 
 def loss_fn(
@@ -57,11 +62,9 @@ def create_optimizer(
   if config.optimizer in default.HILLCLIMBERS:
     climb = dict(
       lrlr=config.lrlr,
-      lrlr_growth=config.lrlr_growth,
       max_learning_rate=config.resolved_max_learning_rate(),
       every_k=config.every_k,
       decision=config.decision,
-      slope_rtol=config.slope_rtol,
     )
     if _knows_horizon(config):
       climb["total_steps"] = total_steps
@@ -108,10 +111,9 @@ def make_train_step(config: default.Config):
     grad_fn = nnx.value_and_grad(loss_fn, has_aux=True)
     (loss, logits), grads = grad_fn(model, image, label)
     if probes:
-      # value enables the guard's loss check; the cheaper decisions also
-      # need them both, the one-probe rule to compare its probe with.
+      # The loss at the current parameters, on this batch: the guard
+      # compares it with its running average at no extra evaluation.
       extra_args["value"] = loss
-      extra_args["grad"] = grads
     optimizer.update(model, grads, **extra_args)
     accuracy = jnp.mean(jnp.argmax(logits, -1) == label)
     return loss, accuracy, current_learning_rate(optimizer, config)
@@ -191,7 +193,6 @@ def _describe_optimizer(
   if config.optimizer in default.HILLCLIMBERS:
     described.update(
       lrlr=config.lrlr,
-      lrlr_growth=config.lrlr_growth,
       every_k=config.every_k,
       max_learning_rate=config.resolved_max_learning_rate(),
     )
@@ -200,8 +201,6 @@ def _describe_optimizer(
     # Only what differs from the two-probe rule, which needs neither.
     if config.decision != "two_probes":
       described["decision"] = config.decision
-    if config.decision == "one_probe":
-      described["slope_rtol"] = config.slope_rtol
     if _knows_horizon(config):
       described["total_steps"] = total_steps
   elif config.optimizer == "sgd":
@@ -209,15 +208,64 @@ def _describe_optimizer(
   return described
 
 
-def _check_resumable(record: dict[str, Any], config: default.Config) -> None:
+def _told_steps(config: default.Config, steps_per_epoch: int) -> int | None:
+  """The run's length the climb is told (``total_steps``), or ``None``."""
+  if config.optimizer in default.HILLCLIMBERS and _knows_horizon(config):
+    return config.epochs * steps_per_epoch
+  return None
+
+
+def _check_resumable(
+  record: dict[str, Any],
+  config: default.Config,
+  workdir: str,
+  last: int,
+  train_size: int,
+) -> None:
+  """Refuses a checkpoint this run cannot continue, saying what to do."""
   saved = record["config"]
+  fresh = f"pass another --workdir, or delete {workdir}, to start fresh"
   for key in _RESUME_MUST_MATCH:
     if saved[key] != getattr(config, key):
-      raise ValueError(
-        f"The checkpoint in this workdir was trained with {key}="
+      raise ResumeError(
+        f"The checkpoint in {workdir} was trained with {key}="
         f"{saved[key]!r}, but this run asks for {key}="
-        f"{getattr(config, key)!r}. Use another --workdir."
+        f"{getattr(config, key)!r}: {fresh}."
       )
+  if last >= config.epochs:
+    return  # nothing to train: the schedule does not matter
+  # A hill climber told the run's length shortens its steps to zero over
+  # the last fifth of total_steps: continuing it under another length would
+  # train on a schedule that neither run asked for.
+  saved_config = default.get_config(
+    **{k: v for k, v in saved.items() if k in _CONFIG_FIELDS}
+  )
+  saved_steps = record.get(
+    "total_steps",
+    _told_steps(
+      saved_config,
+      input_pipeline.steps_per_epoch(train_size, saved_config.batch_size),
+    ),
+  )
+  steps = _told_steps(
+    config, input_pipeline.steps_per_epoch(train_size, config.batch_size)
+  )
+  if saved_steps != steps:
+    told = (
+      f"told its length, --epochs {saved_config.epochs} ({saved_steps} "
+      "steps, the last fifth shortened to zero)"
+      if saved_steps is not None
+      else "not told its length (--nohorizon)"
+    )
+    raise ResumeError(
+      f"The checkpoint in {workdir} (epoch {last}) comes from a run {told}, "
+      f"and this run asks for --epochs {config.epochs}"
+      + (" --nohorizon" if steps is None else f" ({steps} steps)")
+      + ". Rerun with the checkpoint's --epochs"
+      + (" --nohorizon" if saved_steps is None else "")
+      + f" to finish it, or {fresh}. To extend a run later, start it with "
+      "--nohorizon."
+    )
 
 
 def save_curves(record: dict[str, Any], path: str, title: str) -> None:
@@ -342,8 +390,10 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
   model = CNN(rngs=nnx.Rngs(config.seed))
   optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
   checkpoints = _Checkpoints(workdir)
+  told_steps = described.get("total_steps")
   record = {
     "config": dataclasses.asdict(config),
+    "total_steps": told_steps,
     "history": [],
     "steps": {"loss": [], "learning_rate": []},
   }
@@ -353,17 +403,26 @@ def train_and_evaluate(config: default.Config, workdir: str) -> dict[str, Any]:
     saved = checkpoints.manager.restore(
       last, args=ocp.args.Composite(record=ocp.args.JsonRestore())
     ).record
-    _check_resumable(saved, config)
+    try:
+      _check_resumable(saved, config, workdir, last, len(train_ds.label))
+    except ResumeError:
+      checkpoints.close()
+      raise
     record = checkpoints.restore(last, model, optimizer)
     record["config"] = dataclasses.asdict(config)
+    record["total_steps"] = told_steps
     start_epoch = last + 1
     lr = float(current_learning_rate(optimizer, config))
     print(
       f"Resuming from the checkpoint of epoch {last} in {workdir} "
-      f"(learning rate {lr:.4g})."
+      f"(learning rate {lr:.4g}). To start fresh, pass another --workdir "
+      "or delete that one."
     )
     if last >= config.epochs:
-      print(f"Nothing to train: --epochs {config.epochs} <= {last}.")
+      print(
+        f"Nothing to train: that run already trained {last} epochs, and "
+        f"this one asks for --epochs {config.epochs}."
+      )
 
   train_step = make_train_step(config)
   try:

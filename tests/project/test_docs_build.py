@@ -42,9 +42,25 @@ def html(tmp_path_factory):
   return out
 
 
+def test_index_lists_the_pages_of_its_toctree():
+  index = (DOCS / "index.md").read_text()
+  toctree = re.search(r"```\{toctree\}\n(.*?)```", index, re.S).group(1)
+  entries = [
+    line
+    for line in toctree.splitlines()
+    if line.strip() and not line.startswith(":")
+  ]
+  listed = re.findall(r"^- \{doc\}`([^`]+)`", index, re.M)
+  assert listed == entries
+
+
 def test_html_builds_without_warnings(html):
-  for page in ("index", "quickstart", "rule", "api", "flax", "multi_device"):
+  pages = ("index", "quickstart", "tutorial", "rule", "api", "flax")
+  for page in (*pages, "multi_device"):
     assert (html / f"{page}.html").is_file(), page
+  # The tutorial's figure is there, and the removed page is not.
+  assert (html / "_static" / "tutorial.png").stat().st_size > 20_000
+  assert not (html / "decisions.html").exists()
   api = (html / "api.html").read_text()
   # autodoc found the public API, with its docstrings.
   for name in ("scale_by_hillclimb", "hillclimb_adam", "HillclimbState"):
@@ -80,7 +96,8 @@ def test_signatures_name_the_default_scale_search(html):
   assert "_transform.SCALE_SEARCH" not in api
 
 
-def test_math_renders_with_no_network(html):
+@pytest.fixture(scope="module", name="check_offline")
+def check_offline_module():
   spec = importlib.util.spec_from_file_location(
     "check_offline", DOCS / "check_offline.py"
   )
@@ -90,6 +107,52 @@ def test_math_renders_with_no_network(html):
     if os.environ.get("CI"):
       pytest.fail("CI needs Chromium for this check: apt-get install chromium")
     pytest.skip("needs Chromium (apt-get install chromium)")
+  return check_offline
+
+
+def test_check_catches_a_backslash_or_backtick_in_rendered_math(
+  check_offline, tmp_path
+):
+  # A page as Sphinx writes math, with the pages' own offline MathJax: the
+  # escaped underscore of \text{...} and a code span inside math both
+  # render literally, which the check must catch; plain math must pass.
+  spec = importlib.util.find_spec("sphinx-mathjax-offline")
+  assert spec is not None, 'pip install -e ".[docs]"'
+  mathjax = pathlib.Path(spec.origin).parent / "static/mathjax/tex-chtml.js"
+
+  def page(name, *formulas):
+    spans = "".join(
+      f'<p><span class="math notranslate nohighlight">\\({f}\\)</span></p>'
+      for f in formulas
+    )
+    path = tmp_path / f"{name}.html"
+    path.write_text(
+      f'<html><head><script defer src="{mathjax.as_uri()}"></script>'
+      f"</head><body>{spans}</body></html>"
+    )
+    return path
+
+  clean = page(
+    "clean", r"\min(\eta, c_{\mathrm{tie}})", r"\mathrm{tie\_ceiling}"
+  )
+  problems, num_math = check_offline.check_page(
+    check_offline.find_browser(), clean, tmp_path, tmp_path
+  )
+  assert not problems, problems
+  assert num_math == 2
+  for formula, shown in (
+    (r"\min(\eta, \text{tie\_ceiling})", "tie\\_ceiling"),
+    (r"c \in C \ (\text{`scale_search`})", "`scale_search`"),
+  ):
+    problems, _ = check_offline.check_page(
+      check_offline.find_browser(), page("stray", formula), tmp_path, tmp_path
+    )
+    assert len(problems) == 1, problems
+    assert "a backslash or backtick shows in rendered math" in problems[0]
+    assert shown in problems[0], problems
+
+
+def test_math_renders_with_no_network(html, check_offline):
   problems, num_math = check_offline.check(html, html.parent / "screenshots")
   assert not problems, "\n".join(problems)
   # MathJax typeset the pages' formulas (both pages have many).

@@ -49,53 +49,59 @@ def quickstart_example():
     logits = mlp(params, x)
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
+  num_steps, batch_size = 500, 32
   # The starting learning rate is a rough guess: the optimizer tunes it.
-  opt = optax_hillclimb.hillclimb(learning_rate=1e-3, lrlr=0.1)
+  # total_steps is the run's length, which the loop knows.
+  opt = optax_hillclimb.hillclimb_adam(1e-3, total_steps=num_steps)
 
   @jax.jit
   def train_step(params, opt_state, x, y):
     loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-    # value_fn is closed over, not passed to the jitted function; x and y
-    # reach it because they are named like its parameters.
+    # x and y, the batch the gradient was taken on, reach value_fn because
+    # they are named like its parameters; value is the loss on that batch.
+    # value_fn is closed over, not passed to the jitted function.
     updates, opt_state = opt.update(
       grads, opt_state, params, value_fn=loss_fn, value=loss, x=x, y=y
     )
     return optax.apply_updates(params, updates), opt_state, loss
 
-  x, y = classification_data()
+  x_train, y_train = classification_data()
   params = init_mlp(jax.random.key(0), [8, 32, 3])
   opt_state = opt.init(params)
-  for step in range(100):
+  for step in range(num_steps):
+    start = step * batch_size % len(x_train)  # the next batch of 32
+    x = x_train[start : start + batch_size]
+    y = y_train[start : start + batch_size]
     params, opt_state, loss = train_step(params, opt_state, x, y)
-    if step % 20 == 0:
+    if step % 100 == 0 or step == num_steps - 1:
       lr = optax_hillclimb.get_learning_rate(opt_state)
-      print(f"step {step:3d}  loss {loss:.3f}  learning rate {lr:.2e}")
+      print(f"step {step:3d}  batch loss {loss:.3f}  learning rate {lr:.2e}")
   # [END quickstart]
-  return loss_fn(params, x, y), opt_state
+  return loss_fn(params, x_train, y_train), opt_state
 
 
 def test_quickstart_example_learns_and_moves_the_learning_rate(capsys):
   final_loss, opt_state = quickstart_example()
   printed = capsys.readouterr().out.splitlines()
-  assert len(printed) == 5
-  first_loss = float(printed[0].split()[3])
-  assert final_loss < 0.5 * first_loss
+  assert len(printed) == 6
+  first_loss = float(printed[0].split()[4])
+  assert final_loss < 0.1 * first_loss
   lr = float(optax_hillclimb.get_learning_rate(opt_state))
-  # 100 probes of 10% steps: a learning rate stuck at 1e-3 means no probing.
-  assert lr > 1e-2
+  # The scale search and the decisions moved it off the starting 1e-3.
+  assert lr > 3e-3
 
 
 def test_quickstart_state_holds_probe_losses():
   _, opt_state = quickstart_example()
   # [START probe_losses]
-  # The hill-climbing state sits after the moving average in the chain.
+  # The hill-climbing state sits after Adam's in the chain.
   hillclimb_state = opt_state[1]
   print(hillclimb_state.count, hillclimb_state.learning_rate)
   print(hillclimb_state.loss_up, hillclimb_state.loss_down)
   print(hillclimb_state.num_rejected)
   # [END probe_losses]
   assert isinstance(hillclimb_state, optax_hillclimb.HillclimbState)
-  assert int(hillclimb_state.count) == 100
+  assert int(hillclimb_state.count) == 500
   assert jnp.isfinite(hillclimb_state.loss_up)
   assert jnp.isfinite(hillclimb_state.loss_down)
 
@@ -125,7 +131,7 @@ class _Nnx:
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     model = MLP(8, 32, 3, rngs=nnx.Rngs(0))
-    tx = optax_hillclimb.hillclimb(learning_rate=1e-2, lrlr=0.1)
+    tx = optax_hillclimb.hillclimb(learning_rate=1e-2)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
 
     @nnx.jit
@@ -169,7 +175,7 @@ class _Nnx:
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     model = MLP(8, 32, 3, rngs=nnx.Rngs(0))
-    tx = optax_hillclimb.hillclimb(learning_rate=1e-2, lrlr=0.1)
+    tx = optax_hillclimb.hillclimb(learning_rate=1e-2)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
 
     # [START nnx_helper]
@@ -214,7 +220,7 @@ class _Linen:
     state = train_state.TrainState.create(
       apply_fn=model.apply,
       params=model.init(jax.random.key(0), x)["params"],
-      tx=optax_hillclimb.hillclimb(learning_rate=1e-2, lrlr=0.1),
+      tx=optax_hillclimb.hillclimb(learning_rate=1e-2),
     )
 
     @jax.jit
@@ -288,7 +294,7 @@ def pmap_example():
   import optax_hillclimb
 
   num_devices = jax.device_count()
-  opt = optax_hillclimb.hillclimb(0.05, lrlr=0.1, axis_name="devices")
+  opt = optax_hillclimb.hillclimb(0.05, axis_name="devices")
 
   @functools.partial(jax.pmap, axis_name="devices")
   def train_step(params, opt_state, x, y):
@@ -332,7 +338,7 @@ def shard_map_example():
   import optax_hillclimb
 
   mesh = jax.make_mesh((jax.device_count(),), ("batch",))
-  opt = optax_hillclimb.hillclimb(0.05, lrlr=0.1, axis_name="batch")
+  opt = optax_hillclimb.hillclimb(0.05, axis_name="batch")
 
   @jax.jit
   @functools.partial(
@@ -382,7 +388,7 @@ def sharded_jit_example():
     (jax.device_count(),), ("batch",), axis_types=(AxisType.Auto,)
   )
   # No axis_name: under jit the loss is already the loss of the whole batch.
-  opt = optax_hillclimb.hillclimb(0.05, lrlr=0.1)
+  opt = optax_hillclimb.hillclimb(0.05)
 
   @jax.jit
   def train_step(params, opt_state, x, y):
@@ -407,7 +413,7 @@ def sharded_jit_example():
 def single_device_reference():
   """The same training on one device with the whole batch."""
   x, y = per_device_data()
-  opt = optax_hillclimb.hillclimb(0.05, lrlr=0.1)
+  opt = optax_hillclimb.hillclimb(0.05)
 
   @jax.jit
   def train_step(params, opt_state):

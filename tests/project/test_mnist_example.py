@@ -148,7 +148,60 @@ def test_resume_refuses_another_optimizer(example, idx_dir, tmp_path):
     )
 
 
-def run_main(*args):
+def test_a_second_run_says_it_resumed_and_how_to_start_fresh(
+  example, idx_dir, tmp_path, capsys
+):
+  # The quick start's command run twice: the second run finds the first
+  # one's checkpoint, and says so, rather than only "nothing to train".
+  _, train = example
+  workdir = str(tmp_path)
+  first = train.train_and_evaluate(
+    config_for(example, idx_dir, epochs=1), workdir
+  )
+  capsys.readouterr()
+  again = train.train_and_evaluate(
+    config_for(example, idx_dir, epochs=1), workdir
+  )
+  out = capsys.readouterr().out
+  assert f"Resuming from the checkpoint of epoch 1 in {workdir}" in out
+  assert "To start fresh, pass another --workdir or delete that one." in out
+  assert "Nothing to train: that run already trained 1 epochs" in out
+  assert "epoch   1/1" not in out
+  assert again["test_accuracy"] == first["test_accuracy"]
+
+
+def test_more_epochs_than_the_run_was_told_are_refused(
+  example, idx_dir, tmp_path
+):
+  # The run was told its length (total_steps, the default --horizon) and
+  # shortened its last steps to zero: resuming it under another length
+  # would train on a schedule neither run asked for, so it says what to do.
+  _, train = example
+  workdir = str(tmp_path)
+  train.train_and_evaluate(config_for(example, idx_dir, epochs=1), workdir)
+  with pytest.raises(train.ResumeError) as refused:
+    train.train_and_evaluate(config_for(example, idx_dir, epochs=2), workdir)
+  message = str(refused.value)
+  assert f"--epochs 1 ({STEPS_PER_EPOCH} steps" in message
+  assert f"--epochs 2 ({2 * STEPS_PER_EPOCH} steps)" in message
+  assert f"delete {workdir}, to start fresh" in message
+  assert "start it with --nohorizon" in message
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert summary["epochs"] == 1  # nothing was trained or written
+  # A run not told its length extends.
+  other = tmp_path / "extendable"
+  train.train_and_evaluate(
+    config_for(example, idx_dir, epochs=1, horizon=False), str(other)
+  )
+  extended = train.train_and_evaluate(
+    config_for(example, idx_dir, epochs=2, horizon=False), str(other)
+  )
+  assert [h["epoch"] for h in extended["history"]] == [1, 2]
+  losses = [h["train_loss"] for h in extended["history"]]
+  assert losses[1] < losses[0]
+
+
+def run_main(*args, returncode=0):
   env = dict(os.environ, TFDS_DATA_DIR=os.devnull)
   result = subprocess.run(
     [sys.executable, str(EXAMPLE_DIR / "main.py"), *args],
@@ -158,8 +211,8 @@ def run_main(*args):
     timeout=600,
     check=False,
   )
-  assert result.returncode == 0, result.stderr[-3000:]
-  return result.stdout
+  assert result.returncode == returncode, result.stderr[-3000:]
+  return result.stdout if returncode == 0 else result.stderr
 
 
 def test_command_line_end_to_end_with_resume(idx_dir, tmp_path):
@@ -170,6 +223,8 @@ def test_command_line_end_to_end_with_resume(idx_dir, tmp_path):
     "--source=idx",
     f"--data_dir={idx_dir}",
     f"--batch_size={BATCH_SIZE}",
+    # Not told the run's length, so that more --epochs can resume it.
+    "--nohorizon",
   ]
   out = run_main(*common, "--epochs=1")
   assert f"Data (idx): MNIST from IDX files in {idx_dir}" in out
@@ -198,6 +253,11 @@ def test_command_line_end_to_end_with_resume(idx_dir, tmp_path):
   assert resumed["epochs"] == 2
   assert resumed["history"][0] == summary["history"][0]
   assert resumed["steps"] == 2 * STEPS_PER_EPOCH
+
+  # Told a length this time: refused with what to do, and no traceback.
+  err = run_main(*common[:-1], "--epochs=3", returncode=1)
+  assert err.startswith(f"Error: The checkpoint in {workdir} (epoch 2)")
+  assert "Traceback" not in err
 
 
 def test_config_rejects_bad_values(example):
@@ -249,25 +309,6 @@ def test_hillclimb_on_a_smoothed_gradient_trains_too(
   assert summary["final_learning_rate"] != pytest.approx(
     summary["optimizer"]["learning_rate"], rel=1e-3
   )
-
-
-def test_one_probe_decision_trains_and_is_described(idx_dir, tmp_path):
-  # --decision one_probe needs value and grad, which the train step passes.
-  pytest.importorskip("flax")
-  workdir = tmp_path / "work"
-  out = run_main(
-    f"--workdir={workdir}",
-    "--source=idx",
-    f"--data_dir={idx_dir}",
-    f"--batch_size={BATCH_SIZE}",
-    "--epochs=2",
-    "--decision=one_probe",
-    "--slope_rtol=0.3",
-  )
-  assert "decision=one_probe, slope_rtol=0.3)" in out
-  summary = json.loads((workdir / "summary.json").read_text())
-  assert summary["optimizer"]["decision"] == "one_probe"
-  assert summary["test_accuracy"] > 0.6  # 12 steps; chance is 10%
 
 
 def test_the_run_length_reaches_the_stretch_unless_turned_off(example):

@@ -30,11 +30,9 @@ def _library_default(optimizer: str, argument: str):
 # (for hillclimb_adam, Adam's b1 plays that part).
 CLIMB_ARGUMENTS = (
   "lrlr",
-  "lrlr_growth",
   "max_learning_rate",
   "every_k",
   "decision",
-  "slope_rtol",
 )
 CLIMB_DEFAULTS = {
   name: _library_default("hillclimb_adam", name) for name in CLIMB_ARGUMENTS
@@ -67,15 +65,13 @@ class Config:
     learning_rate: the starting learning rate (a hill climber's lr0); ``None``
       picks the optimizer's default from ``DEFAULT_LEARNING_RATES``.
     lrlr: the hill climbers' relative learning-rate step.
-    lrlr_growth: their growth of that step over agreeing moves.
     max_learning_rate: their upper bound on the learning rate (``None`` or
       ``inf``: unbounded).
     every_k: the hill climbers decide every ``every_k`` steps (with
       ``"stretch"``, also at steps 1, 2, 4, ... below it).
-    decision: how the hill climbers decide: ``"stretch"``,
-      ``"two_probes"``, ``"one_probe"`` or ``"no_probe"``.
-    slope_rtol: with ``decision="one_probe"``, the fraction of the decrease
-      the slope predicts that a step must achieve for the rate to rise.
+    decision: how the hill climbers decide: ``"stretch"`` (the steps since
+      the last decision, on the batch passed to ``update``) or
+      ``"two_probes"`` (two candidate rates on the step's own batch).
     horizon: with ``decision="stretch"``, whether the hill climbers are told
       the run's length (``total_steps``: epochs times steps per epoch), so
       that their early decisions favour progress and the late ones settling.
@@ -93,11 +89,9 @@ class Config:
   optimizer: str = "hillclimb_adam"
   learning_rate: float | None = None
   lrlr: float = CLIMB_DEFAULTS["lrlr"]
-  lrlr_growth: float = CLIMB_DEFAULTS["lrlr_growth"]
   max_learning_rate: float | None = CLIMB_DEFAULTS["max_learning_rate"]
   every_k: int = CLIMB_DEFAULTS["every_k"]
   decision: str = CLIMB_DEFAULTS["decision"]
-  slope_rtol: float = CLIMB_DEFAULTS["slope_rtol"]
   horizon: bool = True
   smoothing: float = SMOOTHING_DEFAULT
   momentum: float = 0.9
