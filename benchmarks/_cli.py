@@ -54,7 +54,10 @@ class Experiment:
 
 def parser(experiment: Experiment) -> argparse.ArgumentParser:
   """The common options, and the experiment's own."""
-  p = argparse.ArgumentParser(description=experiment.doc.split("\n")[0])
+  p = argparse.ArgumentParser(
+    prog=f"python -m benchmarks.{experiment.name}",
+    description=experiment.doc.split("\n")[0],
+  )
   p.add_argument(
     "--quick", action="store_true", help="a small run that checks the plumbing"
   )

@@ -59,16 +59,13 @@ def nan_median(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def script_name() -> str:
-  """The running benchmark's name: ``robustness`` for ``robustness.py``."""
-  spec = sys.modules["__main__"].__spec__
-  if spec is not None:
-    return spec.name.rsplit(".", 1)[-1]
-  return os.path.splitext(os.path.basename(sys.argv[0]))[0]
+  """The running experiment's name (``python -m benchmarks.<name>``)."""
+  return sys.modules["__main__"].__spec__.name.rsplit(".", 1)[-1]
 
 
 def command(name: str, args: Sequence[str] = ()) -> str:
   """A benchmark's command as a reader types it, from the repository root."""
-  return " ".join([f"python benchmarks/{name}.py", *map(shlex.quote, args)])
+  return " ".join([f"python -m benchmarks.{name}", *map(shlex.quote, args)])
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:

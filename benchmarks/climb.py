@@ -24,15 +24,12 @@ variant against a probe step of ``hillclimb`` (two probes, every step), on
 the MLP and (with ``--cnn``) on Flax's MNIST CNN; the goal is a step of
 ``climb`` with one hyperparameter probed per step costing no more than it.
 
-  python benchmarks/climb.py --cnn --seeds 3 --rounds-cnn 12
+  python -m benchmarks.climb --cnn --seeds 3 --rounds-cnn 12
 """
 
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/climb.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 

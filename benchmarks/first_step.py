@@ -9,14 +9,11 @@ digits classifier of ``benchmarks/safe_start.py``. SGD's first step at its
 best rate is the baseline: how many hidden units may a first step kill?
 The page (``DESCRIPTION`` below) says how each number is made.
 
-  python benchmarks/first_step.py
+  python -m benchmarks.first_step
 """
 
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/first_step.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 

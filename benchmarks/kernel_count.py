@@ -27,14 +27,14 @@ kernel is a launch; XLA:CPU runs the same units one after another as thunks.
 
 :func:`dots_per_weight` reads the lowered StableHLO instead
 (``lowered.as_text()``), what JAX hands XLA before any backend rewrites it:
-``tests/project/test_one_launch.py`` uses it to check that ``probe="vmap"`` computes
-each layer's matrix product once for both candidates.
+``tests/project/test_one_launch.py`` uses it to check that ``probe="vmap"``
+computes each layer's matrix product once for both candidates.
 
 Writes ``kernel_counts.json``, and every optimized HLO module under ``hlo/``
 so that a run on a machine one no longer has can be counted again::
 
-  python benchmarks/kernel_count.py --out kernels
-  python benchmarks/kernel_count.py --out kernels --quick  # small models
+  python -m benchmarks.kernel_count --out kernels
+  python -m benchmarks.kernel_count --out kernels --quick  # small models
 """
 
 import argparse
@@ -49,9 +49,6 @@ from typing import Any
 
 import jax
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/kernel_count.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 

@@ -7,8 +7,8 @@ over ``--runs`` learning rates, as benchmarks/_vtrain.py trains the MLP's
 grids. Each round times every mode once, in turn, and the page reports the
 median over rounds of each mode's time relative to the scan of one run.
 
-  python benchmarks/lm_step_modes.py           # docs/results/lm_step_modes.md
-  python benchmarks/lm_step_modes.py --quick --out /tmp/lm
+  python -m benchmarks.lm_step_modes           # docs/results/lm_step_modes.md
+  python -m benchmarks.lm_step_modes --quick --out /tmp/lm
 """
 
 import argparse
@@ -19,9 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/lm_step_modes.py.
-  import _as_module  # noqa: F401
 
 from . import _lm_train
 from . import _page

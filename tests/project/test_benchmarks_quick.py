@@ -7,8 +7,9 @@ quick runs of ``safe_start``, ``settling`` and ``first_step`` must also give
 the numbers committed in ``tests/reference/`` (made on a 2-core x86_64 CPU,
 jax 0.10.2): a change to the harness or the library that moves them shows
 here. After a change that is meant to move them, rewrite them with
-``BENCHMARK_REFERENCE=update python -m pytest tests/project/test_benchmarks_quick.py
--k "safe_start or settling or first_step"`` and rerun the full experiments
+``BENCHMARK_REFERENCE=update python -m pytest
+tests/project/test_benchmarks_quick.py -k "safe_start or settling or
+first_step"`` and rerun the full experiments
 whose pages they stand for.
 """
 
@@ -19,7 +20,9 @@ import _user_shell
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 REFERENCE = os.path.join(REPO, "tests", "reference")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -52,7 +55,7 @@ def _assert_reproduces(out: str, name: str) -> None:
   with open(os.path.join(out, f"{name}.json")) as f:
     got = json.load(f)
   assert got.pop("_provenance")[0]["command"] == (
-    f"python benchmarks/{name}.py --quick"
+    f"python -m benchmarks.{name} --quick"
   )
   reference = os.path.join(REFERENCE, f"{name}_quick.json")
   if os.environ.get("BENCHMARK_REFERENCE") == "update":
@@ -81,7 +84,7 @@ def test_seed_tables_quick(tmp_path):
   with open(os.path.join(out, "seed_tables.md")) as f:
     page = f.read()
   assert page.count("| lr0 | accuracy_mean | accuracy_std |") == 6
-  assert "`python benchmarks/seed_tables.py --quick`" in page
+  assert "`python -m benchmarks.seed_tables --quick`" in page
 
   summary = json.load(open(os.path.join(out, "seed_tables.json")))
   assert "sample" in summary["data"]["unit"]
@@ -182,7 +185,7 @@ def test_safe_start_quick(tmp_path):
     assert row["accuracy_mean"][0] > 0.9, name
   page = (tmp_path / "safe_start.md").read_text()
   assert page.startswith("# Safe from")
-  assert "`python benchmarks/safe_start.py`" in page
+  assert "`python -m benchmarks.safe_start`" in page
 
 
 def test_settling_quick(tmp_path):
@@ -243,7 +246,7 @@ def test_first_step_quick(tmp_path):
   assert after["every_k=10"]["at_constant"] == 0
   page = (tmp_path / "first_step.md").read_text()
   assert page.startswith("# The first step at any scale")
-  assert "`python benchmarks/first_step.py`" in page
+  assert "`python -m benchmarks.first_step`" in page
 
 
 def test_robust_range():
