@@ -11,7 +11,7 @@ Reported per lr0, over seeds: test accuracy, the share of hidden units dead
 on the whole training set, and the worst ratio of a batch's loss after an
 accepted step to before it.
 
-  python benchmarks/safe_start.py
+  python -m benchmarks.safe_start
 """
 
 import functools
@@ -21,9 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from sklearn import datasets as sk_datasets
-
-if not __package__:  # Run as a file: python benchmarks/safe_start.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
@@ -131,20 +128,33 @@ def train(opt, seed, epochs=3, batch=64):
 # Each optimizer with the scale search (the default), without it (the former
 # start), and without it but with a guard ten times tighter (a step may raise
 # its batch's loss by 10% instead of 100%): the other way to stop early damage.
-VARIANTS = {
-  f"{make.__name__}{label}": functools.partial(
-    make, **(_train.EVERY_STEP | settings)
-  )
-  for make in (ohc.hillclimb, ohc.hillclimb_adam)
-  for label, settings in (
-    (", two probes every step, scale search", {}),
-    (", scale_search=None", {"scale_search": None}),
+def _guarded(direction):
+  """``hillclimb``'s or ``hillclimb_adam``'s chain with a guard 10x tighter."""
+
+  def make(lr0, **settings):
+    tight = ohc.scale_by_hillclimb(lr0, guard_rtol=0.1, **settings)
+    return optax.chain(direction(), tight)
+
+  return make
+
+
+VARIANTS = {}
+for _name, _make, _direction in (
+  ("hillclimb", ohc.hillclimb, lambda: optax.ema(0.9, debias=True)),
+  ("hillclimb_adam", ohc.hillclimb_adam, optax.scale_by_adam),
+):
+  for _label, _factory, _settings in (
+    (", two probes every step, scale search", _make, {}),
+    (", scale_search=None", _make, {"scale_search": None}),
     (
       ", scale_search=None, guard_rtol=0.1",
-      {"scale_search": None, "guard_rtol": 0.1},
+      _guarded(_direction),
+      {"scale_search": None},
     ),
-  )
-}
+  ):
+    VARIANTS[_name + _label] = functools.partial(
+      _factory, **(_train.EVERY_STEP | _settings)
+    )
 
 
 def run(args) -> dict:
