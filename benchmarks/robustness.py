@@ -12,31 +12,28 @@ method has one knob that sets its starting step size, swept over the grid:
 hill climbing; the initial step estimate for Prodigy and D-Adaptation
 (``estim_lr0``), DoG (``init_step=("learning_rate", lr0)``) and Mechanic
 (``s_init``, on SGD with learning rate 1); Adam's learning rate under
-``reduce_on_plateau``. The cheaper decisions of ``scale_by_hillclimb``
-(``decision="one_probe"`` and ``"no_probe"``) run beside the two-probe rule.
+``reduce_on_plateau``.
 
 Also written: the goals of ``GOAL_TEXT``, checked on the grid, and a
-compute-fair comparison, one table per decision rule, in which every baseline
-trains on for the extra steps that the hill climber's measured extra cost per
-step (``docs/results/step_cost.json``) would buy it.
+compute-fair comparison in which every baseline trains on for the extra steps
+that the hill climber's measured extra cost per step
+(``docs/results/step_cost.json``) would buy it.
 
-  python benchmarks/robustness.py
-  python benchmarks/robustness.py --methods cheaper --merge
+  python -m benchmarks.robustness
+  python -m benchmarks.robustness --methods baselines --merge
 
 On a busy machine the grid can be run in parts: ``--methods`` runs only the
 named methods or groups, and ``--merge`` keeps every other method from the
 existing ``robustness.json`` (the page says which run each came from).
 """
 
+import functools
 import json
 import os
 
 import numpy as np
 import optax
 from optax import contrib
-
-if not __package__:  # Run as a file: python benchmarks/robustness.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
@@ -73,23 +70,6 @@ HC_HORIZON = "hillclimb, total_steps=600"
 HCA_HORIZON = "hillclimb_adam, total_steps=600"
 HORIZON = {"total_steps": 600}
 HCA_K10 = "hillclimb_adam, every_k=10, lrlr=0.1"
-HC_ONE = "hillclimb, one_probe"
-HC_NONE = "hillclimb, no_probe"
-HCA_ONE = "hillclimb_adam, one_probe"
-HCA_NONE = "hillclimb_adam, no_probe"
-# One probe with a smaller sufficient-decrease fraction, which settles at
-# longer steps (benchmarks/settling.py: the one-step rate is too short).
-HC_ONE_LONG = "hillclimb, one_probe, slope_rtol=0.25"
-HCA_ONE_LONG = "hillclimb_adam, one_probe, slope_rtol=0.25"
-# The cheaper decisions and the two-probe rule each is held to.
-TWO_PROBE_OF = {
-  HC_ONE: HC_EVERY,
-  HC_ONE_LONG: HC_EVERY,
-  HC_NONE: HC_EVERY,
-  HCA_ONE: HCA_EVERY,
-  HCA_ONE_LONG: HCA_EVERY,
-  HCA_NONE: HCA_EVERY,
-}
 
 BASELINES = [
   _train.Method("SGD", optax.sgd),
@@ -135,46 +115,40 @@ SGD_LIKE, ADAM_LIKE = ohc.hillclimb, ohc.hillclimb_adam
 # aliases' defaults before the stretch decision).
 EVERY = _train.EVERY_STEP
 NO_SEARCH = EVERY | {"scale_search": None}
-ONE, NONE = EVERY | {"decision": "one_probe"}, EVERY | {"decision": "no_probe"}
-LONG = EVERY | {"decision": "one_probe", "slope_rtol": 0.25}
 K10 = EVERY | {"every_k": 10, "lrlr": 0.1}
-ONE_NS, NONE_NS = {**ONE, **NO_SEARCH}, {**NONE, **NO_SEARCH}
-CLIMBERS = (  # (name, optimizer, settings), in the pages' order
-  ("hillclimb, reference rule", SGD_LIKE, _train.POST_RULE),
-  ("hillclimb, no scale search", SGD_LIKE, NO_SEARCH),
-  (HC_EVERY, SGD_LIKE, EVERY),
-  (HC_DEFAULT, SGD_LIKE, {}),
-  (HC_HORIZON, SGD_LIKE, HORIZON),
-  (HC_K10, SGD_LIKE, K10),
-  ("hillclimb_adam, no scale search", ADAM_LIKE, NO_SEARCH),
-  (HCA_EVERY, ADAM_LIKE, EVERY),
-  (HCA_DEFAULT, ADAM_LIKE, {}),
-  (HCA_HORIZON, ADAM_LIKE, HORIZON),
-  (HCA_K10, ADAM_LIKE, K10),
-  (HC_ONE, SGD_LIKE, ONE),
-  (HC_NONE, SGD_LIKE, NONE),
-  (HCA_ONE, ADAM_LIKE, ONE),
-  (HCA_NONE, ADAM_LIKE, NONE),
-  ("hillclimb, one_probe, no scale search", SGD_LIKE, ONE_NS),
-  ("hillclimb, no_probe, no scale search", SGD_LIKE, NONE_NS),
-  ("hillclimb_adam, one_probe, no scale search", ADAM_LIKE, ONE_NS),
-  ("hillclimb_adam, no_probe, no scale search", ADAM_LIKE, NONE_NS),
-  (HC_ONE_LONG, SGD_LIKE, LONG),
-  (HCA_ONE_LONG, ADAM_LIKE, LONG),
-)
+CLIMBERS = (  # (name, family, make(lr0)), in the pages' order
+  ("hillclimb, reference rule", "SGD", _train.reference_rule),
+  *(
+    (name, family, functools.partial(make, **settings))
+    for family, make, rows in (
+      ("SGD", SGD_LIKE, (
+        ("hillclimb, no scale search", NO_SEARCH),
+        (HC_EVERY, EVERY),
+        (HC_DEFAULT, {}),
+        (HC_HORIZON, HORIZON),
+        (HC_K10, K10),
+      )),
+      ("Adam", ADAM_LIKE, (
+        ("hillclimb_adam, no scale search", NO_SEARCH),
+        (HCA_EVERY, EVERY),
+        (HCA_DEFAULT, {}),
+        (HCA_HORIZON, HORIZON),
+        (HCA_K10, K10),
+      )),
+    )
+    for name, settings in rows
+  ),
+)  # fmt: skip
 METHODS = [
   *BASELINES,
-  *(_train.hillclimber(n, f, **kw) for n, f, kw in CLIMBERS),
+  *(_train.hillclimber(n, make) for n, _, make in CLIMBERS),
 ]
 NAMES = [m.name for m in METHODS]
 # Names that --methods accepts for groups of methods.
 METHOD_GROUPS = {
   "all": NAMES,
   "baselines": [m.name for m in BASELINES],
-  "cheaper": list(TWO_PROBE_OF),
-  "cheaper_no_search": [n for n in NAMES if "probe, no scale search" in n],
   "hillclimb": [n for n, _, _ in CLIMBERS],
-  "slope_rtol": [HC_ONE_LONG, HCA_ONE_LONG],
 }
 # Enough for every goal and both compute-fair ratios to be computed once.
 QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_EVERY, HC_K10, HCA_DEFAULT,
@@ -187,11 +161,8 @@ SGD_BASELINES = ("SGD", "SGD momentum 0.9", "schedule_free_sgd", "dog", "cocob",
                  "mechanize(SGD)")  # fmt: skip
 ADAM_BASELINES = ("Adam", "Adam + reduce_on_plateau", "prodigy", "dadapt_adamw")
 FAMILIES = {
-  family: (*baselines, *(n for n, f, _ in CLIMBERS if f is optimizer))
-  for family, baselines, optimizer in (
-    ("SGD", SGD_BASELINES, SGD_LIKE),
-    ("Adam", ADAM_BASELINES, ADAM_LIKE),
-  )
+  family: (*baselines, *(n for n, f, _ in CLIMBERS if f == family))
+  for family, baselines in (("SGD", SGD_BASELINES), ("Adam", ADAM_BASELINES))
 }
 assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
 
@@ -212,14 +183,6 @@ FAIR_BY_DECISION = {
   "two_probes": (
     _fair("hillclimb_k1_over_sgd", "hillclimb_adam_over_adam"),
     (HC_EVERY, HCA_EVERY),
-  ),
-  "one_probe": (
-    _fair("one_probe_over_sgd", "hillclimb_adam_one_probe_over_adam"),
-    (HC_ONE, HCA_ONE, HC_ONE_LONG, HCA_ONE_LONG),
-  ),
-  "no_probe": (
-    _fair("no_probe_over_sgd", "hillclimb_adam_no_probe_over_adam"),
-    (HC_NONE, HCA_NONE),
   ),
 }
 # Read and reported: the ratios that set budgets, and two for context. Those
@@ -249,17 +212,12 @@ GOAL_TEXT = {
     "every_k=10 within 2 pts of every_k=1 (two probes) at the same lr0, at"
     " every lr0 in 1e-6..1e0"
   ),
-  "e": (
-    "a cheaper decision within 1 pt of the two-probe rule at every step at the"
-    " same lr0, at every lr0 of the grid"
-  ),
 }
 GOAL_RULES = {  # goal: (in the 1e-6..1e0 window only, limit, with decades)
   "a": (True, WITHIN, True),
   "b": (True, WITHIN, True),
   "c": (False, FAR_BELOW, False),
   "d": (True, K10_WITHIN, False),
-  "e": (False, WITHIN, False),
 }
 # (goal, method, reference): the reference is the best mean accuracy, at any
 # lr0, of the methods named (None: of all that ran), or a method's accuracy
@@ -275,9 +233,6 @@ GOALS = (
   ("c", HC_HORIZON, FAMILIES["SGD"]),
   ("d", HC_K10, HC_EVERY),
   ("d", HCA_K10, HCA_EVERY),
-  *(("a", m, None) for m in (HCA_ONE, HCA_NONE, HCA_ONE_LONG)),
-  *(("b", m, SGD_BASELINES) for m in (HC_ONE, HC_NONE, HC_ONE_LONG)),
-  *(("e", cheap, two) for cheap, two in TWO_PROBE_OF.items()),
 )
 
 
@@ -688,35 +643,52 @@ def page(summary: dict, out: str) -> str:
     + grid_table(summary, "accuracy_mean", lambda a: f"{100 * a:.1f}")
     + "\n## Standard deviation over seeds (points)\n\n"
     + grid_table(summary, "accuracy_std", lambda a: f"{100 * a:.1f}")
-    + "\n![accuracy against lr0](robustness.png)\n"
+    + "\n![accuracy against lr0](robustness.png)\n\nThe figure draws each"
+    " family's baselines and the aliases at their defaults, with and without"
+    " the run's length; the tables above have every method.\n"
     + _page.details("Which run made each method's numbers", runs_table(summary))
   )
 
 
+# The figure's climbers: the aliases at their defaults and told the run's
+# length, beside their family's baselines (the tables have every method).
+PLOTTED = {
+  "SGD": (*SGD_BASELINES, HC_DEFAULT, HC_HORIZON),
+  "Adam": (*ADAM_BASELINES, HCA_DEFAULT, HCA_HORIZON),
+}
+
+
 def plot_accuracy(path, lr0s, mean_acc, best, label) -> None:
-  """Accuracy against lr0, one line per method; the right panel zooms in."""
-  fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
-  for ax, low in zip(axes, (0, 100 * best - 8), strict=True):
-    for i, (name, acc) in enumerate(mean_acc.items()):
+  """Accuracy against lr0, one panel per family, hill climbers solid."""
+  fig, axes = plt.subplots(1, 2, figsize=(11, 6.2), sharey=True)
+  for ax, (family, names) in zip(axes, PLOTTED.items(), strict=True):
+    climbers = iter([("k", "o", "-"), ("tab:red", "s", "-.")])
+    for i, name in enumerate(n for n in names if n in mean_acc):
+      if name.startswith("hillclimb"):
+        color, marker, style = next(climbers)
+        width = 2.2
+      else:
+        color, marker, style, width = plt.cm.tab10(i), ".", "--", 1.2
       ax.plot(
         lr0s,
-        100 * acc,
-        "-" if name.startswith("hillclimb") else "--",
-        marker=".",
-        lw=1.2,
-        color=plt.cm.tab20(i % 20),
+        100 * mean_acc[name],
+        style,
+        marker=marker,
+        lw=width,
+        color=color,
         label=name,
       )
-    ax.axhline(100 * (best - WITHIN), color="k", lw=0.6, ls=":")
-    ax.set(
-      xscale="log",
-      xlabel="lr0 (starting learning rate or its method's equivalent)",
-      ylabel="final test accuracy, %, mean of seeds",
-      ylim=(low, 100 * best + 1),
+    ax.axhline(100 * (best - WITHIN), color="k", lw=0.8, ls=":")
+    ax.set(xscale="log", ylim=(0, 100 * best + 2))
+    ax.set_title(f"{family}-like methods", fontsize=11)
+    ax.set_xlabel("lr0 (or its method's equivalent)", fontsize=10)
+    ax.legend(
+      fontsize=9, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.13)
     )
-  axes[0].set_title(f"Robustness to lr0: {label}", fontsize=9)
-  axes[1].set_title("zoom; dotted: 1 point below the best", fontsize=9)
-  axes[0].legend(fontsize=6.5, loc="lower left", ncol=2)
+  axes[0].set_ylabel("final test accuracy, %, mean of seeds", fontsize=10)
+  fig.suptitle(
+    f"{label}; dotted: 1 point below the best of all methods", fontsize=11
+  )
   _page.save(fig, path)
 
 
