@@ -9,6 +9,7 @@ and ``loss(params, batch) -> scalar``. Step time does not depend on what the
 pixels or tokens are, so nothing is loaded from disk.
 """
 
+import argparse
 from collections.abc import Callable
 import dataclasses
 from typing import Any
@@ -292,3 +293,34 @@ def transformer(
     batch=(tokens[:, :-1], tokens[:, 1:]),
     loss=loss,
   )
+
+
+# The models whose steps step_cost and kernel_count time and count.
+MODEL_NAMES = ("mlp", "cnn", "transformer")
+# Their quick sizes, which compile in seconds.
+QUICK_SIZES = {
+  "mlp": dict(batch_size=100),
+  "cnn": dict(batch_size=8),
+  "transformer": dict(
+    batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
+  ),
+}
+# Learning rates only keep the timed runs finite; they do not change the work
+# a step does.
+SGD_LR = 1e-2
+
+
+def build_model(name: str, quick: bool, seed: int = 0) -> Model:
+  """One of ``MODEL_NAMES``, at its benchmark size or, if quick, small."""
+  return globals()[name](seed, **(QUICK_SIZES[name] if quick else {}))
+
+
+def model_list(models: str) -> list[str]:
+  """``--models``: comma-separated names of ``MODEL_NAMES``."""
+  wanted = models.split(",")
+  unknown = sorted(set(wanted) - set(MODEL_NAMES))
+  if unknown:
+    raise argparse.ArgumentTypeError(
+      f"unknown models {unknown}, expected some of {MODEL_NAMES}"
+    )
+  return wanted

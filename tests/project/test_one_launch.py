@@ -62,9 +62,14 @@ def _mlp_and_batch():
 
 
 def _lowered_update(probe, **kwargs):
-  """The hill-climbing update alone (gradients given), lowered."""
+  """The hill-climbing update alone (gradients given), lowered.
+
+  Two probes at every step, so that the first update (``scale_search=None``)
+  is a probe step.
+  """
   params, x, y = _mlp_and_batch()
-  opt = ohc.scale_by_hillclimb(0.1, probe=probe, **kwargs)
+  every_step = dict(decision="two_probes", every_k=1, lrlr=0.01)
+  opt = ohc.scale_by_hillclimb(0.1, probe=probe, **(every_step | kwargs))
 
   def update(grads, state, params, x, y):
     return opt.update(grads, state, params, value_fn=loss, x=x, y=y)
