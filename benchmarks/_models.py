@@ -132,6 +132,51 @@ def _cnn_metrics(params, data: _train.Data) -> dict[str, float]:
 CNN_TASK = _train.Task("Flax MNIST CNN", _cnn_init, _cnn_loss, _cnn_metrics)
 
 
+def digits_init(key):
+  keys = jax.random.split(key, 2)
+  he = lambda k, shape: jax.random.normal(k, shape) * np.sqrt(2 / shape[0])
+  return [
+    {"w": he(keys[0], (64, 64)), "b": jnp.zeros(64)},
+    {"w": he(keys[1], (64, 10)), "b": jnp.zeros(10)},
+  ]
+
+
+def digits_hidden(params, x):
+  return jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
+
+
+def digits_logits(params, x):
+  return digits_hidden(params, x) @ params[1]["w"] + params[1]["b"]
+
+
+def digits_loss(params, x, y):
+  return optax.softmax_cross_entropy_with_integer_labels(
+    digits_logits(params, x), y
+  ).mean()
+
+
+def digits_dead_share(params, x):
+  """The share of hidden units that output 0 on every input of ``x``."""
+  return jnp.mean(jnp.all(digits_hidden(params, x) == 0, axis=0))
+
+
+def digits_metrics(params, data: _train.Data) -> dict[str, jax.Array]:
+  """Test loss and accuracy, and the hidden units dead on the training set."""
+  return {
+    "test_loss": digits_loss(params, data.x_test, data.y_test),
+    "accuracy": jnp.mean(
+      jnp.argmax(digits_logits(params, data.x_test), -1) == data.y_test
+    ),
+    "dead": digits_dead_share(params, data.x_train),
+  }
+
+
+# The digits classifier of safe_start and first_step.
+DIGITS_TASK = _train.Task(
+  "digits MLP 64-64-10", digits_init, digits_loss, digits_metrics
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Model:
   """A model reduced to what a training step needs.

@@ -20,80 +20,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn import datasets as sk_datasets
 
 import optax_hillclimb as ohc
 
 from . import _cli
+from . import _data
+from . import _models
 from . import _page
 from . import _train
 
 LR0S = tuple(10.0**k for k in range(-6, 3))
-NUM_TRAIN = 1437
-
-
-def digits() -> _train.Data:
-  """sklearn's bundled digits, shuffled (seed 0), pixels in [0, 1]."""
-  x, y = sk_datasets.load_digits(return_X_y=True)
-  order = np.random.default_rng(0).permutation(len(y))
-  x, y = jnp.asarray(x[order] / 16.0, jnp.float32), jnp.asarray(y[order])
-  return _train.Data(
-    x[:NUM_TRAIN],
-    y[:NUM_TRAIN],
-    x[NUM_TRAIN:],
-    y[NUM_TRAIN:],
-    label=f"sklearn's 8x8 digits ({NUM_TRAIN} train / {len(y) - NUM_TRAIN}"
-    " test)",
-  )
-
-
-def init(key):
-  keys = jax.random.split(key, 2)
-  he = lambda k, shape: jax.random.normal(k, shape) * np.sqrt(2 / shape[0])
-  return [
-    {"w": he(keys[0], (64, 64)), "b": jnp.zeros(64)},
-    {"w": he(keys[1], (64, 10)), "b": jnp.zeros(10)},
-  ]
-
-
-def hidden(params, x):
-  return jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
-
-
-def logits(params, x):
-  return hidden(params, x) @ params[1]["w"] + params[1]["b"]
-
-
-def loss(params, x, y):
-  return optax.softmax_cross_entropy_with_integer_labels(
-    logits(params, x), y
-  ).mean()
-
-
-def dead_share(params, x):
-  """The share of hidden units that output 0 on every input of ``x``."""
-  return jnp.mean(jnp.all(hidden(params, x) == 0, axis=0))
-
-
-def metrics(params, data: _train.Data) -> dict[str, jax.Array]:
-  """Test loss and accuracy, and the hidden units dead on the training set."""
-  return {
-    "test_loss": loss(params, data.x_test, data.y_test),
-    "accuracy": jnp.mean(
-      jnp.argmax(logits(params, data.x_test), -1) == data.y_test
-    ),
-    "dead": dead_share(params, data.x_train),
-  }
-
-
-# The classifier for the shared loops of ``_train`` (``train`` below is this
-# page's own, as its committed numbers were made).
-TASK = _train.Task("digits MLP 64-64-10", init, loss, metrics)
+init, loss, metrics = (
+  _models.digits_init,
+  _models.digits_loss,
+  _models.digits_metrics,
+)
 
 
 def train(opt, seed, epochs=3, batch=64):
   """Trains the MLP; returns (test accuracy, dead share, worst loss ratio)."""
-  data = digits()
+  data = _data.digits()
   x, y = data.x_train, data.y_train
   params = init(jax.random.key(seed))
   steps = len(y) // batch
