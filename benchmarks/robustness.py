@@ -167,31 +167,21 @@ FAMILIES = {
 assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
 
 
-def _fair(sgd_ratio: str, adam_ratio: str) -> dict[str, str]:
-  return {
-    **dict.fromkeys(SGD_BASELINES, sgd_ratio),
-    **dict.fromkeys(ADAM_BASELINES, adam_ratio),
-  }
-
-
-# One compute-fair table per decision rule: the ratio of step_cost.json
-# (models.mlp) that sets each baseline's budget (its 10 epochs times what a
-# step of the hill climber of its family costs relative to it; the page says
-# why the ratios measured on SGD and Adam hold for the others), and the hill
-# climbers compared with them.
-FAIR_BY_DECISION = {
-  "two_probes": (
-    _fair("hillclimb_k1_over_sgd", "hillclimb_adam_over_adam"),
-    (HC_EVERY, HCA_EVERY),
-  ),
+# The ratio of step_cost.json (models.mlp) that sets each baseline's
+# compute-fair budget: its 10 epochs times what a step of the two-probe hill
+# climber of its family costs relative to it (the page says why the ratios
+# measured on SGD and Adam hold for the others).
+FAIR_RATIO = {
+  **dict.fromkeys(SGD_BASELINES, "hillclimb_k1_over_sgd"),
+  **dict.fromkeys(ADAM_BASELINES, "hillclimb_adam_over_adam"),
 }
-# Read and reported: the ratios that set budgets, and two for context. Those
-# missing from an older step_cost.json are left out.
-STEP_COST_RATIOS = tuple(
-  dict.fromkeys(
-    [r for ratios, _ in FAIR_BY_DECISION.values() for r in ratios.values()]
-    + ["hillclimb_k10_over_sgd", "adam_over_sgd"]
-  )
+FAIR_CLIMBERS = (HC_EVERY, HCA_EVERY)
+# Read and reported: the ratios that set budgets, and two for context.
+STEP_COST_RATIOS = (
+  "hillclimb_k1_over_sgd",
+  "hillclimb_adam_over_adam",
+  "hillclimb_k10_over_sgd",
+  "adam_over_sgd",
 )
 
 
@@ -307,26 +297,17 @@ def read_step_cost(path: str = STEP_COST) -> dict:
   }
 
 
-def budgets(name: str, base_steps: int, cost: dict) -> dict:
-  """``{decision: (ratio key, steps)}``: a baseline's compute-fair budgets."""
-  out = {}
-  for decision, (ratio_of, _) in FAIR_BY_DECISION.items():
-    key = ratio_of.get(name)
-    if key is not None and key in cost["ratios"]:
-      steps = max(round(base_steps * cost["ratios"][key]), base_steps)
-      out[decision] = (key, steps)
-  return out
-
-
 def train_method(method, data, lr0s, grid, cost) -> dict:
   """Trains one method on the grid; its results, as stored in the JSON.
 
-  A baseline trains on past the base budget, to every compute-fair budget
-  whose ratio ``cost`` has, and is evaluated at each.
+  A baseline trains on past the base budget to its compute-fair budget, and
+  is evaluated at both.
   """
   base_steps = grid["epochs"] * (len(data.y_train) // grid["batch_size"])
-  fair = budgets(method.name, base_steps, cost)
-  steps = sorted({base_steps, *(s for _, s in fair.values())})
+  key = FAIR_RATIO.get(method.name)
+  fair = round(base_steps * cost["ratios"][key]) if key else base_steps
+  fair = max(fair, base_steps)
+  steps = sorted({base_steps, fair})
   r = _train.train_grid(
     method,
     _models.MLP,
@@ -334,12 +315,12 @@ def train_method(method, data, lr0s, grid, cost) -> dict:
     lr0s=lr0s,
     **grid,
     steps=steps[-1],
-    eval_at=steps if fair else (),
+    eval_at=steps if key else (),
   )
   accuracy_at = {s: m["accuracy"] for s, m in r.metrics_at.items()}
-  accuracy = accuracy_at[base_steps] if fair else r.metrics["accuracy"]
+  accuracy = accuracy_at[base_steps] if key else r.metrics["accuracy"]
   run = _page.provenance(0)
-  return {
+  result = {
     "accuracy_mean": accuracy.mean(0).tolist(),
     "accuracy_std": accuracy.std(0).tolist(),
     "final_lr_median": _page.nan_median(
@@ -348,17 +329,16 @@ def train_method(method, data, lr0s, grid, cost) -> dict:
     "num_seeds": grid["num_seeds"],
     "run": run["command"],
     "date": run["date"],
-    "fair": {
-      decision: {
-        "ratio": key,
-        "ratio_value": cost["ratios"][key],
-        "steps": steps,
-        "accuracy_mean": accuracy_at[steps].mean(0).tolist(),
-        "accuracy_std": accuracy_at[steps].std(0).tolist(),
-      }
-      for decision, (key, steps) in fair.items()
-    },
   }
+  if key:
+    result["fair"] = {
+      "ratio": key,
+      "ratio_value": cost["ratios"][key],
+      "steps": fair,
+      "accuracy_mean": accuracy_at[fair].mean(0).tolist(),
+      "accuracy_std": accuracy_at[fair].std(0).tolist(),
+    }
+  return result
 
 
 def run(args) -> dict:
@@ -419,22 +399,17 @@ def derive(summary: dict) -> dict:
     summary[name]["decades"] = _sweep.robust_range(
       mean_acc[name], lr0s, best, WITHIN
     )[0]
-  by_decision = {}
-  for decision in FAIR_BY_DECISION:
-    rows = fair_rows(summary, decision)
-    if rows:
-      fair_best = max(max(r["accuracy_mean"]) for r in rows.values())
-      for row in rows.values():
-        acc = np.array(row["accuracy_mean"])
-        row["decades"] = _sweep.robust_range(acc, lr0s, fair_best, WITHIN)[0]
-      by_decision[decision] = {"best": fair_best, "methods": rows}
-  two = by_decision.get("two_probes", {"best": None, "methods": {}})
+  rows = fair_rows(summary)
+  fair_best = max((max(r["accuracy_mean"]) for r in rows.values()), default=0)
+  for row in rows.values():
+    acc = np.array(row["accuracy_mean"])
+    row["decades"] = _sweep.robust_range(acc, lr0s, fair_best, WITHIN)[0]
   summary.update(_best=best, _goals=goals(mean_acc, std_acc, lr0s))
   summary["_compute_fair"] = {
     "step_cost": summary["_compute_fair"]["step_cost"],
-    **two,
+    "best": fair_best,
+    "methods": rows,
   }
-  summary["_compute_fair_by_decision"] = by_decision
   return summary
 
 
@@ -442,17 +417,16 @@ def _accuracy(entry: dict) -> dict:
   return {k: entry[k] for k in ("accuracy_mean", "accuracy_std")}
 
 
-def fair_rows(summary: dict, decision: str) -> dict:
-  """The compute-fair table of one decision rule: baselines, then climbers."""
-  ratio_of, climbers = FAIR_BY_DECISION[decision]
+def fair_rows(summary: dict) -> dict:
+  """The compute-fair table: baselines, then the two-probe climbers."""
   rows = {}
   for name in _methods(summary):
-    fair = summary[name].get("fair", {}).get(decision)
-    if name in ratio_of and fair is not None:
+    if "fair" in summary[name]:
+      fair = summary[name]["fair"]
       rows[name] = {"steps": fair["steps"], **_accuracy(fair)}
   if not rows:
     return {}
-  for name in climbers:
+  for name in FAIR_CLIMBERS:
     if name in summary:
       rows[name] = {"steps": summary["_steps"], **_accuracy(summary[name])}
   return rows
@@ -521,17 +495,17 @@ def summary_table(summary: dict) -> str:
   )
 
 
-def fair_table(summary: dict, decision: str) -> str:
-  """One decision rule's compute-fair table, with the text before it."""
-  table = summary["_compute_fair_by_decision"][decision]
+def fair_table(summary: dict) -> str:
+  """The compute-fair table, with the text before it."""
+  table = summary["_compute_fair"]
   lr0s, epochs = np.array(summary["_lr0"]), summary["_grid"]["epochs"]
   base = summary["_steps"]
-  climbers = [n for n in FAIR_BY_DECISION[decision][1] if n in summary]
+  climbers = [n for n in FAIR_CLIMBERS if n in summary]
   rows = []
   for name, row in table["methods"].items():
-    fair = summary[name].get("fair", {}).get(decision)
+    fair = summary[name].get("fair")
     extra = [f"{base} ({epochs} epochs)", "-", "-"]
-    if fair is not None and name not in climbers:
+    if fair is not None:
       extra = [
         f"{fair['steps']} ({fair['steps'] / base * epochs:.1f} epochs)",
         f"`{fair['ratio']}` = {fair['ratio_value']:.3f}",
@@ -546,7 +520,7 @@ def fair_table(summary: dict, decision: str) -> str:
     f"best at {epochs} epochs",
   ]
   return (
-    f"### {decision}\n\nBaselines at the cost of"
+    "Baselines at the cost of"
     f" {', '.join(climbers) or 'this rule'}; the band is 1 point below this"
     f" table's best row, {_page.percent(table['best'])}.\n\n"
     + _page.markdown_table([*headers, *BAND_HEADERS], rows)
@@ -564,7 +538,7 @@ def fair_section(summary: dict) -> str:
     "Each baseline's runs continue past its base budget to the base budget"
     " times the per-step cost of a hill climber of its family relative to"
     " it (the same runs: the first steps are those of the tables above),"
-    f" one table per decision rule, as measured in `{cost['path']}`"
+    f" as measured in `{cost['path']}`"
     f" (models.mlp: {cost['model']}; jax {cost['jax']}, optax"
     f" {cost['optax']}):\n\n"
     + ratios
@@ -573,10 +547,7 @@ def fair_section(summary: dict) -> str:
     " schedule-free SGD, Prodigy and D-Adaptation (not measured) these are"
     " upper bounds on hill climbing's relative cost, since each does at"
     " least the work of SGD or Adam per step. Hill climbing keeps its"
-    f" {summary['_grid']['epochs']} epochs.\n\n"
-    + "\n".join(
-      fair_table(summary, d) for d in summary["_compute_fair_by_decision"]
-    )
+    f" {summary['_grid']['epochs']} epochs.\n\n" + fair_table(summary)
   )
 
 
