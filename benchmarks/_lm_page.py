@@ -8,7 +8,6 @@ import numpy as np
 from . import _page
 from ._page import plt
 
-SEEDS_NOTE = "seeds 0 / 1 / ..."
 # What each candidate applies, in multiples of the rate its probes judge.
 APPLIED = {
   "next_batch_x1.25": "1.25x",
@@ -82,16 +81,17 @@ def _grid(runs: Sequence[dict]) -> dict[float, list[dict]]:
 def _chosen(grid: dict[float, list[dict]]) -> float:
   """A tuned grid's rate: the one run at more seeds, else seed 0's best."""
   return min(
-    grid, key=lambda lr: (-len(grid[lr]), _finite(grid[lr][0]["final"]))
+    grid, key=lambda lr: (-len(grid[lr]), finite(grid[lr][0]["final"]))
   )
 
 
-def _finite(x: float) -> float:
+def finite(x: float) -> float:
+  """``x``, or ``inf`` where it diverged."""
   return x if np.isfinite(x) else np.inf
 
 
 def _mean_final(runs: Sequence[dict]) -> float:
-  return float(np.mean([_finite(r["final"]) for r in runs]))
+  return float(np.mean([finite(r["final"]) for r in runs]))
 
 
 def goals_table(summary: dict) -> str:

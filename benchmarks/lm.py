@@ -221,7 +221,7 @@ def run_method(method, seed, settings, corpus, windows, done):
     seed0 = [done[k] for k in done if k[0] == method.name and k[2] == 0]
     if not seed0:
       return
-    lr0s = (min(seed0, key=lambda r: _finite(r["final"]))["lr0"],)
+    lr0s = (min(seed0, key=lambda r: _lm_page.finite(r["final"]))["lr0"],)
   for lr0 in lr0s:
     if (method.name, lr0, seed) in done:
       continue
@@ -247,10 +247,6 @@ def _only(method: Method, lr0s) -> Method:
   return dataclasses.replace(
     method, lr0s=tuple(x for x in method.lr0s if x in lr0s)
   )
-
-
-def _finite(x: float) -> float:
-  return x if np.isfinite(x) else np.inf
 
 
 MAKERS = {"baselines": baselines, "climb": climbers, "candidates": candidates}
