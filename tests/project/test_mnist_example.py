@@ -251,25 +251,6 @@ def test_hillclimb_on_a_smoothed_gradient_trains_too(
   )
 
 
-def test_one_probe_decision_trains_and_is_described(idx_dir, tmp_path):
-  # --decision one_probe needs value and grad, which the train step passes.
-  pytest.importorskip("flax")
-  workdir = tmp_path / "work"
-  out = run_main(
-    f"--workdir={workdir}",
-    "--source=idx",
-    f"--data_dir={idx_dir}",
-    f"--batch_size={BATCH_SIZE}",
-    "--epochs=2",
-    "--decision=one_probe",
-    "--slope_rtol=0.3",
-  )
-  assert "decision=one_probe, slope_rtol=0.3)" in out
-  summary = json.loads((workdir / "summary.json").read_text())
-  assert summary["optimizer"]["decision"] == "one_probe"
-  assert summary["test_accuracy"] > 0.6  # 12 steps; chance is 10%
-
-
 def test_the_run_length_reaches_the_stretch_unless_turned_off(example):
   default, train = example
   told = train._describe_optimizer(default.get_config(), 100)
