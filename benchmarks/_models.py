@@ -128,7 +128,7 @@ def _cnn_metrics(params, data: _train.Data) -> dict[str, float]:
 
 
 # Train it with loop="python": on XLA:CPU its step ran 45x slower per step
-# inside lax.scan (3 s against 0.07 s, measured here).
+# inside lax.scan (3 s against 0.07 s on a 2-core x86_64 CPU, jax 0.10.2).
 CNN_TASK = _train.Task("Flax MNIST CNN", _cnn_init, _cnn_loss, _cnn_metrics)
 
 
