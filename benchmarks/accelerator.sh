@@ -55,10 +55,10 @@ failed=0
 SECONDS=0
 echo "== kernel counts (at most ${count_seconds} s)"
 timeout "$count_seconds" python -m benchmarks.kernel_count \
-  --out "$out" --hlo "$out/hlo" --models "$models" $quick > /dev/null \
+  --out "$out" --hlo "$out/hlo" --models "$models" $quick \
   || failed=1
 echo "== step cost (at most ${cost_seconds} s; ${SECONDS} s so far)"
 timeout "$cost_seconds" python -m benchmarks.step_cost \
-  --out "$out" --models "$models" $quick > /dev/null || failed=1
+  --out "$out" --models "$models" $quick || failed=1
 echo "== done in ${SECONDS} s; results in $out"
 exit "$failed"
