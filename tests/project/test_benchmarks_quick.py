@@ -9,14 +9,15 @@ jax 0.10.2): a change to the harness or the library that moves them shows
 here. After a change that is meant to move them, rewrite them with
 ``BENCHMARK_REFERENCE=update python -m pytest
 tests/project/test_benchmarks_quick.py -k "safe_start or settling or
-first_step"`` and rerun the full experiments
-whose pages they stand for.
+first_step"`` and rerun the full experiments whose pages they stand for.
+Elsewhere than on a CPU the runs are checked, not compared.
 """
 
 import json
 import os
 
 import _user_shell
+import jax
 import numpy as np
 import pytest
 
@@ -57,6 +58,8 @@ def _assert_reproduces(out: str, name: str) -> None:
   assert got.pop("_provenance")[0]["command"] == (
     f"python -m benchmarks.{name} --quick"
   )
+  if jax.default_backend() != "cpu":
+    return  # The references hold a CPU's float32 rounding.
   reference = os.path.join(REFERENCE, f"{name}_quick.json")
   if os.environ.get("BENCHMARK_REFERENCE") == "update":
     # Also writes a new experiment's first reference.
