@@ -25,11 +25,6 @@ conditional branches; calls, such as the command buffers of XLA:GPU). It
 also counts the matrix products among them, inside fusions too. On a GPU a
 kernel is a launch; XLA:CPU runs the same units one after another as thunks.
 
-:func:`dots_per_weight` reads the lowered StableHLO instead
-(``lowered.as_text()``), what JAX hands XLA before any backend rewrites it:
-``tests/project/test_one_launch.py`` uses it to check that ``probe="vmap"``
-computes each layer's matrix product once for both candidates.
-
 Writes ``kernel_count.json`` and ``kernel_count.md`` and, with ``--hlo``,
 every optimized HLO module, so that a run on a machine one no longer has can
 be counted again::
@@ -39,7 +34,7 @@ be counted again::
 """
 
 import collections
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 import dataclasses
 import os
 import re
@@ -277,52 +272,6 @@ def count_launches(hlo_text: str) -> LaunchCounts:
 
   walk(entry, 1)
   return counts
-
-
-_DOT_GENERAL = re.compile(
-  r"stablehlo\.dot_general\s.*:\s*\((tensor<[^>]*>),\s*(tensor<[^>]*>)\)"
-)
-
-
-def _tensor_shape(tensor_type: str) -> tuple[int, ...]:
-  """``tensor<2x784x20xf32>`` -> ``(2, 784, 20)``."""
-  dims = tensor_type[len("tensor<") : -1].split("x")[:-1]
-  return tuple(int(d) for d in dims)
-
-
-def dots_per_weight(
-  stablehlo_text: str, weights: Mapping[str, Sequence[int]]
-) -> dict[str, dict[str, int]]:
-  """Counts the matrix products that take each weight, alone or batched.
-
-  A product counts for a weight when one of its operands has the weight's
-  shape (``"unbatched"``: one candidate's weight) or that shape with a leading
-  axis of 2 (``"batched"``: both candidates' weights in one product). Shapes
-  identify the weights, so give weights of distinct shapes, and none with an
-  axis of 2. A product inside a loop body counts once, however often the
-  loop runs.
-
-  Args:
-    stablehlo_text: ``jax.jit(f).lower(...).as_text()``.
-    weights: name -> shape of each weight matrix.
-
-  Returns:
-    name -> ``{"batched": n, "unbatched": n}``.
-  """
-  shapes = [tuple(shape) for shape in weights.values()]
-  if len(set(shapes)) != len(shapes):
-    raise ValueError(f"Weights of equal shapes cannot be told apart: {shapes}")
-  out = {name: {"batched": 0, "unbatched": 0} for name in weights}
-  for line in stablehlo_text.splitlines():
-    match = _DOT_GENERAL.search(line)
-    if not match:
-      continue
-    operands = {_tensor_shape(t) for t in match.groups()}
-    for name, shape in weights.items():
-      shape = tuple(shape)
-      out[name]["unbatched"] += shape in operands
-      out[name]["batched"] += (2, *shape) in operands
-  return out
 
 
 def programs(model) -> dict[str, tuple[Callable, tuple]]:
