@@ -54,7 +54,10 @@ class Experiment:
 
 def parser(experiment: Experiment) -> argparse.ArgumentParser:
   """The common options, and the experiment's own."""
-  p = argparse.ArgumentParser(description=experiment.doc.split("\n")[0])
+  p = argparse.ArgumentParser(
+    prog=f"python -m benchmarks.{experiment.name}",
+    description=experiment.doc.split("\n")[0],
+  )
   p.add_argument(
     "--quick", action="store_true", help="a small run that checks the plumbing"
   )
@@ -118,6 +121,14 @@ def load(out: str, name: str) -> Summary:
     return json.load(f)
 
 
+def save(out: str, name: str, summary: Summary) -> None:
+  """Writes ``<name>.json``, whole, then renamed: never seen half written."""
+  path = os.path.join(out, f"{name}.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump(summary, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
 def render(experiment: Experiment, summary: Summary, out: str) -> str:
   """The page of ``summary``, with its provenance at the end."""
   markdown = experiment.page(summary, out)
@@ -144,8 +155,7 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> Summary:
       runs = previous.get("_provenance", []) + summary["_provenance"]
       summary = experiment.merge(previous, summary)
       summary["_provenance"] = runs
-    with open(os.path.join(args.out, f"{experiment.name}.json"), "w") as f:
-      json.dump(summary, f, indent=1)
+    save(args.out, experiment.name, summary)
   markdown = render(experiment, summary, args.out)
   with open(os.path.join(args.out, f"{experiment.name}.md"), "w") as f:
     f.write(markdown)

@@ -1,6 +1,8 @@
 """Loading the benchmark data, labelled by origin."""
 
+import jax.numpy as jnp
 import numpy as np
+from sklearn import datasets as sk_datasets
 
 from benchmarks import _example
 from benchmarks import _train
@@ -67,4 +69,22 @@ def load_images(data: str, num_train: int) -> _train.Data:
     ds.test_labels,
     f"{ds.name} ({ds.source}), first {len(labels)} training images, all"
     f" {len(ds.test_labels)} test images",
+  )
+
+
+DIGITS_TRAIN = 1437
+
+
+def digits() -> _train.Data:
+  """sklearn's bundled digits, shuffled (seed 0), pixels in [0, 1]."""
+  x, y = sk_datasets.load_digits(return_X_y=True)
+  order = np.random.default_rng(0).permutation(len(y))
+  x, y = jnp.asarray(x[order] / 16.0, jnp.float32), jnp.asarray(y[order])
+  return _train.Data(
+    x[:DIGITS_TRAIN],
+    y[:DIGITS_TRAIN],
+    x[DIGITS_TRAIN:],
+    y[DIGITS_TRAIN:],
+    label=f"sklearn's 8x8 digits ({DIGITS_TRAIN} train /"
+    f" {len(y) - DIGITS_TRAIN} test)",
   )

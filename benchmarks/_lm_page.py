@@ -1,60 +1,246 @@
-"""The language-model benchmark's summary (lm.json) and page (lm.md, lm.png)."""
+"""The language-model benchmark's page (lm.md, lm.png), from lm.json."""
 
-import dataclasses
-import json
+from collections.abc import Sequence
 import os
-import platform
 
-import flax
-import jax
 import numpy as np
-import optax
 
-from ._page import command_line  # noqa: F401  (re-exported for lm.py)
+from . import _page
 from ._page import plt
 
+# What each candidate applies, in multiples of the rate its probes judge.
+APPLIED = {
+  "next_batch_x1.25": "1.25x",
+  "next_batch_x1.5": "1.5x",
+  "next_batch_x2": "2x",
+  "next_batch_x2_cosine": "2x cosine",
+}
+CANDIDATES = (
+  (
+    "hillclimb_adam, two probes every step",
+    "(a) probes on the gradient's batch (the former defaults)",
+  ),
+  ("next_batch", "(b) probes on the next batch"),
+  ("next_batch_x1.25", "(c) (b), applying 1.25x the judged rate"),
+  ("next_batch_x1.5", "(c) (b), applying 1.5x the judged rate"),
+  ("next_batch_x2", "(c) (b), applying 2x the judged rate"),
+  ("next_batch_x2_cosine", "(d) (b), applying 2x the judged rate x cosine"),
+  ("split_halves", "(d) direction from one half, probes on the other"),
+  (
+    "hillclimb_adam",
+    "(e) decision='stretch': the steps since the last decision, on the"
+    " batch after them (the defaults)",
+  ),
+  (
+    "hillclimb_adam, total_steps",
+    "(f) (e) told the run's length: probes centred back along the window"
+    " early, the last fifth of the steps shortened to zero",
+  ),
+)
 
-def load_summary(path: str, settings, data_label: str) -> dict:
-  """The summary in ``path`` if it was made with ``settings``, else a new one.
 
-  Groups run separately (``--group``) are merged into one summary; a summary
-  made with other settings (a ``--quick`` one, say) is started afresh.
+def _num(x: float, fmt: str = ".3f") -> str:
+  return format(x, fmt) if np.isfinite(x) else "diverged"
+
+
+def _seeds(runs: Sequence[dict], key: str) -> str:
+  return " / ".join(_num(r[key]) for r in sorted(runs, key=lambda r: r["seed"]))
+
+
+def _cells(runs: Sequence[dict]) -> list[str]:
+  """Final, best, worst final/best, largest spike, settled rate over seeds."""
+  collapse = max(r["final"] / r["best"] - 1 for r in runs)
+  spike = max(r["max_spike"] for r in runs)
+  settled = np.median([r["lr_settled"] for r in runs])
+  return [
+    _seeds(runs, "final"),
+    _seeds(runs, "best"),
+    f"{100 * collapse:+.1f}%" if np.isfinite(collapse) else "diverged",
+    _num(spike, ".2f"),
+    # Only the climbing methods' records hold a trajectory of their own.
+    f"{settled:.2g}" if "learning_rate" in runs[0] else "-",
+  ]
+
+
+HEADERS = [
+  "final bits/byte",
+  "best bits/byte",
+  "final vs best (worst seed)",
+  "largest spike",
+  "rate (median, last 20%)",
+]
+
+
+def _grid(runs: Sequence[dict]) -> dict[float, list[dict]]:
+  by_lr = {}
+  for r in runs:
+    by_lr.setdefault(r["lr0"], []).append(r)
+  return by_lr
+
+
+def _chosen(grid: dict[float, list[dict]]) -> float:
+  """A tuned grid's rate: the one run at more seeds, else seed 0's best."""
+  return min(
+    grid, key=lambda lr: (-len(grid[lr]), finite(grid[lr][0]["final"]))
+  )
+
+
+def finite(x: float) -> float:
+  """``x``, or ``inf`` where it diverged."""
+  return x if np.isfinite(x) else np.inf
+
+
+def _mean_final(runs: Sequence[dict]) -> float:
+  return float(np.mean([finite(r["final"]) for r in runs]))
+
+
+def goals_table(summary: dict) -> str:
+  """Each climbing rule against the language-model goals, over its lr0s.
+
+  The goals: from every lr0, a final loss (mean over seeds) no higher than
+  ``dadapt_adamw``'s, ``prodigy``'s and ``schedule_free_adamw``'s at their
+  defaults, and within 2% of the tuned AdamW-cosine; no run ending more than
+  5% above its best; no spike above 1.5.
   """
-  wanted = json.loads(json.dumps(dataclasses.asdict(settings)))
-  if os.path.exists(path):
-    with open(path) as f:
-      summary = json.load(f)
-    if summary.get("settings") == wanted:
-      return summary
-  return {
-    "settings": wanted,
-    "data": data_label,
-    "machine": machine(),
-    "groups": {},
-  }
+  baselines = summary["groups"].get("baselines", {}).get("runs", [])
+  by_method = {m: _grid([r for r in baselines if r["method"] == m])
+               for m in {r["method"] for r in baselines}}  # fmt: skip
+  defaults = [by_method.get(m, {}).get(0.0) for m in
+              ("dadapt_adamw", "prodigy")]  # fmt: skip
+  defaults.append(by_method.get("schedule_free_adamw", {}).get(2.5e-3))
+  if "adamw_cosine" not in by_method or None in defaults:
+    return "(The goals need every baseline's runs.)\n"
+  bar = min(_mean_final(runs) for runs in defaults)
+  adamw = 1.02 * _mean_final(by_method["adamw_cosine"][
+    _chosen(by_method["adamw_cosine"])])  # fmt: skip
+  rows = []
+  groups = summary["groups"]
+  runs = [r for g in ("climb", "candidates")
+          for r in groups.get(g, {}).get("runs", [])]  # fmt: skip
+  for method in dict.fromkeys(r["method"] for r in runs):
+    grid = _grid([r for r in runs if r["method"] == method])
+    finals = [_mean_final(v) for v in grid.values()]
+    method_runs = [r for v in grid.values() for r in v]
+    rows.append([
+      method,
+      " / ".join(f"{lr0:g}" for lr0 in grid),
+      " / ".join(_num(f) for f in finals),
+      f"{sum(f <= bar for f in finals)} of {len(finals)}",
+      f"{sum(f <= adamw for f in finals)} of {len(finals)}",
+      *_cells(method_runs)[2:4],
+    ])  # fmt: skip
+  return (
+    f"Bars: {bar:.3f} (the best of `dadapt_adamw`, `prodigy` and"
+    f" `schedule_free_adamw` at their defaults, mean over seeds) and"
+    f" {adamw:.3f} (the tuned AdamW-cosine's mean plus 2%).\n\n"
+    + _page.markdown_table(
+      [
+        "rule",
+        "lr0s",
+        "final, mean over seeds",
+        "at or below the defaults",
+        "within 2% of AdamW-cosine",
+        "final vs best (worst run)",
+        "largest spike",
+      ],
+      rows,
+    )
+  )
 
 
-def machine() -> dict:
-  """Hardware and library versions, as facts for the page."""
-  return {
-    "platform": platform.platform(),
-    "cpus": os.cpu_count(),
-    "python": platform.python_version(),
-    "jax": jax.__version__,
-    "devices": str(jax.devices()),
-    "optax": optax.__version__,
-    "flax": flax.__version__,
-  }
+def summary_table(summary: dict) -> str:
+  """One line per method (tuned: its chosen rate) and per climbing lr0."""
+  rows = []
+  for group in ("baselines", "climb"):
+    runs = summary["groups"].get(group, {}).get("runs", [])
+    for method in dict.fromkeys(r["method"] for r in runs):
+      grid = _grid([r for r in runs if r["method"] == method])
+      if group == "baselines" and len(grid) > 1:
+        chosen = _chosen(grid)
+        rows.append([method, f"{chosen:g} (tuned)", *_cells(grid[chosen])])
+      else:
+        for lr0, lr_runs in grid.items():
+          label = f"{lr0:g}" if group == "climb" else "default"
+          rows.append([method, label, *_cells(lr_runs)])
+  return _page.markdown_table(["method", "lr (peak / lr0)", *HEADERS], rows)
 
 
-def write_page(summary: dict, out: str) -> None:
-  """Writes lm.md and lm.png in ``out`` from ``summary``."""
-  from . import _lm_tables
+def tuning_table(summary: dict) -> str:
+  """Every grid point of the tuned baselines, seed 0."""
+  rows = []
+  for r in summary["groups"].get("baselines", {}).get("runs", []):
+    if r["seed"] == 0 and r["lr0"] > 0:
+      rows.append([r["method"], f"{r['lr0']:g}", _num(r["final"]),
+                   _num(r["best"]), _num(r["max_spike"], ".2f")])  # fmt: skip
+  return _page.markdown_table(
+    ["method", "lr", "final", "best", "largest spike"], rows
+  )
 
-  text = _lm_tables.page(summary)
-  with open(os.path.join(out, "lm.md"), "w") as f:
-    f.write(text)
+
+def candidates_table(summary: dict) -> str:
+  """The candidate decisions side by side, the former defaults as (a)."""
+  groups = summary["groups"]
+  candidate_runs = groups.get("candidates", {}).get("runs", [])
+  lr0s = sorted({r["lr0"] for r in candidate_runs})
+  runs = groups.get("climb", {}).get("runs", []) + candidate_runs
+  rows = []
+  for name, label in CANDIDATES:
+    grid = _grid([r for r in runs if r["method"] == name])
+    for lr0 in lr0s:
+      if lr0 in grid:
+        applied = APPLIED.get(name, "1x")
+        rows.append([label, f"{lr0:g}", *_cells(grid[lr0]), applied])
+  return _page.markdown_table(
+    ["decision", "lr0", *HEADERS[:-1], "judged rate (median, last 20%)",
+     "applied"], rows,
+  )  # fmt: skip
+
+
+def runs(summary: dict) -> str:
+  lines = [f"- Data: {summary['data']}"]
+  for name, group in summary["groups"].items():
+    lines.append(
+      f"- Group {name}: {len(group['runs'])} runs,"
+      f" {group['seconds'] / 60:.0f} min of wall time"
+    )
+  return "\n".join(lines) + "\n"
+
+
+def page(summary: dict, out: str) -> str:
   figure(summary, os.path.join(out, "lm.png"))
+  s = summary["settings"]
+  c = s["config"]
+  return (
+    _page.header(
+      "A byte-level transformer language model",
+      "lm",
+      f"A decoder transformer ({c['num_layers']} layers, width"
+      f" {c['width']}, {c['num_heads']} heads, {c['length']}-byte context)"
+      " learns to predict the next byte of Debian's fortunes, in batches of"
+      f" 32 random windows of the training records, for {s['steps']} steps;"
+      " the score is the loss in bits per byte on held-out records (about"
+      " one in ten, chosen by the CRC-32 of the record's bytes), measured"
+      f" every {s['eval_every']} steps on {s['validation_windows']} windows"
+      f" ({s['validation_windows'] * c['length']} predicted bytes) spread"
+      " over the held-out text. A seed fixes the initial parameters and the"
+      " batches, the same for every optimizer. Cells list seeds 0 / 1. The"
+      " largest spike is the largest ratio of a batch loss to the running"
+      " average (decay 0.95) of the batch losses before it, after the first"
+      " 5% of the steps; final vs best compares the last validation loss"
+      " with the lowest measured in the run.",
+    )
+    + "## Baselines and hill climbing at their defaults\n\n"
+    + summary_table(summary)
+    + "\n## Against the language-model goals\n\n"
+    + goals_table(summary)
+    + "\n## Tuning grids (seed 0)\n\n"
+    + tuning_table(summary)
+    + "\n## Candidate decisions for hill climbing\n\n"
+    + candidates_table(summary)
+    + "\n![validation curves and learning rates](lm.png)\n\n"
+    + "## Runs\n\n"
+    + runs(summary)
+  )
 
 
 def _runs(summary, group, method=None):
@@ -85,9 +271,7 @@ def figure(summary: dict, path: str) -> None:
     ax.set_xlabel("step")
     if ax.lines:
       ax.legend(fontsize=6)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _page.save(fig, path)
 
 
 def _best_runs(summary) -> dict[str, dict]:

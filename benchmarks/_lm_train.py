@@ -4,7 +4,7 @@ A run's steps go through ``jax.lax.scan`` inside one ``jax.jit`` per stretch
 between evaluations. Measured on a 2-core CPU, that was faster than a jitted
 step called from a Python loop, and faster per run than a ``jax.vmap`` over
 several learning rates (XLA:CPU runs the batched matrix products of a vmapped
-transformer slower than the plain ones); ``python benchmarks/lm_step_modes.py``
+transformer slower than the plain ones); ``benchmarks.lm_step_modes``
 measures them side by side.
 
 A seed fixes the initial parameters and the batches: step ``t`` trains on
@@ -13,16 +13,15 @@ with a key folded from the seed and ``t``, so every optimizer sees the same
 data in the same order, and the next step's batch is known in advance.
 """
 
-from collections.abc import Callable
 import dataclasses
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from . import _train
 from . import _transformer
 
 # What ``update`` receives besides the gradient (the probes' data):
@@ -33,27 +32,16 @@ FEEDS = ("none", "same", "next", "split")
 
 
 @dataclasses.dataclass(frozen=True)
-class Method:
-  """An optimizer, its grid of starting learning rates, and how to feed it.
+class Method(_train.Method):
+  """A ``_train.Method`` with its grid of starting rates and its feed.
 
-  Attributes:
-    name: label used in tables and figures.
-    make: ``make(lr0, steps) -> optax transformation``; ``lr0`` is traced,
-      ``steps`` is the run's length (for schedules).
-    lr0s: the learning rates (peaks, starting points) to train from.
-    feed: one of ``FEEDS``.
-    learning_rate: ``learning_rate(state, lr0)``, the rate recorded after each
-      step (the climbed one for hill climbing).
-    eval_params: ``eval_params(state, params)``, the parameters to evaluate
-      (schedule-free methods evaluate an average, not the iterate).
+  ``make(lr0, steps)`` also takes the run's length (for schedules); ``lr0s``
+  are the learning rates (peaks, starting points) to train from; ``feed`` is
+  one of ``FEEDS``.
   """
 
-  name: str
-  make: Callable[[jax.Array, int], optax.GradientTransformation]
-  lr0s: tuple[float, ...]
+  lr0s: tuple[float, ...] = ()
   feed: str = "none"
-  learning_rate: Callable[[Any, jax.Array], jax.Array] = lambda state, lr0: lr0
-  eval_params: Callable[[Any, Any], Any] = lambda state, params: params
 
   def __post_init__(self):
     if self.feed not in FEEDS:
@@ -159,8 +147,8 @@ def _gradient(feed, loss, params, batch, next_batch):
     probe_batch = batch[half:]
     probe_value = loss(params, probe_batch)
     value = (value + probe_value) / 2  # the whole batch's loss, recorded
-  extra = {"value_fn": loss, "value": probe_value, "grad": grads}
-  return value, grads, {**extra, "batch": probe_batch}
+  extra = {"value_fn": loss, "value": probe_value, "batch": probe_batch}
+  return value, grads, extra
 
 
 def init_and_step(method, steps, batch_size, config):

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from benchmarks import _train
-from optax_hillclimb import _search
+from optax_hillclimb import _transform
 
 # The dead units are counted after these steps, and at the end.
 DEAD_AFTER = (1, 20)
@@ -83,4 +83,4 @@ def in_reach(problem: Problem, alias: str, sgd_rates, lr0s) -> np.ndarray:
     return np.ones((len(problem.loss_scales), lr0s.size), bool)
   scales = np.asarray(problem.loss_scales)[:, None]
   needed = np.asarray(sgd_rates)[:, None] * problem.raw_scale / scales
-  return lr0s * max(_search.SCALE_SEARCH) >= needed
+  return lr0s * max(_transform.SCALE_SEARCH) >= needed

@@ -9,6 +9,7 @@ and ``loss(params, batch) -> scalar``. Step time does not depend on what the
 pixels or tokens are, so nothing is loaded from disk.
 """
 
+import argparse
 from collections.abc import Callable
 import dataclasses
 from typing import Any
@@ -127,8 +128,53 @@ def _cnn_metrics(params, data: _train.Data) -> dict[str, float]:
 
 
 # Train it with loop="python": on XLA:CPU its step ran 45x slower per step
-# inside lax.scan (3 s against 0.07 s, measured here).
+# inside lax.scan (3 s against 0.07 s on a 2-core x86_64 CPU, jax 0.10.2).
 CNN_TASK = _train.Task("Flax MNIST CNN", _cnn_init, _cnn_loss, _cnn_metrics)
+
+
+def digits_init(key):
+  keys = jax.random.split(key, 2)
+  he = lambda k, shape: jax.random.normal(k, shape) * np.sqrt(2 / shape[0])
+  return [
+    {"w": he(keys[0], (64, 64)), "b": jnp.zeros(64)},
+    {"w": he(keys[1], (64, 10)), "b": jnp.zeros(10)},
+  ]
+
+
+def digits_hidden(params, x):
+  return jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
+
+
+def digits_logits(params, x):
+  return digits_hidden(params, x) @ params[1]["w"] + params[1]["b"]
+
+
+def digits_loss(params, x, y):
+  return optax.softmax_cross_entropy_with_integer_labels(
+    digits_logits(params, x), y
+  ).mean()
+
+
+def digits_dead_share(params, x):
+  """The share of hidden units that output 0 on every input of ``x``."""
+  return jnp.mean(jnp.all(digits_hidden(params, x) == 0, axis=0))
+
+
+def digits_metrics(params, data: _train.Data) -> dict[str, jax.Array]:
+  """Test loss and accuracy, and the hidden units dead on the training set."""
+  return {
+    "test_loss": digits_loss(params, data.x_test, data.y_test),
+    "accuracy": jnp.mean(
+      jnp.argmax(digits_logits(params, data.x_test), -1) == data.y_test
+    ),
+    "dead": digits_dead_share(params, data.x_train),
+  }
+
+
+# The digits classifier of safe_start and first_step.
+DIGITS_TASK = _train.Task(
+  "digits MLP 64-64-10", digits_init, digits_loss, digits_metrics
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,3 +338,34 @@ def transformer(
     batch=(tokens[:, :-1], tokens[:, 1:]),
     loss=loss,
   )
+
+
+# The models whose steps step_cost and kernel_count time and count.
+MODEL_NAMES = ("mlp", "cnn", "transformer")
+# Their quick sizes, which compile in seconds.
+QUICK_SIZES = {
+  "mlp": dict(batch_size=100),
+  "cnn": dict(batch_size=8),
+  "transformer": dict(
+    batch_size=2, seq_len=16, width=32, num_layers=1, num_heads=2
+  ),
+}
+# Learning rates only keep the timed runs finite; they do not change the work
+# a step does.
+SGD_LR = 1e-2
+
+
+def build_model(name: str, quick: bool, seed: int = 0) -> Model:
+  """One of ``MODEL_NAMES``, at its benchmark size or, if quick, small."""
+  return globals()[name](seed, **(QUICK_SIZES[name] if quick else {}))
+
+
+def model_list(models: str) -> list[str]:
+  """``--models``: comma-separated names of ``MODEL_NAMES``."""
+  wanted = models.split(",")
+  unknown = sorted(set(wanted) - set(MODEL_NAMES))
+  if unknown:
+    raise argparse.ArgumentTypeError(
+      f"unknown models {unknown}, expected some of {MODEL_NAMES}"
+    )
+  return wanted

@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from typing import Any
 import warnings
@@ -59,16 +60,13 @@ def nan_median(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def script_name() -> str:
-  """The running benchmark's name: ``robustness`` for ``robustness.py``."""
-  spec = sys.modules["__main__"].__spec__
-  if spec is not None:
-    return spec.name.rsplit(".", 1)[-1]
-  return os.path.splitext(os.path.basename(sys.argv[0]))[0]
+  """The running experiment's name (``python -m benchmarks.<name>``)."""
+  return sys.modules["__main__"].__spec__.name.rsplit(".", 1)[-1]
 
 
 def command(name: str, args: Sequence[str] = ()) -> str:
   """A benchmark's command as a reader types it, from the repository root."""
-  return " ".join([f"python benchmarks/{name}.py", *map(shlex.quote, args)])
+  return " ".join([f"python -m benchmarks.{name}", *map(shlex.quote, args)])
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:
@@ -117,12 +115,14 @@ def details(summary: str, body: str) -> str:
 
 def provenance_block(runs: Sequence[dict[str, str]]) -> str:
   """A collapsible block saying how each run behind a page was made."""
-  lines = [
-    f"- `{run['command']}`: {run['hardware']}, {run['software']};"
-    f" {run['date']}"
-    + (f", {run['seconds']} s" if run.get("seconds") is not None else "")
-    for run in runs
-  ]
+  lines = []
+  for run in runs:
+    when = [str(run[k]) + unit for k, unit in (("date", ""), ("seconds", " s"))
+            if run.get(k) is not None]  # fmt: skip
+    lines.append(
+      f"- `{run['command']}`: {run['hardware']}, {run['software']}"
+      + ("; " + ", ".join(when) if when else "")
+    )
   return details("How these numbers were made", "\n".join(lines))
 
 
@@ -181,3 +181,37 @@ def save(fig, path: str, dpi: int = 100) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=dpi)
   plt.close(fig)
+
+
+def run_facts() -> dict[str, Any]:
+  """The device, the checkout and the versions a measurement ran with."""
+  device = jax.devices()[0]
+  return {
+    "device": {
+      "platform": device.platform,
+      "device_kind": device.device_kind,
+      "num_devices": jax.device_count(),
+      "cpu_count": os.cpu_count(),
+      "machine": platform.machine(),
+    },
+    "git": git_version(),
+    "jax_version": jax.__version__,
+    "optax_version": optax.__version__,
+  }
+
+
+def git_version() -> str:
+  """The checkout's commit, with ``-dirty`` if files differ from it."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  try:
+    out = subprocess.run(
+      ["git", "describe", "--always", "--dirty"],
+      cwd=root,
+      capture_output=True,
+      text=True,
+      check=True,
+      timeout=30,
+    )
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+  return out.stdout.strip()

@@ -1,10 +1,10 @@
 """Candidate picks of the first update's scale search, and their swap.
 
-A pick has the signature of ``_search.pick_scale``: ``(candidates, losses)
--> (index of the chosen candidate, whether the losses differ at all)``.
-:func:`picking` swaps one in for the library's while a training program is
-traced, so that a whole grid trains with it (``benchmarks/first_step.py``
-measures them side by side).
+A pick has the signature of ``optax_hillclimb._transform.pick_scale``:
+``(candidates, losses) -> (index of the chosen candidate, whether the losses
+differ at all)``. :func:`picking` swaps one in for the library's while a
+training program is traced, so that a whole grid trains with it
+(``benchmarks.first_step`` measures them side by side).
 """
 
 from collections.abc import Callable
@@ -12,9 +12,11 @@ import contextlib
 
 import jax.numpy as jnp
 
-from optax_hillclimb import _search
+from optax_hillclimb import _transform
 
-DECADES = _search.SCALE_SEARCH
+DECADES = _transform.SCALE_SEARCH
+# The library's bound on the first step, whatever its value.
+LIBRARY_BOUND = "library"
 # Each decade and its double: the doubles score a second step of the same
 # length (w - 2 c u) for the two-step pick.
 DOUBLED = tuple(sorted(DECADES + tuple(2 * c for c in DECADES)))
@@ -71,11 +73,11 @@ HALF = fraction_of_best(0.5)
 BEFORE = "half of best (before)"
 AFTER = "half, step <= 0.2 norm(w) (after)"
 # name: (pick, scale_search, longest first step as a fraction of the
-# parameters' norm, or None).
+# parameters' norm: a number, None for no bound or LIBRARY_BOUND).
 PICKS = {
   BEFORE: (HALF, DECADES, None),
   "half, step <= 0.1 norm(w)": (HALF, DECADES, 0.1),
-  AFTER: (HALF, DECADES, _search.MAX_RELATIVE_STEP),
+  AFTER: (HALF, DECADES, LIBRARY_BOUND),
   "half, step <= 0.3 norm(w)": (HALF, DECADES, 0.3),
   "tenth of best": (fraction_of_best(0.1), DECADES, None),
   "half, a decade lower": (decade_lower(HALF), DECADES, None),
@@ -88,26 +90,21 @@ PICKS = {
 
 
 @contextlib.contextmanager
-def picking(pick: Callable, max_relative_step: float | None):
+def picking(pick: Callable, max_relative_step: float | str | None):
   """Swaps ``pick`` and the bound in for the library's while tracing.
 
-  With ``max_relative_step``, the search sees ``inf`` for candidates whose
-  step is longer than that fraction of the parameters' norm
-  (``_search.bound_steps``); with ``None``, no bound, whatever the library's.
+  The scale search reads ``_transform.pick_scale`` and
+  ``_transform.MAX_RELATIVE_STEP`` when it is traced; ``None`` lifts the
+  bound (``inf``), ``LIBRARY_BOUND`` keeps the library's.
   """
-  library = _search.pick_scale, _search.search
-
-  def search(*args, step_norm, params_norm, **kwargs):
-    if max_relative_step is not None:
-      lr0, candidates, losses = args
-      bounded = _search.bound_steps(
-        candidates, losses, step_norm, params_norm, max_relative_step
-      )
-      args = lr0, candidates, bounded
-    return library[1](*args, **kwargs)
-
-  _search.pick_scale, _search.search = pick, search
+  library = _transform.pick_scale, _transform.MAX_RELATIVE_STEP
+  if max_relative_step is None:
+    max_relative_step = float("inf")
+  elif max_relative_step == LIBRARY_BOUND:
+    max_relative_step = library[1]
+  _transform.pick_scale = pick
+  _transform.MAX_RELATIVE_STEP = max_relative_step
   try:
     yield
   finally:
-    _search.pick_scale, _search.search = library
+    _transform.pick_scale, _transform.MAX_RELATIVE_STEP = library

@@ -88,46 +88,33 @@ def hillclimb_learning_rate(state: Any, lr0: jax.Array) -> jax.Array:
   return ohc.get_learning_rate(state)
 
 
-# The aliases' defaults before the stretch decision: two probes at every
-# step, 1% steps growing by half along a streak.
-EVERY_STEP = dict(decision="two_probes", every_k=1, lrlr=0.01, lrlr_growth=1.5)
-
-# The blog post's rule exactly: two probes at every step, fixed 1% steps,
-# ties lower the learning rate, no guard, no scale search.
-POST_RULE = EVERY_STEP | dict(
-  guard=False, lrlr_growth=1.0, tie_break="down", scale_search=None
-)
+# Two probes at every step, 1% steps growing along a streak: the aliases'
+# defaults before the stretch decision.
+EVERY_STEP = dict(decision="two_probes", every_k=1, lrlr=0.01)
 
 
-def hillclimber(name: str, make: Callable[..., Any], **settings) -> Method:
-  """``make(lr0, **settings)``, a hill climber, its learning rate recorded.
+def reference_rule(lr0, **overrides) -> optax.GradientTransformation:
+  """The blog post's rule, ``overrides`` aside.
 
-  The cheaper decisions (``decision="one_probe"`` or ``"no_probe"``) need the
-  gradient, which :func:`with_grad` passes them.
+  A smoothed gradient, two probes at every step, fixed 1% steps, ties lower
+  the learning rate, no guard, no scale search.
   """
-  cheaper = settings.get("decision", "two_probes") != "two_probes"
-  wrap = with_grad if cheaper else (lambda tx: tx)
-  return Method(
-    name,
-    lambda lr0: wrap(make(lr0, **settings)),
-    learning_rate=hillclimb_learning_rate,
+  settings = EVERY_STEP | dict(
+    lrlr_growth=1.0, tie_break="down", guard=False, scale_search=None
+  )
+  return optax.chain(
+    optax.ema(0.9, debias=True),
+    ohc.scale_by_hillclimb(lr0, **(settings | overrides)),
   )
 
 
-def with_grad(tx: optax.GradientTransformation) -> optax.GradientTransformation:
-  """``tx`` receiving its incoming updates as ``grad=``, unless given.
-
-  The loops pass ``value_fn`` and ``value`` only; at the head of a chain the
-  incoming updates are the gradient, which the cheaper decisions need as
-  ``grad``.
-  """
-  tx = optax.with_extra_args_support(tx)
-
-  def update_fn(updates, state, params=None, **extra_args):
-    extra_args.setdefault("grad", updates)
-    return tx.update(updates, state, params, **extra_args)
-
-  return optax.GradientTransformationExtraArgs(tx.init, update_fn)
+def hillclimber(name: str, make: Callable[..., Any], **settings) -> Method:
+  """``make(lr0, **settings)``, a hill climber, its learning rate recorded."""
+  return Method(
+    name,
+    lambda lr0: make(lr0, **settings),
+    learning_rate=hillclimb_learning_rate,
+  )
 
 
 @dataclasses.dataclass(frozen=True)

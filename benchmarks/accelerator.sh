@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The accelerator run: what probing costs per step (benchmarks/step_cost.py)
+# The accelerator run: what probing costs per step (benchmarks.step_cost)
 # and how many kernels a probe step launches in each probe mode
-# (benchmarks/kernel_count.py), on JAX's default device:
+# (benchmarks.kernel_count), on JAX's default device:
 #
 #   bash benchmarks/accelerator.sh OUT_DIR [--quick]
 #
 # Needs jax (with the accelerator's plugin), optax and flax, and no network;
 # runs this checkout's code from any directory. Writes device.txt,
-# kernel_counts.{json,md}, hlo/ and step_cost.{json,md} under OUT_DIR. Each
+# kernel_count.{json,md}, hlo/ and step_cost.{json,md} under OUT_DIR. Each
 # part stops at its time limit below, so that the whole stays under 8
 # minutes; --quick does the MLP only, small: the plumbing check CI runs on CPU.
 set -euo pipefail
@@ -55,11 +55,10 @@ failed=0
 SECONDS=0
 echo "== kernel counts (at most ${count_seconds} s)"
 timeout "$count_seconds" python -m benchmarks.kernel_count \
-  --out "$out" --models "$models" $quick | tee "$out/kernel_counts.md" \
+  --out "$out" --hlo "$out/hlo" --models "$models" $quick \
   || failed=1
 echo "== step cost (at most ${cost_seconds} s; ${SECONDS} s so far)"
 timeout "$cost_seconds" python -m benchmarks.step_cost \
-  --models "$models" --json "$out/step_cost.json" $quick \
-  | tee "$out/step_cost.md" || failed=1
+  --out "$out" --models "$models" $quick || failed=1
 echo "== done in ${SECONDS} s; results in $out"
 exit "$failed"

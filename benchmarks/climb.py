@@ -24,15 +24,12 @@ variant against a probe step of ``hillclimb`` (two probes, every step), on
 the MLP and (with ``--cnn``) on Flax's MNIST CNN; the goal is a step of
 ``climb`` with one hyperparameter probed per step costing no more than it.
 
-  python benchmarks/climb.py --cnn --seeds 3 --rounds-cnn 12
+  python -m benchmarks.climb --cnn --seeds 3 --rounds-cnn 12
 """
 
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/climb.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
@@ -43,7 +40,6 @@ from . import _page
 from . import _sweep
 from . import _timing
 from . import _train
-from . import step_cost
 from ._page import plt
 
 WITHIN = 0.01  # the goal: one accuracy point
@@ -201,20 +197,20 @@ def cost_optimizers(lr0: float = 0.1):
 def measure_cost(model: _models.Model, rounds: int, names=COST_VARIANTS):
   """Per-step time of each variant, and its ratio to hillclimb's step.
 
-  Timed as ``step_cost.py`` times its variants, in interleaved rounds.
+  Timed as ``step_cost`` times its variants, in interleaved rounds.
   """
   variants = [
-    step_cost.Variant(name, opt, step_cost._hillclimb_step)
+    _timing.Variant(name, opt, _timing.probing_step)
     for name, opt in cost_optimizers().items()
     if name in names
   ]
-  programs = step_cost.compile_programs(model, variants)
-  steps = step_cost.STEPS_PER_ROUND
-  seconds = step_cost.time_rounds(programs, model.batch, rounds, steps)
+  programs = _timing.compile_programs(model, variants)
+  steps = _timing.STEPS_PER_ROUND
+  seconds = _timing.time_rounds(programs, model.batch, rounds, steps)
   out = {"model": model.description, "rounds": rounds, "steps_per_round": steps}
   for name, s in seconds.items():
     out[name] = {
-      "ms_per_step_median": 1e3 * step_cost._typical_step(s),
+      "ms_per_step_median": 1e3 * _timing.typical_step(s),
       "over_hillclimb": _timing.round_ratios(s, seconds[COST_VARIANTS[1]]),
     }
   return out

@@ -9,24 +9,22 @@ digits classifier of ``benchmarks/safe_start.py``. SGD's first step at its
 best rate is the baseline: how many hidden units may a first step kill?
 The page (``DESCRIPTION`` below) says how each number is made.
 
-  python benchmarks/first_step.py
+  python -m benchmarks.first_step
 """
 
 import numpy as np
 import optax
 
-if not __package__:  # Run as a file: python benchmarks/first_step.py.
-  import _as_module  # noqa: F401
-
 import optax_hillclimb as ohc
 
 from . import _cli
+from . import _data
 from . import _loss_scales
+from . import _models
 from . import _page
 from . import _picks
 from . import _regression
 from . import _train
-from . import safe_start
 
 LR0S = tuple(float(10 ** (k / 2)) for k in range(-12, 5))
 QUICK_LR0S = (1e-6, 10**-2.5, 100.0)
@@ -46,8 +44,8 @@ def problems() -> list[_loss_scales.Problem]:
   )
   digits = _loss_scales.Problem(
     "digits",
-    safe_start.digits(),
-    lambda _: safe_start.TASK,
+    _data.digits(),
+    lambda _: _models.DIGITS_TASK,
     "accuracy",
     dict(batch_size=64, epochs=3),
   )
@@ -340,7 +338,7 @@ and `value_fn`, as a user would.
   For `hillclimb`, whose rates scale with the loss as SGD's do, cells where
   lr0 x 1e6 is below SGD's best rate for that scale are out of the search's
   reach and left out of the summaries.
-- digits: the classifier of `benchmarks/safe_start.py` (sklearn's 8x8 digits,
+- digits: the classifier of `benchmarks.safe_start` (sklearn's 8x8 digits,
   a 64-64-10 ReLU MLP, batch 64, 3 epochs of 22 steps).
 
 Dead units: hidden units that output 0 on every training example. The

@@ -1,6 +1,6 @@
 r"""Counts the kernels that one probe step launches, in each probe mode.
 
-For each model of the step-cost benchmark (``benchmarks/step_cost.py``), this
+For each model of the step-cost benchmark (``benchmarks.step_cost``), this
 compiles, on the default device:
 
 * ``forward``: one loss evaluation, the unit of the counts;
@@ -25,23 +25,17 @@ conditional branches; calls, such as the command buffers of XLA:GPU). It
 also counts the matrix products among them, inside fusions too. On a GPU a
 kernel is a launch; XLA:CPU runs the same units one after another as thunks.
 
-:func:`dots_per_weight` reads the lowered StableHLO instead
-(``lowered.as_text()``), what JAX hands XLA before any backend rewrites it:
-``tests/project/test_one_launch.py`` uses it to check that ``probe="vmap"`` computes
-each layer's matrix product once for both candidates.
+Writes ``kernel_count.json`` and ``kernel_count.md`` and, with ``--hlo``,
+every optimized HLO module, so that a run on a machine one no longer has can
+be counted again::
 
-Writes ``kernel_counts.json``, and every optimized HLO module under ``hlo/``
-so that a run on a machine one no longer has can be counted again::
-
-  python benchmarks/kernel_count.py --out kernels
-  python benchmarks/kernel_count.py --out kernels --quick  # small models
+  python -m benchmarks.kernel_count --out kernels --hlo kernels/hlo
+  python -m benchmarks.kernel_count --out kernels --quick  # small models
 """
 
-import argparse
 import collections
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 import dataclasses
-import json
 import os
 import re
 import sys
@@ -50,13 +44,13 @@ from typing import Any
 import jax
 import optax
 
-if not __package__:  # Run as a file: python benchmarks/kernel_count.py.
-  import _as_module  # noqa: F401
-
 import optax_hillclimb as ohc
 
+from . import _cli
+from . import _models
+from . import _page
+from . import _timing
 from . import _train
-from . import step_cost
 
 PROBE_MODES = ("vmap", "sequential")
 
@@ -280,68 +274,24 @@ def count_launches(hlo_text: str) -> LaunchCounts:
   return counts
 
 
-_DOT_GENERAL = re.compile(
-  r"stablehlo\.dot_general\s.*:\s*\((tensor<[^>]*>),\s*(tensor<[^>]*>)\)"
-)
-
-
-def _tensor_shape(tensor_type: str) -> tuple[int, ...]:
-  """``tensor<2x784x20xf32>`` -> ``(2, 784, 20)``."""
-  dims = tensor_type[len("tensor<") : -1].split("x")[:-1]
-  return tuple(int(d) for d in dims)
-
-
-def dots_per_weight(
-  stablehlo_text: str, weights: Mapping[str, Sequence[int]]
-) -> dict[str, dict[str, int]]:
-  """Counts the matrix products that take each weight, alone or batched.
-
-  A product counts for a weight when one of its operands has the weight's
-  shape (``"unbatched"``: one candidate's weight) or that shape with a leading
-  axis of 2 (``"batched"``: both candidates' weights in one product). Shapes
-  identify the weights, so give weights of distinct shapes, and none with an
-  axis of 2. A product inside a loop body counts once, however often the
-  loop runs.
-
-  Args:
-    stablehlo_text: ``jax.jit(f).lower(...).as_text()``.
-    weights: name -> shape of each weight matrix.
-
-  Returns:
-    name -> ``{"batched": n, "unbatched": n}``.
-  """
-  shapes = [tuple(shape) for shape in weights.values()]
-  if len(set(shapes)) != len(shapes):
-    raise ValueError(f"Weights of equal shapes cannot be told apart: {shapes}")
-  out = {name: {"batched": 0, "unbatched": 0} for name in weights}
-  for line in stablehlo_text.splitlines():
-    match = _DOT_GENERAL.search(line)
-    if not match:
-      continue
-    operands = {_tensor_shape(t) for t in match.groups()}
-    for name, shape in weights.items():
-      shape = tuple(shape)
-      out[name]["unbatched"] += shape in operands
-      out[name]["batched"] += (2, *shape) in operands
-  return out
-
-
 def programs(model) -> dict[str, tuple[Callable, tuple]]:
   """The programs counted for one model: name -> (function, arguments)."""
-  lr = step_cost.SGD_LR[model.name]
+  lr = _models.SGD_LR
   out = {"forward": (model.loss, (model.params, model.batch))}
   for mode in PROBE_MODES:
-    opt = ohc.scale_by_hillclimb(lr, probe=mode, scale_search=None)
+    opt = ohc.scale_by_hillclimb(
+      lr, probe=mode, scale_search=None, **_train.EVERY_STEP
+    )
 
     def update(grads, state, params, batch, opt=opt):
       return opt.update(grads, state, params, value_fn=model.loss, batch=batch)
 
     args = (model.params, opt.init(model.params), model.params, model.batch)
     out[f"probe_{mode}"] = (update, args)
-  steps = {"step_sgd": (optax.sgd(lr), step_cost._plain_step)}
+  steps = {"step_sgd": (optax.sgd(lr), _timing.plain_step)}
   for mode in PROBE_MODES:
     opt = ohc.hillclimb(lr, probe=mode, scale_search=None, **_train.EVERY_STEP)
-    steps[f"step_{mode}"] = (opt, step_cost._hillclimb_step)
+    steps[f"step_{mode}"] = (opt, _timing.probing_step)
   for name, (opt, make_step) in steps.items():
     args = (model.params, opt.init(model.params), model.batch)
     out[name] = (make_step(model, opt), args)
@@ -357,7 +307,7 @@ def count_model(model, hlo_dir: str | None = None) -> dict[str, Any]:
       ``<model>_<program>.hlo.txt``.
 
   Returns:
-    The model's entry of ``kernel_counts.json``.
+    The model's entry of ``kernel_count.json``.
   """
   counts = {}
   for name, (fn, args) in programs(model).items():
@@ -394,44 +344,45 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
   return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument(
-    "--out", required=True, help="folder for kernel_counts.json and hlo/"
+def run(args) -> dict[str, Any]:
+  if args.hlo:
+    os.makedirs(args.hlo, exist_ok=True)
+  results = {}
+  for name in args.models:
+    model = _models.build_model(name, args.quick)
+    print(f"{name}: {model.description}", file=sys.stderr, flush=True)
+    results[name] = count_model(model, args.hlo)
+  return {**_page.run_facts(), "quick": args.quick, "models": results}
+
+
+def page(summary: dict, out: str) -> str:
+  del out  # No figures.
+  device = summary["device"]
+  return (
+    _page.header(
+      "Kernels of a probe step: the numbers",
+      "kernel_count",
+      f"Device: {device['platform']} ({device['device_kind']}). Kernels and,"
+      " in parentheses, matrix products per program.",
+    )
+    + format_table(summary["models"])
+    + "\n"
   )
-  parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="the step-cost benchmark's small models",
-  )
+
+
+def _arguments(parser) -> None:
   parser.add_argument(
     "--models",
-    default=",".join(step_cost.MODEL_NAMES),
-    help="comma-separated subset",
+    type=_models.model_list,
+    default=list(_models.MODEL_NAMES),
+    help="comma-separated subset of " + ",".join(_models.MODEL_NAMES),
   )
-  args = parser.parse_args(argv)
-  wanted = step_cost.model_names(parser, args.models)
-  hlo_dir = os.path.join(args.out, "hlo")
-  os.makedirs(hlo_dir, exist_ok=True)
-  device = jax.devices()[0]
-  print(f"device: {device.platform} ({device.device_kind})", file=sys.stderr)
-  results = {}
-  for name in wanted:
-    model = step_cost.build_model(name, args.quick)
-    print(f"{name}: {model.description}", file=sys.stderr, flush=True)
-    results[name] = count_model(model, hlo_dir)
-  report = {
-    **step_cost.run_facts(),
-    "quick": args.quick,
-    "models": results,
-  }
-  with open(os.path.join(args.out, "kernel_counts.json"), "w") as f:
-    json.dump(report, f, indent=2)
-    f.write("\n")
-  print(f"device: {device.platform} ({device.device_kind})")
-  print(format_table(results))
-  return report
+  parser.add_argument("--hlo", help="folder for the optimized HLO modules")
 
+
+EXPERIMENT = _cli.Experiment(
+  "kernel_count", __doc__, run, page, arguments=_arguments
+)
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

@@ -19,29 +19,27 @@ for each seed. Three groups of runs, each saved as it finishes:
   to, each with two probes at every step: the probes (and ``value``) on the
   next step's batch; the same, applying 1.25, 1.5 or 2 times the judged rate
   (``optax.scale``), or 2 times it under a cosine over the run; the
-  direction from one half of the batch and the probes on the other; one
-  probe on the next batch.
+  direction from one half of the batch and the probes on the other.
 
-  python benchmarks/lm.py                        # docs/results/lm.*
-  python benchmarks/lm.py --group candidates     # one group, merged in
-  python benchmarks/lm.py --seeds 1              # complete a seed
-  python benchmarks/lm.py --quick --out /tmp/lm  # a small model, seconds
+Runs already in ``lm.json`` are kept with ``--merge`` and not made again, so
+that the runs can be made a group (``--methods candidates``), a method or a
+seed at a time; ``lm.json`` is saved after every run.
+
+  python -m benchmarks.lm                                # docs/results/lm.*
+  python -m benchmarks.lm --methods candidates --merge  # one group
+  python -m benchmarks.lm --quick --out scratch          # a small model
 """
 
-import argparse
 import dataclasses
 import json
-import os
 import time
 
 import numpy as np
 import optax
 
-if not __package__:  # Run as a file: python benchmarks/lm.py.
-  import _as_module  # noqa: F401
-
 import optax_hillclimb as ohc
 
+from . import _cli
 from . import _lm_page
 from . import _lm_train
 from . import _text
@@ -88,24 +86,28 @@ def adamw_cosine(lr0, steps):
 def climbing(name, make, lr0s, feed="same"):
   """A hill-climbing method: the climbed rate is recorded."""
   return Method(
-    name, make, lr0s, feed, lambda state, lr0: ohc.get_learning_rate(state)
+    name,
+    make,
+    learning_rate=_train.hillclimb_learning_rate,
+    lr0s=lr0s,
+    feed=feed,
   )
 
 
 def baselines(quick: bool) -> list[Method]:
   def default(name, make):
-    return Method(name, lambda lr0, steps: make(), (0.0,))
+    return Method(name, lambda lr0, steps: make(), lr0s=(0.0,))
 
   sf = optax.contrib
   return [
-    Method("adamw_cosine", adamw_cosine,
-           (3e-3, 1e-2) if quick else (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
+    Method("adamw_cosine", adamw_cosine, lr0s=(3e-3, 1e-2) if quick
+           else (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
     Method("adam", lambda lr0, steps: optax.adam(lr0),
-           (3e-4, 1e-3, 3e-3, 1e-2)),
+           lr0s=(3e-4, 1e-3, 3e-3, 1e-2)),
     Method("schedule_free_adamw",
            lambda lr0, steps: sf.schedule_free_adamw(lr0),
            # 2.5e-3 is its default.
-           (1e-3, 2.5e-3, 1e-2, 3e-2),
+           lr0s=(1e-3, 2.5e-3, 1e-2, 3e-2),
            eval_params=sf.schedule_free_eval_params),
     default("prodigy", sf.prodigy),
     default("dadapt_adamw", sf.dadapt_adamw),
@@ -142,9 +144,9 @@ def climbers(quick: bool) -> list[Method]:
 def candidates(quick: bool) -> list[Method]:
   """Two probes at every step, fed data the direction was not fitted to."""
 
-  def adam(factor=1.0, schedule=None, **settings):
+  def adam(factor=1.0, schedule=None):
     def make(lr0, steps):
-      climb = ohc.hillclimb_adam(lr0, **(_train.EVERY_STEP | settings))
+      climb = ohc.hillclimb_adam(lr0, **_train.EVERY_STEP)
       if schedule:
         return optax.chain(climb, optax.scale_by_schedule(schedule(steps)))
       return optax.chain(climb, optax.scale(factor)) if factor != 1 else climb
@@ -162,7 +164,6 @@ def candidates(quick: bool) -> list[Method]:
     climbing("next_batch_x1.25", adam(1.25), lr0s, "next"),
     climbing("next_batch_x2_cosine", adam(schedule=cosine), lr0s, "next"),
     climbing("split_halves", adam(), lr0s, "split"),
-    climbing("one_probe_next_batch", adam(decision="one_probe"), lr0s, "next"),
   ]
   return methods[:1] if quick else methods
 
@@ -220,7 +221,7 @@ def run_method(method, seed, settings, corpus, windows, done):
     seed0 = [done[k] for k in done if k[0] == method.name and k[2] == 0]
     if not seed0:
       return
-    lr0s = (min(seed0, key=lambda r: _finite(r["final"]))["lr0"],)
+    lr0s = (min(seed0, key=lambda r: _lm_page.finite(r["final"]))["lr0"],)
   for lr0 in lr0s:
     if (method.name, lr0, seed) in done:
       continue
@@ -248,83 +249,68 @@ def _only(method: Method, lr0s) -> Method:
   )
 
 
-def _finite(x: float) -> float:
-  return x if np.isfinite(x) else np.inf
+MAKERS = {"baselines": baselines, "climb": climbers, "candidates": candidates}
+GROUPS = {g: [m.name for m in make(False)] for g, make in MAKERS.items()}
+NAMES = [name for names in GROUPS.values() for name in names]
 
 
-def run_group(name, args, settings, corpus, windows, summary, save):
+def run_group(name, args, settings, corpus, windows, summary):
   """Runs one group, seed by seed, saving the summary after each run.
 
-  Runs already in the summary are kept and not repeated, so that a group
-  can be completed a seed at a time.
+  Runs already in the summary are kept and not repeated.
   """
-  methods = {"baselines": baselines, "climb": climbers,
-             "candidates": candidates}[name](args.quick)  # fmt: skip
+  methods = MAKERS[name](args.quick)
   group = summary["groups"].setdefault(name, {"runs": [], "seconds": 0.0})
-  commands = group.setdefault("commands", [])
-  if _lm_page.command_line() not in commands:
-    commands.append(_lm_page.command_line())
   done = {(r["method"], r["lr0"], r["seed"]): r for r in group["runs"]}
-  if args.methods:
-    methods = [m for m in methods if m.name in args.methods]
+  methods = [m for m in methods if m.name in (args.methods or NAMES)]
   if args.lr0s:
     methods = [_only(m, args.lr0s) for m in methods]
-  for seed in args.seeds or range(settings.seeds):
+  for seed in range(args.seeds):
     for method in methods:
       for rec in run_method(method, seed, settings, corpus, windows, done):
         done[rec["method"], rec["lr0"], rec["seed"]] = rec
         group["runs"].append(rec)
         group["seconds"] += rec["seconds"]
-        save(summary)
+        _cli.save(args.out, "lm", summary)
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="a small model, a few dozen steps, tiny grids",
+def run(args) -> dict:
+  settings = QUICK if args.quick else Settings()
+  corpus = _text.load()
+  windows = _text.validation_windows(
+    corpus, settings.config.length, settings.validation_windows
   )
-  parser.add_argument(
-    "--group",
-    choices=GROUPS,
-    action="append",
-    help="run only this group (repeatable); the others"
-    " already in the output's lm.json are kept",
-  )
-  parser.add_argument(
-    "--seeds", type=int, nargs="+", help="run only these seeds (default: all)"
-  )
-  parser.add_argument(
-    "--methods", nargs="+", help="run only these methods of the groups"
-  )
+  wanted = json.loads(json.dumps(dataclasses.asdict(settings)))
+  summary = {"settings": wanted, "data": corpus.label, "groups": {}}
+  if args.merge:
+    summary = _cli.load(args.out, "lm")
+    if summary["settings"] != wanted:
+      raise SystemExit("--merge: lm.json was made with other settings.")
+  for name in GROUPS:
+    run_group(name, args, settings, corpus, windows, summary)
+  return summary
+
+
+def _arguments(parser) -> None:
   parser.add_argument(
     "--lr0s",
     type=float,
     nargs="+",
     help="run only these points of the untuned grids",
   )
-  parser.add_argument("--out", default="docs/results")
-  args = parser.parse_args()  # fmt: skip
-  settings = QUICK if args.quick else Settings()
-  corpus = _text.load()
-  windows = _text.validation_windows(
-    corpus, settings.config.length, settings.validation_windows
-  )
-  os.makedirs(args.out, exist_ok=True)
-  path = os.path.join(args.out, "lm.json")
-  summary = _lm_page.load_summary(path, settings, corpus.label)
 
-  def save(summary):
-    # Written whole, then renamed: the file is never seen half written.
-    with open(path + ".tmp", "w") as f:
-      json.dump(summary, f, indent=1)
-    os.replace(path + ".tmp", path)
-    _lm_page.write_page(summary, args.out)
 
-  for name in args.group or GROUPS:
-    run_group(name, args, settings, corpus, windows, summary, save)
-
+EXPERIMENT = _cli.Experiment(
+  "lm",
+  __doc__,
+  run,
+  _lm_page.page,
+  seeds=(2, 2),
+  methods=NAMES,
+  groups=GROUPS,
+  merge=lambda previous, new: new,
+  arguments=_arguments,
+)
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

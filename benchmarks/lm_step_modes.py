@@ -1,18 +1,17 @@
-r"""How to run the language-model benchmark's training steps on this machine.
+r"""How to run the language-model benchmark's training steps on a CPU.
 
-Times a step of the byte-level transformer (benchmarks/lm.py, Adam) four
+Times a step of the byte-level transformer (``benchmarks.lm``, Adam) four
 ways, per run and step: a jitted step called from a Python loop; the steps
 in ``jax.lax.scan`` inside one ``jax.jit``; and both of them ``jax.vmap``-ed
-over ``--runs`` learning rates, as benchmarks/_vtrain.py trains the MLP's
+over ``--runs`` learning rates, as ``_train.train_grid`` trains the MLP's
 grids. Each round times every mode once, in turn, and the page reports the
 median over rounds of each mode's time relative to the scan of one run.
 
-  python benchmarks/lm_step_modes.py           # docs/results/lm_step_modes.md
-  python benchmarks/lm_step_modes.py --quick --out /tmp/lm
+  python -m benchmarks.lm_step_modes --rounds 3  # docs/results/lm_step_modes.*
+  python -m benchmarks.lm_step_modes --quick --out scratch
 """
 
-import argparse
-import os
+import dataclasses
 import time
 
 import jax
@@ -20,15 +19,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-if not __package__:  # Run as a file: python benchmarks/lm_step_modes.py.
-  import _as_module  # noqa: F401
-
+from . import _cli
 from . import _lm_train
 from . import _page
 from . import _text
 from . import _transformer
 
-ADAM = _lm_train.Method("adam", lambda lr0, steps: optax.adam(lr0), (1e-3,))
+ADAM = _lm_train.Method(
+  "adam", lambda lr0, steps: optax.adam(lr0), lr0s=(1e-3,)
+)
 
 
 def modes(num_runs: int, config: _transformer.Config):
@@ -80,45 +79,64 @@ def measure(num_runs, steps, rounds, config, data) -> dict[str, np.ndarray]:
   return {name: np.array(t[-1]) for name, t in timed.items()}
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--runs", type=int, default=4)
-  parser.add_argument("--steps", type=int, default=20)
-  parser.add_argument("--rounds", type=int, default=5)
-  parser.add_argument("--out", default="docs/results")
-  args = parser.parse_args()
+def run(args) -> dict:
   config = _transformer.DEFAULT
+  steps, rounds = args.steps, args.rounds
   if args.quick:
     config = _transformer.Config(num_layers=1, width=32, num_heads=2)
-    args.steps, args.rounds = 4, 2
-  start = time.perf_counter()
+    steps, rounds = 4, 2
   data = jnp.asarray(_text.load().train)
-  seconds = measure(args.runs, args.steps, args.rounds, config, data)
+  seconds = measure(args.runs, steps, rounds, config, data)
   reference = seconds["scan, one run"]
-  rows = [
-    [name, f"{1e3 * np.median(s):.1f}", f"{np.median(s / reference):.2f}"]
-    for name, s in seconds.items()
-  ]
-  page = (
-    "# Running the language model's steps on CPU\n\n"
-    f"One Adam step of the byte-level transformer of `benchmarks/lm.py`"
-    f" ({config.num_layers} layers, width {config.width}, batch 32),"
-    f" {args.steps} steps per mode and round, {args.rounds} rounds with the"
-    " modes in turn; times per run and step (the median over rounds) and"
-    " relative to the scan of one run (the median of the per-round"
-    " ratios).\n\n"
-    + _page.markdown_table(
-      ["mode", "ms per run and step", "relative to scan, one run"], rows
-    )
-    + "\n"
-    + _page.provenance_block([_page.provenance(time.perf_counter() - start)])
-  )
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "lm_step_modes.md"), "w") as f:
-    f.write(page)
-  print(page)
+  return {
+    "config": dataclasses.asdict(config),
+    "steps": steps,
+    "rounds": rounds,
+    "modes": {
+      name: {
+        "ms_per_run_and_step": 1e3 * float(np.median(s)),
+        "relative_to_one_scan": float(np.median(s / reference)),
+      }
+      for name, s in seconds.items()
+    },
+  }
 
+
+def page(summary: dict, out: str) -> str:
+  del out  # No figures.
+  config = summary["config"]
+  rows = [
+    [
+      name,
+      f"{m['ms_per_run_and_step']:.1f}",
+      f"{m['relative_to_one_scan']:.2f}",
+    ]
+    for name, m in summary["modes"].items()
+  ]
+  return _page.header(
+    "Running the language model's steps on CPU",
+    "lm_step_modes",
+    "One Adam step of the byte-level transformer of `benchmarks.lm`"
+    f" ({config['num_layers']} layers, width {config['width']}, batch 32),"
+    f" {summary['steps']} steps per mode and round, {summary['rounds']}"
+    " rounds with the modes in turn; times per run and step (the median over"
+    " rounds) and relative to the scan of one run (the median of the"
+    " per-round ratios).",
+    ["--rounds", str(summary["rounds"])],
+  ) + _page.markdown_table(
+    ["mode", "ms per run and step", "relative to scan, one run"], rows
+  )
+
+
+def _arguments(parser) -> None:
+  parser.add_argument("--runs", type=int, default=4, help="runs vmapped")
+  parser.add_argument("--steps", type=int, default=20, help="steps per round")
+  parser.add_argument("--rounds", type=int, default=5, help="timing rounds")
+
+
+EXPERIMENT = _cli.Experiment(
+  "lm_step_modes", __doc__, run, page, arguments=_arguments
+)
 
 if __name__ == "__main__":
-  main()
+  _cli.main(EXPERIMENT)

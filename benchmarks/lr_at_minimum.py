@@ -17,7 +17,7 @@ value 0, then 1), and L2-regularised softmax regression on 2000
 Fashion-MNIST images (full batch, then batches of 100), each in float32 and
 float64::
 
-  python benchmarks/lr_at_minimum.py
+  python -m benchmarks.lr_at_minimum
 """
 
 import os
@@ -26,9 +26,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/lr_at_minimum.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
@@ -115,7 +112,7 @@ def run_rule(loss, init, steps, lr0, batches=None, curvature=None):
     ``(lr, full loss, exact step or NaN, probes tied)``, each [steps].
   """
   # The post's rule exactly, whose open question this answers.
-  opt = ohc.hillclimb(lr0, **_train.POST_RULE)
+  opt = _train.reference_rule(lr0)
   full_loss = loss
 
   def step(carry, idx):

@@ -12,31 +12,28 @@ method has one knob that sets its starting step size, swept over the grid:
 hill climbing; the initial step estimate for Prodigy and D-Adaptation
 (``estim_lr0``), DoG (``init_step=("learning_rate", lr0)``) and Mechanic
 (``s_init``, on SGD with learning rate 1); Adam's learning rate under
-``reduce_on_plateau``. The cheaper decisions of ``scale_by_hillclimb``
-(``decision="one_probe"`` and ``"no_probe"``) run beside the two-probe rule.
+``reduce_on_plateau``.
 
 Also written: the goals of ``GOAL_TEXT``, checked on the grid, and a
-compute-fair comparison, one table per decision rule, in which every baseline
-trains on for the extra steps that the hill climber's measured extra cost per
-step (``docs/results/step_cost.json``) would buy it.
+compute-fair comparison in which every baseline trains on for the extra steps
+that the hill climber's measured extra cost per step
+(``docs/results/step_cost.json``) would buy it.
 
-  python benchmarks/robustness.py
-  python benchmarks/robustness.py --methods cheaper --merge
+  python -m benchmarks.robustness
+  python -m benchmarks.robustness --methods baselines --merge
 
 On a busy machine the grid can be run in parts: ``--methods`` runs only the
 named methods or groups, and ``--merge`` keeps every other method from the
 existing ``robustness.json`` (the page says which run each came from).
 """
 
+import functools
 import json
 import os
 
 import numpy as np
 import optax
 from optax import contrib
-
-if not __package__:  # Run as a file: python benchmarks/robustness.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
@@ -73,23 +70,6 @@ HC_HORIZON = "hillclimb, total_steps=600"
 HCA_HORIZON = "hillclimb_adam, total_steps=600"
 HORIZON = {"total_steps": 600}
 HCA_K10 = "hillclimb_adam, every_k=10, lrlr=0.1"
-HC_ONE = "hillclimb, one_probe"
-HC_NONE = "hillclimb, no_probe"
-HCA_ONE = "hillclimb_adam, one_probe"
-HCA_NONE = "hillclimb_adam, no_probe"
-# One probe with a smaller sufficient-decrease fraction, which settles at
-# longer steps (benchmarks/settling.py: the one-step rate is too short).
-HC_ONE_LONG = "hillclimb, one_probe, slope_rtol=0.25"
-HCA_ONE_LONG = "hillclimb_adam, one_probe, slope_rtol=0.25"
-# The cheaper decisions and the two-probe rule each is held to.
-TWO_PROBE_OF = {
-  HC_ONE: HC_EVERY,
-  HC_ONE_LONG: HC_EVERY,
-  HC_NONE: HC_EVERY,
-  HCA_ONE: HCA_EVERY,
-  HCA_ONE_LONG: HCA_EVERY,
-  HCA_NONE: HCA_EVERY,
-}
 
 BASELINES = [
   _train.Method("SGD", optax.sgd),
@@ -135,46 +115,40 @@ SGD_LIKE, ADAM_LIKE = ohc.hillclimb, ohc.hillclimb_adam
 # aliases' defaults before the stretch decision).
 EVERY = _train.EVERY_STEP
 NO_SEARCH = EVERY | {"scale_search": None}
-ONE, NONE = EVERY | {"decision": "one_probe"}, EVERY | {"decision": "no_probe"}
-LONG = EVERY | {"decision": "one_probe", "slope_rtol": 0.25}
 K10 = EVERY | {"every_k": 10, "lrlr": 0.1}
-ONE_NS, NONE_NS = {**ONE, **NO_SEARCH}, {**NONE, **NO_SEARCH}
-CLIMBERS = (  # (name, optimizer, settings), in the pages' order
-  ("hillclimb, reference rule", SGD_LIKE, _train.POST_RULE),
-  ("hillclimb, no scale search", SGD_LIKE, NO_SEARCH),
-  (HC_EVERY, SGD_LIKE, EVERY),
-  (HC_DEFAULT, SGD_LIKE, {}),
-  (HC_HORIZON, SGD_LIKE, HORIZON),
-  (HC_K10, SGD_LIKE, K10),
-  ("hillclimb_adam, no scale search", ADAM_LIKE, NO_SEARCH),
-  (HCA_EVERY, ADAM_LIKE, EVERY),
-  (HCA_DEFAULT, ADAM_LIKE, {}),
-  (HCA_HORIZON, ADAM_LIKE, HORIZON),
-  (HCA_K10, ADAM_LIKE, K10),
-  (HC_ONE, SGD_LIKE, ONE),
-  (HC_NONE, SGD_LIKE, NONE),
-  (HCA_ONE, ADAM_LIKE, ONE),
-  (HCA_NONE, ADAM_LIKE, NONE),
-  ("hillclimb, one_probe, no scale search", SGD_LIKE, ONE_NS),
-  ("hillclimb, no_probe, no scale search", SGD_LIKE, NONE_NS),
-  ("hillclimb_adam, one_probe, no scale search", ADAM_LIKE, ONE_NS),
-  ("hillclimb_adam, no_probe, no scale search", ADAM_LIKE, NONE_NS),
-  (HC_ONE_LONG, SGD_LIKE, LONG),
-  (HCA_ONE_LONG, ADAM_LIKE, LONG),
-)
+CLIMBERS = (  # (name, family, make(lr0)), in the pages' order
+  ("hillclimb, reference rule", "SGD", _train.reference_rule),
+  *(
+    (name, family, functools.partial(make, **settings))
+    for family, make, rows in (
+      ("SGD", SGD_LIKE, (
+        ("hillclimb, no scale search", NO_SEARCH),
+        (HC_EVERY, EVERY),
+        (HC_DEFAULT, {}),
+        (HC_HORIZON, HORIZON),
+        (HC_K10, K10),
+      )),
+      ("Adam", ADAM_LIKE, (
+        ("hillclimb_adam, no scale search", NO_SEARCH),
+        (HCA_EVERY, EVERY),
+        (HCA_DEFAULT, {}),
+        (HCA_HORIZON, HORIZON),
+        (HCA_K10, K10),
+      )),
+    )
+    for name, settings in rows
+  ),
+)  # fmt: skip
 METHODS = [
   *BASELINES,
-  *(_train.hillclimber(n, f, **kw) for n, f, kw in CLIMBERS),
+  *(_train.hillclimber(n, make) for n, _, make in CLIMBERS),
 ]
 NAMES = [m.name for m in METHODS]
 # Names that --methods accepts for groups of methods.
 METHOD_GROUPS = {
   "all": NAMES,
   "baselines": [m.name for m in BASELINES],
-  "cheaper": list(TWO_PROBE_OF),
-  "cheaper_no_search": [n for n in NAMES if "probe, no scale search" in n],
   "hillclimb": [n for n, _, _ in CLIMBERS],
-  "slope_rtol": [HC_ONE_LONG, HCA_ONE_LONG],
 }
 # Enough for every goal and both compute-fair ratios to be computed once.
 QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_EVERY, HC_K10, HCA_DEFAULT,
@@ -187,48 +161,27 @@ SGD_BASELINES = ("SGD", "SGD momentum 0.9", "schedule_free_sgd", "dog", "cocob",
                  "mechanize(SGD)")  # fmt: skip
 ADAM_BASELINES = ("Adam", "Adam + reduce_on_plateau", "prodigy", "dadapt_adamw")
 FAMILIES = {
-  family: (*baselines, *(n for n, f, _ in CLIMBERS if f is optimizer))
-  for family, baselines, optimizer in (
-    ("SGD", SGD_BASELINES, SGD_LIKE),
-    ("Adam", ADAM_BASELINES, ADAM_LIKE),
-  )
+  family: (*baselines, *(n for n, f, _ in CLIMBERS if f == family))
+  for family, baselines in (("SGD", SGD_BASELINES), ("Adam", ADAM_BASELINES))
 }
 assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
 
 
-def _fair(sgd_ratio: str, adam_ratio: str) -> dict[str, str]:
-  return {
-    **dict.fromkeys(SGD_BASELINES, sgd_ratio),
-    **dict.fromkeys(ADAM_BASELINES, adam_ratio),
-  }
-
-
-# One compute-fair table per decision rule: the ratio of step_cost.json
-# (models.mlp) that sets each baseline's budget (its 10 epochs times what a
-# step of the hill climber of its family costs relative to it; the page says
-# why the ratios measured on SGD and Adam hold for the others), and the hill
-# climbers compared with them.
-FAIR_BY_DECISION = {
-  "two_probes": (
-    _fair("hillclimb_k1_over_sgd", "hillclimb_adam_over_adam"),
-    (HC_EVERY, HCA_EVERY),
-  ),
-  "one_probe": (
-    _fair("one_probe_over_sgd", "hillclimb_adam_one_probe_over_adam"),
-    (HC_ONE, HCA_ONE, HC_ONE_LONG, HCA_ONE_LONG),
-  ),
-  "no_probe": (
-    _fair("no_probe_over_sgd", "hillclimb_adam_no_probe_over_adam"),
-    (HC_NONE, HCA_NONE),
-  ),
+# The ratio of step_cost.json (models.mlp) that sets each baseline's
+# compute-fair budget: its 10 epochs times what a step of the two-probe hill
+# climber of its family costs relative to it (the page says why the ratios
+# measured on SGD and Adam hold for the others).
+FAIR_RATIO = {
+  **dict.fromkeys(SGD_BASELINES, "hillclimb_k1_over_sgd"),
+  **dict.fromkeys(ADAM_BASELINES, "hillclimb_adam_over_adam"),
 }
-# Read and reported: the ratios that set budgets, and two for context. Those
-# missing from an older step_cost.json are left out.
-STEP_COST_RATIOS = tuple(
-  dict.fromkeys(
-    [r for ratios, _ in FAIR_BY_DECISION.values() for r in ratios.values()]
-    + ["hillclimb_k10_over_sgd", "adam_over_sgd"]
-  )
+FAIR_CLIMBERS = (HC_EVERY, HCA_EVERY)
+# Read and reported: the ratios that set budgets, and two for context.
+STEP_COST_RATIOS = (
+  "hillclimb_k1_over_sgd",
+  "hillclimb_adam_over_adam",
+  "hillclimb_k10_over_sgd",
+  "adam_over_sgd",
 )
 
 
@@ -249,17 +202,12 @@ GOAL_TEXT = {
     "every_k=10 within 2 pts of every_k=1 (two probes) at the same lr0, at"
     " every lr0 in 1e-6..1e0"
   ),
-  "e": (
-    "a cheaper decision within 1 pt of the two-probe rule at every step at the"
-    " same lr0, at every lr0 of the grid"
-  ),
 }
 GOAL_RULES = {  # goal: (in the 1e-6..1e0 window only, limit, with decades)
   "a": (True, WITHIN, True),
   "b": (True, WITHIN, True),
   "c": (False, FAR_BELOW, False),
   "d": (True, K10_WITHIN, False),
-  "e": (False, WITHIN, False),
 }
 # (goal, method, reference): the reference is the best mean accuracy, at any
 # lr0, of the methods named (None: of all that ran), or a method's accuracy
@@ -275,9 +223,6 @@ GOALS = (
   ("c", HC_HORIZON, FAMILIES["SGD"]),
   ("d", HC_K10, HC_EVERY),
   ("d", HCA_K10, HCA_EVERY),
-  *(("a", m, None) for m in (HCA_ONE, HCA_NONE, HCA_ONE_LONG)),
-  *(("b", m, SGD_BASELINES) for m in (HC_ONE, HC_NONE, HC_ONE_LONG)),
-  *(("e", cheap, two) for cheap, two in TWO_PROBE_OF.items()),
 )
 
 
@@ -352,26 +297,17 @@ def read_step_cost(path: str = STEP_COST) -> dict:
   }
 
 
-def budgets(name: str, base_steps: int, cost: dict) -> dict:
-  """``{decision: (ratio key, steps)}``: a baseline's compute-fair budgets."""
-  out = {}
-  for decision, (ratio_of, _) in FAIR_BY_DECISION.items():
-    key = ratio_of.get(name)
-    if key is not None and key in cost["ratios"]:
-      steps = max(round(base_steps * cost["ratios"][key]), base_steps)
-      out[decision] = (key, steps)
-  return out
-
-
 def train_method(method, data, lr0s, grid, cost) -> dict:
   """Trains one method on the grid; its results, as stored in the JSON.
 
-  A baseline trains on past the base budget, to every compute-fair budget
-  whose ratio ``cost`` has, and is evaluated at each.
+  A baseline trains on past the base budget to its compute-fair budget, and
+  is evaluated at both.
   """
   base_steps = grid["epochs"] * (len(data.y_train) // grid["batch_size"])
-  fair = budgets(method.name, base_steps, cost)
-  steps = sorted({base_steps, *(s for _, s in fair.values())})
+  key = FAIR_RATIO.get(method.name)
+  fair = round(base_steps * cost["ratios"][key]) if key else base_steps
+  fair = max(fair, base_steps)
+  steps = sorted({base_steps, fair})
   r = _train.train_grid(
     method,
     _models.MLP,
@@ -379,12 +315,12 @@ def train_method(method, data, lr0s, grid, cost) -> dict:
     lr0s=lr0s,
     **grid,
     steps=steps[-1],
-    eval_at=steps if fair else (),
+    eval_at=steps if key else (),
   )
   accuracy_at = {s: m["accuracy"] for s, m in r.metrics_at.items()}
-  accuracy = accuracy_at[base_steps] if fair else r.metrics["accuracy"]
+  accuracy = accuracy_at[base_steps] if key else r.metrics["accuracy"]
   run = _page.provenance(0)
-  return {
+  result = {
     "accuracy_mean": accuracy.mean(0).tolist(),
     "accuracy_std": accuracy.std(0).tolist(),
     "final_lr_median": _page.nan_median(
@@ -393,17 +329,16 @@ def train_method(method, data, lr0s, grid, cost) -> dict:
     "num_seeds": grid["num_seeds"],
     "run": run["command"],
     "date": run["date"],
-    "fair": {
-      decision: {
-        "ratio": key,
-        "ratio_value": cost["ratios"][key],
-        "steps": steps,
-        "accuracy_mean": accuracy_at[steps].mean(0).tolist(),
-        "accuracy_std": accuracy_at[steps].std(0).tolist(),
-      }
-      for decision, (key, steps) in fair.items()
-    },
   }
+  if key:
+    result["fair"] = {
+      "ratio": key,
+      "ratio_value": cost["ratios"][key],
+      "steps": fair,
+      "accuracy_mean": accuracy_at[fair].mean(0).tolist(),
+      "accuracy_std": accuracy_at[fair].std(0).tolist(),
+    }
+  return result
 
 
 def run(args) -> dict:
@@ -464,22 +399,17 @@ def derive(summary: dict) -> dict:
     summary[name]["decades"] = _sweep.robust_range(
       mean_acc[name], lr0s, best, WITHIN
     )[0]
-  by_decision = {}
-  for decision in FAIR_BY_DECISION:
-    rows = fair_rows(summary, decision)
-    if rows:
-      fair_best = max(max(r["accuracy_mean"]) for r in rows.values())
-      for row in rows.values():
-        acc = np.array(row["accuracy_mean"])
-        row["decades"] = _sweep.robust_range(acc, lr0s, fair_best, WITHIN)[0]
-      by_decision[decision] = {"best": fair_best, "methods": rows}
-  two = by_decision.get("two_probes", {"best": None, "methods": {}})
+  rows = fair_rows(summary)
+  fair_best = max((max(r["accuracy_mean"]) for r in rows.values()), default=0)
+  for row in rows.values():
+    acc = np.array(row["accuracy_mean"])
+    row["decades"] = _sweep.robust_range(acc, lr0s, fair_best, WITHIN)[0]
   summary.update(_best=best, _goals=goals(mean_acc, std_acc, lr0s))
   summary["_compute_fair"] = {
     "step_cost": summary["_compute_fair"]["step_cost"],
-    **two,
+    "best": fair_best,
+    "methods": rows,
   }
-  summary["_compute_fair_by_decision"] = by_decision
   return summary
 
 
@@ -487,17 +417,16 @@ def _accuracy(entry: dict) -> dict:
   return {k: entry[k] for k in ("accuracy_mean", "accuracy_std")}
 
 
-def fair_rows(summary: dict, decision: str) -> dict:
-  """The compute-fair table of one decision rule: baselines, then climbers."""
-  ratio_of, climbers = FAIR_BY_DECISION[decision]
+def fair_rows(summary: dict) -> dict:
+  """The compute-fair table: baselines, then the two-probe climbers."""
   rows = {}
   for name in _methods(summary):
-    fair = summary[name].get("fair", {}).get(decision)
-    if name in ratio_of and fair is not None:
+    if "fair" in summary[name]:
+      fair = summary[name]["fair"]
       rows[name] = {"steps": fair["steps"], **_accuracy(fair)}
   if not rows:
     return {}
-  for name in climbers:
+  for name in FAIR_CLIMBERS:
     if name in summary:
       rows[name] = {"steps": summary["_steps"], **_accuracy(summary[name])}
   return rows
@@ -566,17 +495,17 @@ def summary_table(summary: dict) -> str:
   )
 
 
-def fair_table(summary: dict, decision: str) -> str:
-  """One decision rule's compute-fair table, with the text before it."""
-  table = summary["_compute_fair_by_decision"][decision]
+def fair_table(summary: dict) -> str:
+  """The compute-fair table, with the text before it."""
+  table = summary["_compute_fair"]
   lr0s, epochs = np.array(summary["_lr0"]), summary["_grid"]["epochs"]
   base = summary["_steps"]
-  climbers = [n for n in FAIR_BY_DECISION[decision][1] if n in summary]
+  climbers = [n for n in FAIR_CLIMBERS if n in summary]
   rows = []
   for name, row in table["methods"].items():
-    fair = summary[name].get("fair", {}).get(decision)
+    fair = summary[name].get("fair")
     extra = [f"{base} ({epochs} epochs)", "-", "-"]
-    if fair is not None and name not in climbers:
+    if fair is not None:
       extra = [
         f"{fair['steps']} ({fair['steps'] / base * epochs:.1f} epochs)",
         f"`{fair['ratio']}` = {fair['ratio_value']:.3f}",
@@ -591,7 +520,7 @@ def fair_table(summary: dict, decision: str) -> str:
     f"best at {epochs} epochs",
   ]
   return (
-    f"### {decision}\n\nBaselines at the cost of"
+    "Baselines at the cost of"
     f" {', '.join(climbers) or 'this rule'}; the band is 1 point below this"
     f" table's best row, {_page.percent(table['best'])}.\n\n"
     + _page.markdown_table([*headers, *BAND_HEADERS], rows)
@@ -609,7 +538,7 @@ def fair_section(summary: dict) -> str:
     "Each baseline's runs continue past its base budget to the base budget"
     " times the per-step cost of a hill climber of its family relative to"
     " it (the same runs: the first steps are those of the tables above),"
-    f" one table per decision rule, as measured in `{cost['path']}`"
+    f" as measured in `{cost['path']}`"
     f" (models.mlp: {cost['model']}; jax {cost['jax']}, optax"
     f" {cost['optax']}):\n\n"
     + ratios
@@ -618,10 +547,7 @@ def fair_section(summary: dict) -> str:
     " schedule-free SGD, Prodigy and D-Adaptation (not measured) these are"
     " upper bounds on hill climbing's relative cost, since each does at"
     " least the work of SGD or Adam per step. Hill climbing keeps its"
-    f" {summary['_grid']['epochs']} epochs.\n\n"
-    + "\n".join(
-      fair_table(summary, d) for d in summary["_compute_fair_by_decision"]
-    )
+    f" {summary['_grid']['epochs']} epochs.\n\n" + fair_table(summary)
   )
 
 
@@ -688,35 +614,52 @@ def page(summary: dict, out: str) -> str:
     + grid_table(summary, "accuracy_mean", lambda a: f"{100 * a:.1f}")
     + "\n## Standard deviation over seeds (points)\n\n"
     + grid_table(summary, "accuracy_std", lambda a: f"{100 * a:.1f}")
-    + "\n![accuracy against lr0](robustness.png)\n"
+    + "\n![accuracy against lr0](robustness.png)\n\nThe figure draws each"
+    " family's baselines and the aliases at their defaults, with and without"
+    " the run's length; the tables above have every method.\n"
     + _page.details("Which run made each method's numbers", runs_table(summary))
   )
 
 
+# The figure's climbers: the aliases at their defaults and told the run's
+# length, beside their family's baselines (the tables have every method).
+PLOTTED = {
+  "SGD": (*SGD_BASELINES, HC_DEFAULT, HC_HORIZON),
+  "Adam": (*ADAM_BASELINES, HCA_DEFAULT, HCA_HORIZON),
+}
+
+
 def plot_accuracy(path, lr0s, mean_acc, best, label) -> None:
-  """Accuracy against lr0, one line per method; the right panel zooms in."""
-  fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
-  for ax, low in zip(axes, (0, 100 * best - 8), strict=True):
-    for i, (name, acc) in enumerate(mean_acc.items()):
+  """Accuracy against lr0, one panel per family, hill climbers solid."""
+  fig, axes = plt.subplots(1, 2, figsize=(11, 6.2), sharey=True)
+  for ax, (family, names) in zip(axes, PLOTTED.items(), strict=True):
+    climbers = iter([("k", "o", "-"), ("tab:red", "s", "-.")])
+    for i, name in enumerate(n for n in names if n in mean_acc):
+      if name.startswith("hillclimb"):
+        color, marker, style = next(climbers)
+        width = 2.2
+      else:
+        color, marker, style, width = plt.cm.tab10(i), ".", "--", 1.2
       ax.plot(
         lr0s,
-        100 * acc,
-        "-" if name.startswith("hillclimb") else "--",
-        marker=".",
-        lw=1.2,
-        color=plt.cm.tab20(i % 20),
+        100 * mean_acc[name],
+        style,
+        marker=marker,
+        lw=width,
+        color=color,
         label=name,
       )
-    ax.axhline(100 * (best - WITHIN), color="k", lw=0.6, ls=":")
-    ax.set(
-      xscale="log",
-      xlabel="lr0 (starting learning rate or its method's equivalent)",
-      ylabel="final test accuracy, %, mean of seeds",
-      ylim=(low, 100 * best + 1),
+    ax.axhline(100 * (best - WITHIN), color="k", lw=0.8, ls=":")
+    ax.set(xscale="log", ylim=(0, 100 * best + 2))
+    ax.set_title(f"{family}-like methods", fontsize=11)
+    ax.set_xlabel("lr0 (or its method's equivalent)", fontsize=10)
+    ax.legend(
+      fontsize=9, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.13)
     )
-  axes[0].set_title(f"Robustness to lr0: {label}", fontsize=9)
-  axes[1].set_title("zoom; dotted: 1 point below the best", fontsize=9)
-  axes[0].legend(fontsize=6.5, loc="lower left", ncol=2)
+  axes[0].set_ylabel("final test accuracy, %, mean of seeds", fontsize=10)
+  fig.suptitle(
+    f"{label}; dotted: 1 point below the best of all methods", fontsize=11
+  )
   _page.save(fig, path)
 
 

@@ -3,20 +3,18 @@ r"""Robustness to the starting learning rate, checked on Flax's MNIST CNN.
 The smaller check beside ``robustness.py``: Flax's MNIST CNN, 3 epochs,
 batch 128, one seed, on a subset of Fashion-MNIST's training set
 (``--train``; all 10000 test images). Hill climbing (its defaults, the former
-defaults: fixed 1% step, ties lower lr, no scale search, and the cheaper
-decisions) against SGD with momentum 0.9, at lr0 = 1e-4, 1e-2 and 1. The
-CNN trains in a Python loop of jitted steps: on XLA:CPU its step ran 45
-times slower inside ``lax.scan``.
+defaults: fixed 1% step, ties lower lr, no scale search) against SGD with
+momentum 0.9, at lr0 = 1e-4, 1e-2 and 1. The CNN trains in a Python loop of
+jitted steps: on XLA:CPU its step ran 45 times slower inside ``lax.scan``.
 
-  python benchmarks/robustness_cnn.py
+  python -m benchmarks.robustness_cnn
 """
+
+import functools
 
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/robustness_cnn.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
@@ -30,19 +28,21 @@ LR0S = (1e-4, 1e-2, 1.0)
 
 
 EVERY = _train.EVERY_STEP
-# name: settings of hillclimb; all but the defaults vary the two-probe rule at
-# every step (the aliases' defaults before the stretch decision).
+# name: make(lr0); all but the defaults vary the two-probe rule at every step
+# (the aliases' defaults before the stretch decision).
 CLIMBERS = {
-  "hillclimb, 1% step, ties down, no scale search": EVERY
-  | dict(lrlr_growth=1.0, tie_break="down", scale_search=None),
-  "hillclimb, two probes every step": EVERY,
-  "hillclimb (defaults)": {},
+  "hillclimb, 1% step, ties down, no scale search": lambda lr0: optax.chain(
+    optax.ema(0.9, debias=True),
+    ohc.scale_by_hillclimb(
+      lr0, **EVERY, lrlr_growth=1.0, tie_break="down", scale_search=None
+    ),
+  ),
+  "hillclimb, two probes every step": functools.partial(ohc.hillclimb, **EVERY),
+  "hillclimb (defaults)": ohc.hillclimb,
   # Told the run's length: 3 epochs of 156 batches (the default --train).
-  "hillclimb, total_steps=468": {"total_steps": 468},
-  "hillclimb, one_probe": EVERY | {"decision": "one_probe"},
-  "hillclimb, no_probe": EVERY | {"decision": "no_probe"},
-  "hillclimb, one_probe, slope_rtol=0.25": EVERY
-  | dict(decision="one_probe", slope_rtol=0.25),
+  "hillclimb, total_steps=468": functools.partial(
+    ohc.hillclimb, total_steps=468
+  ),
 }
 METHODS = [
   _train.Method(
@@ -51,7 +51,7 @@ METHODS = [
     # No learning rate of its own to report.
     learning_rate=lambda state, lr0: jnp.float32(jnp.nan),
   ),
-  *(_train.hillclimber(n, ohc.hillclimb, **kw) for n, kw in CLIMBERS.items()),
+  *(_train.hillclimber(n, make) for n, make in CLIMBERS.items()),
 ]
 NAMES = [m.name for m in METHODS]
 

@@ -11,7 +11,7 @@ Reported per lr0, over seeds: test accuracy, the share of hidden units dead
 on the whole training set, and the worst ratio of a batch's loss after an
 accepted step to before it.
 
-  python benchmarks/safe_start.py
+  python -m benchmarks.safe_start
 """
 
 import functools
@@ -20,83 +20,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn import datasets as sk_datasets
-
-if not __package__:  # Run as a file: python benchmarks/safe_start.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
 from . import _cli
+from . import _data
+from . import _models
 from . import _page
 from . import _train
 
 LR0S = tuple(10.0**k for k in range(-6, 3))
-NUM_TRAIN = 1437
-
-
-def digits() -> _train.Data:
-  """sklearn's bundled digits, shuffled (seed 0), pixels in [0, 1]."""
-  x, y = sk_datasets.load_digits(return_X_y=True)
-  order = np.random.default_rng(0).permutation(len(y))
-  x, y = jnp.asarray(x[order] / 16.0, jnp.float32), jnp.asarray(y[order])
-  return _train.Data(
-    x[:NUM_TRAIN],
-    y[:NUM_TRAIN],
-    x[NUM_TRAIN:],
-    y[NUM_TRAIN:],
-    label=f"sklearn's 8x8 digits ({NUM_TRAIN} train / {len(y) - NUM_TRAIN}"
-    " test)",
-  )
-
-
-def init(key):
-  keys = jax.random.split(key, 2)
-  he = lambda k, shape: jax.random.normal(k, shape) * np.sqrt(2 / shape[0])
-  return [
-    {"w": he(keys[0], (64, 64)), "b": jnp.zeros(64)},
-    {"w": he(keys[1], (64, 10)), "b": jnp.zeros(10)},
-  ]
-
-
-def hidden(params, x):
-  return jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
-
-
-def logits(params, x):
-  return hidden(params, x) @ params[1]["w"] + params[1]["b"]
-
-
-def loss(params, x, y):
-  return optax.softmax_cross_entropy_with_integer_labels(
-    logits(params, x), y
-  ).mean()
-
-
-def dead_share(params, x):
-  """The share of hidden units that output 0 on every input of ``x``."""
-  return jnp.mean(jnp.all(hidden(params, x) == 0, axis=0))
-
-
-def metrics(params, data: _train.Data) -> dict[str, jax.Array]:
-  """Test loss and accuracy, and the hidden units dead on the training set."""
-  return {
-    "test_loss": loss(params, data.x_test, data.y_test),
-    "accuracy": jnp.mean(
-      jnp.argmax(logits(params, data.x_test), -1) == data.y_test
-    ),
-    "dead": dead_share(params, data.x_train),
-  }
-
-
-# The classifier for the shared loops of ``_train`` (``train`` below is this
-# page's own, as its committed numbers were made).
-TASK = _train.Task("digits MLP 64-64-10", init, loss, metrics)
+init, loss, metrics = (
+  _models.digits_init,
+  _models.digits_loss,
+  _models.digits_metrics,
+)
 
 
 def train(opt, seed, epochs=3, batch=64):
   """Trains the MLP; returns (test accuracy, dead share, worst loss ratio)."""
-  data = digits()
+  data = _data.digits()
   x, y = data.x_train, data.y_train
   params = init(jax.random.key(seed))
   steps = len(y) // batch
@@ -131,20 +74,33 @@ def train(opt, seed, epochs=3, batch=64):
 # Each optimizer with the scale search (the default), without it (the former
 # start), and without it but with a guard ten times tighter (a step may raise
 # its batch's loss by 10% instead of 100%): the other way to stop early damage.
-VARIANTS = {
-  f"{make.__name__}{label}": functools.partial(
-    make, **(_train.EVERY_STEP | settings)
-  )
-  for make in (ohc.hillclimb, ohc.hillclimb_adam)
-  for label, settings in (
-    (", two probes every step, scale search", {}),
-    (", scale_search=None", {"scale_search": None}),
+def _guarded(direction):
+  """``hillclimb``'s or ``hillclimb_adam``'s chain with a guard 10x tighter."""
+
+  def make(lr0, **settings):
+    tight = ohc.scale_by_hillclimb(lr0, guard_rtol=0.1, **settings)
+    return optax.chain(direction(), tight)
+
+  return make
+
+
+VARIANTS = {}
+for _name, _make, _direction in (
+  ("hillclimb", ohc.hillclimb, lambda: optax.ema(0.9, debias=True)),
+  ("hillclimb_adam", ohc.hillclimb_adam, optax.scale_by_adam),
+):
+  for _label, _factory, _settings in (
+    (", two probes every step, scale search", _make, {}),
+    (", scale_search=None", _make, {"scale_search": None}),
     (
       ", scale_search=None, guard_rtol=0.1",
-      {"scale_search": None, "guard_rtol": 0.1},
+      _guarded(_direction),
+      {"scale_search": None},
     ),
-  )
-}
+  ):
+    VARIANTS[_name + _label] = functools.partial(
+      _factory, **(_train.EVERY_STEP | _settings)
+    )
 
 
 def run(args) -> dict:

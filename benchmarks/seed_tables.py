@@ -7,16 +7,11 @@ Protocol: MLP 784-20-10, batch 1000, 10 epochs, 10 seeds, learning rates
 
 Full run (about 20 minutes on 2 CPU cores)::
 
-  python benchmarks/seed_tables.py
+  python -m benchmarks.seed_tables
 """
 
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/seed_tables.py.
-  import _as_module  # noqa: F401
-
-import optax_hillclimb as ohc
 
 from . import _cli
 from . import _data
@@ -38,8 +33,9 @@ def configurations() -> list[tuple[str, str, _train.Method]]:
 
   def rule(lrlr, every_k):
     name = f"rule every {every_k}, {lrlr:.0%}"
-    settings = _train.POST_RULE | dict(lrlr=lrlr, every_k=every_k)
-    return _train.hillclimber(name, ohc.hillclimb, **settings)
+    return _train.hillclimber(
+      name, _train.reference_rule, lrlr=lrlr, every_k=every_k
+    )
 
   return [
     ("sgd", "Table 1, plain SGD", _train.Method("SGD", optax.sgd)),

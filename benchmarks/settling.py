@@ -13,18 +13,13 @@ Fashion-MNIST with pixels in [0, 1], batch 1000, 10 epochs) this reports:
 * the test accuracy of the fixed rate along the same direction over a grid;
 * the climb with its applied step multiplied by a constant ``horizon`` (the
   probes keep scoring the climbed rate itself), the simplest correction of a
-  rate that settles too low;
-* the one-probe rule (``decision="one_probe"``), whose ``slope_rtol`` sets
-  where it settles: 1/2 at the best single step, 1/4 longer.
+  rate that settles too low.
 
-  python benchmarks/settling.py
+  python -m benchmarks.settling
 """
 
 import numpy as np
 import optax
-
-if not __package__:  # Run as a file: python benchmarks/settling.py.
-  import _as_module  # noqa: F401
 
 import optax_hillclimb as ohc
 
@@ -37,7 +32,6 @@ from . import _train
 CLIMB_LR0S = (1e-3, 10**-2.5)
 FIXED_LRS = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
 HORIZONS = (2.0, 4.0)
-SLOPE_RTOLS = (0.5, 0.25)
 SMOOTHING = 0.9
 
 
@@ -53,17 +47,6 @@ def _climb(horizon: float = 1.0) -> _train.Method:
 
 
 CLIMBS = [_climb(), *(_climb(h) for h in HORIZONS)]
-ONE_PROBE = [
-  _train.hillclimber(
-    f"hillclimb, one_probe, slope_rtol={c:g}",
-    ohc.hillclimb,
-    **(
-      _train.EVERY_STEP
-      | dict(smoothing=SMOOTHING, decision="one_probe", slope_rtol=c)
-    ),
-  )
-  for c in SLOPE_RTOLS
-]
 FIXED = _train.Method(
   "fixed rate along the same direction",
   lambda lr: optax.chain(optax.ema(SMOOTHING, debias=True), optax.scale(-lr)),
@@ -87,7 +70,7 @@ def run(args) -> dict:
   steps = grid["epochs"] * (len(data.y_train) // grid["batch_size"])
   marks = checkpoints(steps)
   summary = {"steps": steps, "checkpoints": marks, "climbs": {}}
-  for method in [*CLIMBS, *ONE_PROBE]:
+  for method in CLIMBS:
     lr0s = (1e-3,) if "applied step" in method.name else CLIMB_LR0S
     r = _train.train_grid(method, _models.MLP, data, lr0s=lr0s, **grid)
     for j, lr0 in enumerate(lr0s):
@@ -167,10 +150,6 @@ def page(summary: dict, out: str) -> str:
     )
 
   best = int(np.argmax(mean))
-  one_probe = "; ".join(
-    f"{settled(m)} with slope_rtol={c:g}"
-    for m, c in zip(ONE_PROBE, SLOPE_RTOLS, strict=True)
-  )
   return (
     _page.header(
       "Where the climb settles: the numbers",
@@ -188,7 +167,7 @@ def page(summary: dict, out: str) -> str:
     + fixed_table
     + f"\nThe best fixed rate here is {lrs[best]:g}"
     f" ({_page.percent(mean[best])}); the climb ends at {settled(CLIMBS[0])}"
-    f" from its two kinds of start, the one-probe rule at {one_probe}.\n"
+    " from its two kinds of start.\n"
   )
 
 

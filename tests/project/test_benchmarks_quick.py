@@ -9,14 +9,15 @@ jax 0.10.2): a change to the harness or the library that moves them shows
 here. After a change that is meant to move them, rewrite them with
 ``BENCHMARK_REFERENCE=update python -m pytest
 tests/project/test_benchmarks_quick.py -k "safe_start or settling or
-first_step"`` and rerun the full experiments
-whose pages they stand for.
+first_step"`` and rerun the full experiments whose pages they stand for.
+Elsewhere than on a CPU the runs are checked, not compared.
 """
 
 import json
 import os
 
 import _user_shell
+import jax
 import numpy as np
 import pytest
 
@@ -55,8 +56,10 @@ def _assert_reproduces(out: str, name: str) -> None:
   with open(os.path.join(out, f"{name}.json")) as f:
     got = json.load(f)
   assert got.pop("_provenance")[0]["command"] == (
-    f"python benchmarks/{name}.py --quick"
+    f"python -m benchmarks.{name} --quick"
   )
+  if jax.default_backend() != "cpu":
+    return  # The references hold a CPU's float32 rounding.
   reference = os.path.join(REFERENCE, f"{name}_quick.json")
   if os.environ.get("BENCHMARK_REFERENCE") == "update":
     # Also writes a new experiment's first reference.
@@ -84,7 +87,7 @@ def test_seed_tables_quick(tmp_path):
   with open(os.path.join(out, "seed_tables.md")) as f:
     page = f.read()
   assert page.count("| lr0 | accuracy_mean | accuracy_std |") == 6
-  assert "`python benchmarks/seed_tables.py --quick`" in page
+  assert "`python -m benchmarks.seed_tables --quick`" in page
 
   summary = json.load(open(os.path.join(out, "seed_tables.json")))
   assert "sample" in summary["data"]["unit"]
@@ -185,7 +188,7 @@ def test_safe_start_quick(tmp_path):
     assert row["accuracy_mean"][0] > 0.9, name
   page = (tmp_path / "safe_start.md").read_text()
   assert page.startswith("# Safe from")
-  assert "`python benchmarks/safe_start.py`" in page
+  assert "`python -m benchmarks.safe_start`" in page
 
 
 def test_settling_quick(tmp_path):
@@ -203,10 +206,6 @@ def test_settling_quick(tmp_path):
       "hillclimb, two probes every step, lr0 0.00316",
       "hillclimb, applied step x2, lr0 0.001",
       "hillclimb, applied step x4, lr0 0.001",
-      "hillclimb, one_probe, slope_rtol=0.25, lr0 0.001",
-      "hillclimb, one_probe, slope_rtol=0.25, lr0 0.00316",
-      "hillclimb, one_probe, slope_rtol=0.5, lr0 0.001",
-      "hillclimb, one_probe, slope_rtol=0.5, lr0 0.00316",
     ]
   )
   # The first update's scale search picks a power-of-ten multiple of lr0.
@@ -246,7 +245,7 @@ def test_first_step_quick(tmp_path):
   assert after["every_k=10"]["at_constant"] == 0
   page = (tmp_path / "first_step.md").read_text()
   assert page.startswith("# The first step at any scale")
-  assert "`python benchmarks/first_step.py`" in page
+  assert "`python -m benchmarks.first_step`" in page
 
 
 def test_robust_range():

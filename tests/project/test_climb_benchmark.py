@@ -35,7 +35,7 @@ def test_climb_benchmark_quick(tmp_path):
   with open(tmp_path / "climb_sgd.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   page = (tmp_path / "climb.md").read_text()
-  assert "`python benchmarks/climb.py --quick`" in page
+  assert "`python -m benchmarks.climb --quick`" in page
   summary = json.loads((tmp_path / "climb.json").read_text())
   methods = summary["methods"]
   both = "climb SGD lr+momentum, cycle, momentum0=0.9"

@@ -88,7 +88,7 @@ def test_lm_benchmark_quick(tmp_path):
   with open(tmp_path / "lm.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   page = (tmp_path / "lm.md").read_text()
-  assert "python benchmarks/lm.py --quick" in page
+  assert "`python -m benchmarks.lm --quick`" in page
   groups = json.loads((tmp_path / "lm.json").read_text())["groups"]
   assert set(groups) == {"baselines", "climb", "candidates"}
   runs = [r for g in groups.values() for r in g["runs"]]

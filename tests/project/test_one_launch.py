@@ -13,7 +13,9 @@ first update only, and the program of an update with the search holds it and
 the probe step side by side, under ``lax.cond`` (see the last test).
 """
 
+from collections.abc import Mapping, Sequence
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +33,53 @@ WEIGHTS = {
   f"dense{i}": (fan_in, fan_out)
   for i, (fan_in, fan_out) in enumerate(itertools.pairwise(SIZES))
 }
+
+
+_DOT_GENERAL = re.compile(
+  r"stablehlo\.dot_general\s.*:\s*\((tensor<[^>]*>),\s*(tensor<[^>]*>)\)"
+)
+
+
+def _tensor_shape(tensor_type: str) -> tuple[int, ...]:
+  """``tensor<2x784x20xf32>`` -> ``(2, 784, 20)``."""
+  dims = tensor_type[len("tensor<") : -1].split("x")[:-1]
+  return tuple(int(d) for d in dims)
+
+
+def dots_per_weight(
+  stablehlo_text: str, weights: Mapping[str, Sequence[int]]
+) -> dict[str, dict[str, int]]:
+  """Counts the matrix products that take each weight, alone or batched.
+
+  A product counts for a weight when one of its operands has the weight's
+  shape (``"unbatched"``: one candidate's weight) or that shape with a leading
+  axis of 2 (``"batched"``: both candidates' weights in one product). Shapes
+  identify the weights, so give weights of distinct shapes, and none with an
+  axis of 2. A product inside a loop body counts once, however often the
+  loop runs.
+
+  Args:
+    stablehlo_text: ``jax.jit(f).lower(...).as_text()``, what JAX hands XLA
+      before any backend rewrites it.
+    weights: name -> shape of each weight matrix.
+
+  Returns:
+    name -> ``{"batched": n, "unbatched": n}``.
+  """
+  shapes = [tuple(shape) for shape in weights.values()]
+  if len(set(shapes)) != len(shapes):
+    raise ValueError(f"Weights of equal shapes cannot be told apart: {shapes}")
+  out = {name: {"batched": 0, "unbatched": 0} for name in weights}
+  for line in stablehlo_text.splitlines():
+    match = _DOT_GENERAL.search(line)
+    if not match:
+      continue
+    operands = {_tensor_shape(t) for t in match.groups()}
+    for name, shape in weights.items():
+      shape = tuple(shape)
+      out[name]["unbatched"] += shape in operands
+      out[name]["batched"] += (2, *shape) in operands
+  return out
 
 
 def each_layer(batched: int, unbatched: int) -> dict[str, dict[str, int]]:
@@ -62,9 +111,14 @@ def _mlp_and_batch():
 
 
 def _lowered_update(probe, **kwargs):
-  """The hill-climbing update alone (gradients given), lowered."""
+  """The hill-climbing update alone (gradients given), lowered.
+
+  Two probes at every step, so that the first update (``scale_search=None``)
+  is a probe step.
+  """
   params, x, y = _mlp_and_batch()
-  opt = ohc.scale_by_hillclimb(0.1, probe=probe, **kwargs)
+  every_step = dict(decision="two_probes", every_k=1, lrlr=0.01)
+  opt = ohc.scale_by_hillclimb(0.1, probe=probe, **(every_step | kwargs))
 
   def update(grads, state, params, x, y):
     return opt.update(grads, state, params, value_fn=loss, x=x, y=y)
@@ -102,21 +156,17 @@ def lowered():
 # rewrites x @ W[2, m, n], whose x is shared, into x @ W'[m, 2n], and how it
 # does so changes with the backend and XLA's version.
 def test_vmap_probe_multiplies_each_layer_once_for_both_candidates(lowered):
-  dots = kernel_count.dots_per_weight(lowered["vmap"].as_text(), WEIGHTS)
+  dots = dots_per_weight(lowered["vmap"].as_text(), WEIGHTS)
   assert dots == each_layer(batched=1, unbatched=0)
 
 
 def test_counting_sees_one_dot_per_candidate_in_the_alternatives(lowered):
   # The control: if vmap mode evaluated the candidates one after the other,
   # or as two calls, the test above would see these counts and fail.
-  sequential = kernel_count.dots_per_weight(
-    lowered["sequential"].as_text(), WEIGHTS
-  )
+  sequential = dots_per_weight(lowered["sequential"].as_text(), WEIGHTS)
   # One product per layer, unbatched, in the body of a loop run twice.
   assert sequential == each_layer(batched=0, unbatched=1)
-  two_calls = kernel_count.dots_per_weight(
-    lowered["two_calls"].as_text(), WEIGHTS
-  )
+  two_calls = dots_per_weight(lowered["two_calls"].as_text(), WEIGHTS)
   assert two_calls == each_layer(batched=0, unbatched=2)
 
 
@@ -150,5 +200,5 @@ def test_with_the_scale_search_the_probe_step_is_still_batched():
   # candidate, left over from the pairs, goes through a batch of one, [1, m,
   # n], which neither count includes.)
   text = _lowered_update("vmap").as_text()
-  dots = kernel_count.dots_per_weight(text, WEIGHTS)
+  dots = dots_per_weight(text, WEIGHTS)
   assert dots == each_layer(batched=2, unbatched=0)

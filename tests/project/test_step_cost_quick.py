@@ -1,7 +1,8 @@
-"""The step-cost benchmark's quick mode runs end to end and reports its keys.
+"""The step-cost benchmark's quick mode runs end to end and adds up.
 
-Timings on a shared machine are noise at this size, so nothing here asserts a
-ratio's value; only that every number is there and sane.
+Timings on a shared machine are noisy at this size, so only orderings that
+hold by a wide margin are asserted: two loss evaluations more than SGD's step
+cost something, and ``probe="auto"`` never picks the slower mode on CPU.
 """
 
 import json
@@ -11,6 +12,7 @@ import subprocess
 import sys
 
 import _user_shell
+import jax
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -29,6 +31,9 @@ HEADLINE_KEYS = (
 # Long (runs the step-cost benchmark on three models): the README's test command
 # leaves it out (-m 'not slow'); CI runs it.
 pytestmark = pytest.mark.slow
+on_cpu_only = pytest.mark.skipif(
+  jax.default_backend() != "cpu", reason="what XLA:CPU does"
+)
 
 
 def _run_benchmark(*args: str) -> subprocess.CompletedProcess:
@@ -41,15 +46,16 @@ def _run_benchmark(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
-  path = tmp_path_factory.mktemp("step_cost") / "step_cost.json"
-  result = _run_benchmark("--quick", "--json", str(path))
+  out = tmp_path_factory.mktemp("step_cost")
+  result = _run_benchmark("--quick", "--out", str(out))
   assert result.returncode == 0, result.stderr
-  return {"json": json.loads(path.read_text()), "stdout": result.stdout}
+  report = json.loads((out / "step_cost.json").read_text())
+  return {"json": report, "stdout": result.stdout}
 
 
 def test_reports_device_and_setting(report):
   data = report["json"]
-  assert data["device"]["platform"] == "cpu"
+  assert data["device"]["platform"] == jax.default_backend()
   assert data["device"]["device_kind"]
   assert data["quick"] is True
   assert data["rounds"] >= 1
@@ -65,28 +71,41 @@ def test_headline_ratios_are_positive_numbers(report, model):
     spread = result["ratios"][key]
     assert spread["estimate"] == result[key]
     assert spread["q1"] <= spread["median"] <= spread["q3"], key
+  # Two loss evaluations on top of SGD's step are not free, and the
+  # library's two-probe step costs at least what SGD's step does.
+  assert result["floor_over_sgd"] > 1
+  assert result["hillclimb_k1_over_sgd"] > 1
 
 
+@on_cpu_only
 @pytest.mark.parametrize("model", MODELS)
-def test_auto_mode_is_read_from_the_compiled_program(report, model):
+def test_auto_mode_is_sequential(report, model):
   # On CPU the library documents that "auto" probes sequentially; the
   # benchmark finds this by matching the lowered programs, so a change in
   # either shows up here.
-  result = report["json"]["models"][model]
-  assert result["auto_mode"] == "sequential"
-  assert result["faster_mode"] in ("vmap", "sequential", "tie")
-  assert result["auto_picks_faster"] == (
-    result["faster_mode"] in ("sequential", "tie")
-  )
+  assert report["json"]["models"][model]["auto_mode"] == "sequential"
+
+
+@on_cpu_only
+def test_auto_mode_is_the_faster_one_on_the_cnn(report):
+  # vmapping a convolution over two weight sets makes a grouped convolution,
+  # which XLA:CPU runs far more slowly than two plain ones (2x in the full
+  # run); on the MLP and the transformer the two modes tie, within noise.
+  result = report["json"]["models"]["cnn"]
+  assert result["faster_mode"] == "sequential"
+  assert result["auto_picks_faster"]
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_memory_and_line_search_counts(report, model):
   result = report["json"]["models"][model]
   for variant in ("sgd", "hillclimb_k1", "vmap", "sequential", "linesearch"):
+    # A step's arguments hold the parameters, at least.
     memory = result["memory"][variant]
-    assert memory["argument_bytes"] > 0, variant
-    assert memory["temp_bytes"] >= 0, variant
+    assert memory["argument_bytes"] >= result["param_bytes"], variant
+  # vmap keeps both candidates (and two sets of activations) alive at once.
+  memory = result["memory"]
+  assert memory["vmap"]["temp_bytes"] >= memory["sequential"]["temp_bytes"]
   copies = result["extra_temp_in_param_copies"]["step_vs_sgd_step"]
   assert set(copies) == {"sequential", "vmap"}
   # Optax's search evaluates the loss at least once and at most
@@ -108,6 +127,7 @@ def test_unknown_model_is_named_in_the_error():
   assert "resnet" in result.stderr
 
 
+@on_cpu_only
 def test_faster_mode_and_memory_analysis_without_ynn_fusion():
   # Asks the module itself, in one process (the analysis spawns the child
   # that turns YNN fusion off).
@@ -120,7 +140,7 @@ print(json.dumps({
     s._faster_mode({"q1": 0.5, "estimate": 0.7, "q3": 0.9}),
     s._faster_mode({"q1": 0.95, "estimate": 1.02, "q3": 1.08}),
   ],
-  "copies": s.update_copies_without_ynn_fusion("mlp", quick=True),
+  "copies": s.update_copies_without_ynn_fusion(["mlp"], quick=True),
 }))
 """
   result = subprocess.run(
