@@ -116,9 +116,9 @@ def _library(name: str, make, second_value: float):
   """
 
   def record(state, lr0):
-    del lr0
     second = jnp.asarray(second_value, jnp.float32)
-    return jnp.stack([ohc.get_learning_rate(state).astype(jnp.float32), second])
+    lr = _train.hillclimb_learning_rate(state, lr0)
+    return jnp.stack([lr.astype(jnp.float32), second])
 
   return _train.Method(name, make, learning_rate=record), "library", 0.9
 

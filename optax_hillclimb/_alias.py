@@ -71,12 +71,15 @@ def hillclimb(
     >>> solver = optax_hillclimb.hillclimb(learning_rate=1e-3)
     >>> params = jnp.zeros(2)
     >>> state = solver.init(params)
-    >>> for _ in range(50):
+    >>> @jax.jit
+    ... def step(params, state):
     ...   value, grads = jax.value_and_grad(loss)(params)
     ...   updates, state = solver.update(
     ...       grads, state, params, value_fn=loss, value=value
     ...   )
-    ...   params = optax.apply_updates(params, updates)
+    ...   return optax.apply_updates(params, updates), state
+    >>> for _ in range(50):
+    ...   params, state = step(params, state)
     >>> print(f"loss {loss(params):.2e}")
     loss 3.71e-05
 

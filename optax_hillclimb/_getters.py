@@ -59,21 +59,29 @@ def get_hyperparams(state: optax.OptState) -> dict[str, jax.Array]:
 
 
 def get_learning_rate(state: optax.OptState) -> jax.Array:
-  """Returns the current learning rate held in a (possibly nested) state.
+  """Returns the learning rate applied at the last update.
 
-  Works for :func:`scale_by_hillclimb`, the aliases, :func:`climb` and any
-  chain or wrapper that contains exactly one :class:`HillclimbState` or
-  :class:`ClimbState`, including :func:`optax.inject_hyperparams`, whose state
-  also holds the (starting) ``learning_rate`` hyperparameter and so confuses
-  ``optax.tree.get(state, "learning_rate")``. For :func:`climb`, it is the
-  climbed learning rate, or the inner optimizer's when it is not climbed.
+  For :func:`scale_by_hillclimb` and the aliases it is the climbed rate times
+  the factor that a run of known length (``total_steps``) applies to its last
+  fifth: the climbed rate until then, falling to zero at ``total_steps``, and
+  zero past it (a run longer than its ``total_steps`` takes no more steps;
+  tell it its new length). ``HillclimbState.learning_rate`` holds the climbed
+  rate itself. For :func:`climb`, it is the climbed learning rate, or the
+  inner optimizer's when it is not climbed.
+
+  Works for any chain or wrapper that contains exactly one
+  :class:`HillclimbState` or :class:`ClimbState`, including
+  :func:`optax.inject_hyperparams`: there ``optax.tree.get(state,
+  "learning_rate")`` raises ``KeyError`` (found multiple values), because
+  the injected ``learning_rate`` (the starting rate only: setting it during
+  the run changes nothing) sits beside the climbed one.
 
   Args:
     state: an optimizer state.
 
   Returns:
-    The current learning rate, as a JAX array (also for
-    ``nnx.Optimizer.opt_state``, whose leaves Flax wraps).
+    The learning rate, as a JAX array (also for ``nnx.Optimizer.opt_state``,
+    whose leaves Flax wraps).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -91,7 +99,7 @@ def get_learning_rate(state: optax.OptState) -> jax.Array:
     )
   (node,) = found
   if isinstance(node, _transform.HillclimbState):
-    return _unwrap(node.learning_rate)
+    return _unwrap(node.learning_rate) * _unwrap(node.settling)
   if _climb_config.LEARNING_RATE in node.hyperparams:
     return _unwrap(node.hyperparams[_climb_config.LEARNING_RATE])
   hyperparams = getattr(node.inner_state, "hyperparams", {})

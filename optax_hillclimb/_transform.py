@@ -94,8 +94,7 @@ class HillclimbState(NamedTuple):
     learning_rate: the climbed learning rate :math:`\eta` (float32, or
       float64 when x64 is enabled, whatever the dtype of the parameters).
       With ``total_steps``, the step taken in the last fifth of the run is
-      shorter than it says; :func:`~optax_hillclimb.get_learning_rate`
-      reports the rate applied.
+      shorter: ``settling`` says by how much.
     streak: signed number of consecutive learning-rate moves in the same
       direction (int32): ``+n`` after ``n`` rises in a row, ``-n`` after ``n``
       falls, ``0`` before the first decision and after a hold. It sets the
@@ -112,6 +111,10 @@ class HillclimbState(NamedTuple):
       before any): of the watched loss at every step (``value``, or for
       ``"stretch"`` without it, the loss after the step about to be taken),
       else of the loss at the candidate each decision chose.
+    settling: the factor on the last step taken: one, or with
+      ``total_steps`` :math:`\min(1, 5 (1 - t/T))`, zero from step
+      :math:`T` on. The rate applied is ``learning_rate * settling``, which
+      :func:`~optax_hillclimb.get_learning_rate` reports.
     displacement: with ``decision="stretch"``, :math:`D`, the sum of the
       steps :math:`\eta u` taken since the last decision (rejected steps add
       nothing), a tree like the updates; ``()`` for ``"two_probes"``.
@@ -125,6 +128,7 @@ class HillclimbState(NamedTuple):
   num_rejected: jax.Array
   tie_ceiling: jax.Array
   loss_average: jax.Array
+  settling: jax.Array
   displacement: optax.Updates = ()
 
 
@@ -298,6 +302,7 @@ def scale_by_hillclimb(
       num_rejected=jnp.zeros([], jnp.int32),
       tie_ceiling=lr,
       loss_average=jnp.asarray(jnp.inf, dtype),
+      settling=jnp.ones([], dtype),
       displacement=(
         optax.tree.zeros_like(params) if decision == "stretch" else ()
       ),
@@ -405,7 +410,9 @@ def _update(
       updates,
     )
     new_state = new_state._replace(displacement=displacement)
-  lr = lr * settling(state.count, config.total_steps, lr.dtype)
+  settle = settling(state.count, config.total_steps, lr.dtype)
+  new_state = new_state._replace(settling=settle)
+  lr = lr * settle
   # jnp.where, not a zero scale: 0 * nan is nan, and a rejected step must
   # leave the parameters exactly where they are.
   updates = jax.tree.map(

@@ -34,8 +34,8 @@ def _run(opt, params, loss, steps, **extra):
   return params, states
 
 
-def _probed_points(opt, state, params, updates, loss, **extra):
-  """One unjitted update; returns the new state and the points it scored.
+def _recording(opt, loss):
+  """A jitted update whose value_fn records the points it scores, in order.
 
   ``probe="sequential"`` scores the candidates in order (up, then down).
   """
@@ -45,7 +45,13 @@ def _probed_points(opt, state, params, updates, loss, **extra):
     jax.debug.callback(lambda q: points.append(np.asarray(q).copy()), p)
     return loss(p)
 
-  _, state = opt.update(updates, state, params, value_fn=recording, **extra)
+  return jax.jit(functools.partial(opt.update, value_fn=recording)), points
+
+
+def _probed_points(opt, state, params, updates, loss, **extra):
+  """One update; returns the new state and the points it scored."""
+  update, points = _recording(opt, loss)
+  _, state = update(updates, state, params, **extra)
   jax.effects_barrier()
   return state, points
 
@@ -59,14 +65,15 @@ def test_decisions_come_at_doubling_windows_then_every_k():
     opt = ohc.scale_by_hillclimb(
       0.1, decision=decision, every_k=8, scale_search=None, probe="sequential"
     )
+    update, points = _recording(opt, jnp.sum)
     state, deciding = opt.init(jnp.zeros(1)), []
     for count in range(30):
-      state, points = _probed_points(
-        opt, state, jnp.zeros(1), jnp.ones(1), jnp.sum, value=0.0
-      )
+      _, state = update(jnp.ones(1), state, jnp.zeros(1), value=0.0)
+      jax.effects_barrier()
       assert len(points) in (0, 2)
       if points:
         deciding.append(count)
+      points.clear()
     assert deciding == expected, decision
 
 
@@ -308,3 +315,23 @@ def test_total_steps_can_be_injected():
   test_utils.assert_trees_all_close(finals[0], finals[1], rtol=1e-4)
   # Past total_steps the steps are zero.
   np.testing.assert_array_equal(updates, jnp.zeros(2))
+
+
+def test_past_total_steps_the_rate_applied_is_zero_and_reported():
+  # A loop that runs longer than it said: from step T on the steps are zero,
+  # and get_learning_rate says so; the climbed rate is still in the state.
+  loss = lambda p: jnp.sum((p - 3.0) ** 2)
+  opt = ohc.hillclimb_adam(0.1, total_steps=10)
+  params, state = jnp.zeros(2), opt.init(jnp.zeros(2))
+  update = jax.jit(functools.partial(opt.update, value_fn=loss))
+  applied = []
+  for _ in range(14):
+    updates, state = update(jax.grad(loss)(params), state, params)
+    params = optax.apply_updates(params, updates)
+    applied.append(float(ohc.get_learning_rate(state)))
+  climbed = float(state[-1].learning_rate)
+  assert climbed > 0
+  np.testing.assert_array_equal(updates, jnp.zeros(2))
+  # Step 9 (the last of the run) applies half the climbed rate, then zero.
+  assert applied[9] == pytest.approx(0.5 * climbed)
+  assert applied[10:] == [0.0] * 4
