@@ -177,9 +177,14 @@ def test_scale_search_sets_the_learning_rate_at_the_first_update():
   assert float(single_state.learning_rate) == pytest.approx(0.1)
 
 
-def test_climbing_the_learning_rate_of_sgd_matches_scale_by_hillclimb():
+@pytest.mark.parametrize("with_value", [True, False])
+def test_climbing_the_learning_rate_of_sgd_matches_scale_by_hillclimb(
+  with_value,
+):
   # sgd's update at lr is -lr * g, which is what scale_by_hillclimb scores
-  # and returns for the direction g: the same rule, the same numbers.
+  # and returns for the direction g: the same rule, the same guard (against
+  # value, or without it the running average of the chosen losses), the same
+  # scale search with its first-step bound, the same numbers.
   x = jax.random.normal(jax.random.key(0), (32, 4))
   y = x @ jnp.array([1.0, -2.0, 0.5, 3.0])
 
@@ -187,29 +192,31 @@ def test_climbing_the_learning_rate_of_sgd_matches_scale_by_hillclimb():
     return jnp.mean((x @ w - y) ** 2)
 
   settings = dict(lrlr=0.05, every_k=2)
-  a = run(
-    ohc.climb(
-      optax.inject_hyperparams(optax.sgd)(learning_rate=1e-3),
-      "learning_rate",
-      **settings,
-    ),
-    jnp.zeros(4),
-    40,
-    loss=loss,
-    with_value=True,
+  runs = [
+    run(
+      opt,
+      jnp.ones(4),
+      40,
+      loss=loss,
+      with_value=with_value,
+    )
+    for opt in (
+      ohc.climb(
+        optax.inject_hyperparams(optax.sgd)(learning_rate=1e-3),
+        "learning_rate",
+        **settings,
+      ),
+      ohc.scale_by_hillclimb(1e-3, decision="two_probes", **settings),
+    )
+  ]
+  lr_a, lr_b = (
+    [float(ohc.get_learning_rate(s)) for _, s, _ in history] for history in runs
   )
-  b = run(
-    ohc.scale_by_hillclimb(1e-3, decision="two_probes", **settings),
-    jnp.zeros(4),
-    40,
-    loss,
-    1,
-  )
-  lr_a = [float(ohc.get_learning_rate(s)) for _, s, _ in a]
-  lr_b = [float(ohc.get_learning_rate(s)) for _, s, _ in b]
   np.testing.assert_allclose(lr_a, lr_b, rtol=1e-5)
   assert len(set(lr_a)) > 5
-  np.testing.assert_allclose(a[-1][0], b[-1][0], rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(runs[0][-1][0], runs[1][-1][0], rtol=1e-4)
+  rejected = [int(history[-1][1].num_rejected) for history in runs]
+  assert rejected[0] == rejected[1]
 
 
 # Composition -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""optax's own acceptance suite for optimizers, run against both aliases.
+"""optax's own acceptance suite, run against both aliases and climb.
 
 optax ships the suite every contributed optimizer must pass
 (``optax/contrib/_common_test.py``): extra arguments without recompiling,
@@ -28,10 +28,10 @@ _OURS = """
 _MAIN_OPTIMIZERS_UNDER_TEST = tuple(
     {'opt_name': name, 'opt_kwargs': {'learning_rate': 1e-2},
      'wrapper_name': None, 'wrapper_kwargs': None}
-    for name in ('hillclimb', 'hillclimb_adam')
+    for name in ('hillclimb', 'hillclimb_adam', 'climb')
 )
 _ALL_OPTIMIZERS_UNDER_TEST = _MAIN_OPTIMIZERS_UNDER_TEST
-_OBJ_FN_OPTIMIZERS = ('sophia', 'hillclimb', 'hillclimb_adam')
+_OBJ_FN_OPTIMIZERS = ('sophia', 'hillclimb', 'hillclimb_adam', 'climb')
 
 """
 
@@ -49,6 +49,18 @@ def _with_obj_fn(factory):
     return optax.GradientTransformationExtraArgs(opt.init, update)
 
   return make
+
+
+def _climbed_sgd(learning_rate):
+  """climb on SGD with momentum, its learning rate climbed, as users write it.
+
+  The suite passes no ``value``: the guard compares with the running average
+  of the chosen losses, as the aliases' does.
+  """
+  inner = optax.inject_hyperparams(optax.sgd)(
+    learning_rate=learning_rate, momentum=0.9
+  )
+  return optax_hillclimb.climb(inner, "learning_rate")
 
 
 def _load_suite() -> types.ModuleType:
@@ -71,6 +83,7 @@ def _load_suite() -> types.ModuleType:
   factories = {
     "hillclimb": _with_obj_fn(optax_hillclimb.hillclimb),
     "hillclimb_adam": _with_obj_fn(optax_hillclimb.hillclimb_adam),
+    "climb": _with_obj_fn(_climbed_sgd),
   }
   module._get_opt_factory = factories.__getitem__
   return module
