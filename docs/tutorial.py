@@ -76,7 +76,11 @@ def loss_fn(params, x, y):
 
 # [START train]
 def train(opt, data, fixed_rate=None, seed=0):
-  """Trains one MLP; returns its parameters, losses and learning rates."""
+  """Trains one MLP; returns its parameters, losses and learning rates.
+
+  The rates are two arrays: the climbed one, and the one applied (shorter in
+  the last fifth of a run told its length).
+  """
 
   @jax.jit
   def train_step(params, opt_state, x, y):
@@ -91,15 +95,17 @@ def train(opt, data, fixed_rate=None, seed=0):
   (x_train, y_train), _ = data
   params = init_mlp(jax.random.key(seed))
   opt_state = opt.init(params)
-  losses, rates = [], []
+  losses, rates, applied = [], [], []
   for x, y in batches(x_train, y_train, seed):
     params, opt_state, loss = train_step(params, opt_state, x, y)
     losses.append(float(loss))
     if fixed_rate is None:  # the hill-climbed rate, from the state
-      rates.append(float(optax_hillclimb.get_learning_rate(opt_state)))
+      rates.append(float(optax.tree.get(opt_state, "learning_rate")))
+      applied.append(float(optax_hillclimb.get_learning_rate(opt_state)))
     else:
       rates.append(fixed_rate)
-  return params, np.array(losses), np.array(rates)
+      applied.append(fixed_rate)
+  return params, np.array(losses), np.array(rates), np.array(applied)
 
 
 def optimizers():
@@ -133,17 +139,16 @@ def plot(runs, path):
   fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(11, 4))
   steps = np.arange(1, NUM_STEPS + 1)
   window = 20  # a moving average, so that the batches' noise does not hide
-  for name, (_, losses, rates) in runs.items():
+  for name, (_, losses, rates, applied) in runs.items():
     smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
     (line,) = ax_loss.plot(steps[window - 1 :], smooth, label=name)
     ax_lr.plot(steps, rates, color=line.get_color(), label=name)
     if name.startswith("hillclimb"):
       # Told total_steps, it shortens the steps of the last fifth linearly
-      # to zero; the rate in the state is not shortened.
-      shortened = np.minimum(1, 5 * (1 - (steps - 1) / NUM_STEPS))
+      # to zero; the climbed rate in the state is not shortened.
       ax_lr.plot(
         steps,
-        rates * shortened,
+        applied,
         ls="--",
         color=line.get_color(),
         label="hillclimb_adam, as applied",
@@ -178,7 +183,7 @@ def main(path):
     for name, (opt, fixed_rate) in optimizers().items()
   }
   x_test, y_test = data[1]
-  for name, (params, losses, rates) in runs.items():
+  for name, (params, losses, rates, _) in runs.items():
     print(
       f"{name:26s} final training loss {losses[-20:].mean():.4f}  "
       f"test accuracy {100 * accuracy(params, x_test, y_test):.1f}%  "

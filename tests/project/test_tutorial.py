@@ -21,15 +21,17 @@ def test_tutorial_trains_and_writes_the_plot(tmp_path, capsys):
   spec.loader.exec_module(tutorial)
   png = tmp_path / "tutorial.png"
   runs = tutorial.main(str(png))
-  final = {name: losses[-20:].mean() for name, (_, losses, _) in runs.items()}
+  final = {name: run[1][-20:].mean() for name, run in runs.items()}
   climbed = "hillclimb_adam, lr0 1e-4"
   # Measured 0.020, against 1.74 for Adam at the same 1e-4 and 0.21 at 1e-3.
   assert final[climbed] < 0.05, final
   assert final[climbed] < 0.5 * final["adam, 1e-3"], final
   assert final[climbed] < 0.1 * final["adam, 1e-4"], final
-  # The scale search and the decisions took the rate far above lr0.
-  rates = runs[climbed][2]
+  # The scale search and the decisions took the rate far above lr0; the
+  # last of 400 steps applied (1 - 399/400) / 0.2 = 1/80 of it.
+  _, _, rates, applied = runs[climbed]
   assert rates.min() > 1e-3, rates.min()
+  assert applied[-1] == pytest.approx(rates[-1] / 80, rel=1e-4)
   assert len(runs[climbed][1]) == tutorial.NUM_STEPS
   printed = capsys.readouterr().out
   assert "hillclimb_adam, lr0 1e-4   final training loss" in printed
