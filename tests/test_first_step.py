@@ -92,9 +92,19 @@ def _dead_shares(opt, steps=20, loss_scale=1e4, seed=0):
   return dead
 
 
+# The quick run takes the defaults from 1e-6; the slow tests, every case.
+_SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize("make", [ohc.hillclimb, ohc.hillclimb_adam])
-@pytest.mark.parametrize("lr0", [1e-6, 1e-3, 10**0.5])
-@pytest.mark.parametrize("rule", ["defaults", "two probes every 10 steps"])
+@pytest.mark.parametrize(
+  "lr0",
+  [1e-6, pytest.param(1e-3, marks=_SLOW), pytest.param(10**0.5, marks=_SLOW)],
+)
+@pytest.mark.parametrize(
+  "rule",
+  ["defaults", pytest.param("two probes every 10 steps", marks=_SLOW)],
+)
 def test_regression_keeps_most_units_through_twenty_steps(make, lr0, rule):
   # Before the bound, hillclimb's first step left 66% of the units dead and
   # every unit was dead by step 20 (two probes every 10 steps).

@@ -70,7 +70,14 @@ def random_optimizer(rng, decision):
   return opt, settings
 
 
-@pytest.mark.parametrize("seed", range(24))
+# A third of the seeds in the quick run, all of them with the slow tests.
+@pytest.mark.parametrize(
+  "seed",
+  [
+    pytest.param(seed, marks=() if seed < 8 else pytest.mark.slow)
+    for seed in range(24)
+  ],
+)
 def test_invariants_on_random_problems(seed):
   rng = np.random.default_rng(seed)
   params, loss = random_problem(rng)

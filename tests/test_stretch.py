@@ -194,9 +194,10 @@ def test_the_last_fifth_of_a_known_run_settles_linearly_to_zero():
   opt = _stretch(0.01, total_steps=10)
   params, state = jnp.ones(2), opt.init(jnp.ones(2))
   factors = []
+  update = jax.jit(functools.partial(opt.update, value_fn=loss))
   for _ in range(12):
     grads = jax.grad(loss)(params)
-    updates, state = opt.update(grads, state, params, value_fn=loss)
+    updates, state = update(grads, state, params)
     factors.append(float(-updates[0] / (state.learning_rate * grads[0])))
     params = optax.apply_updates(params, updates)
   np.testing.assert_allclose(factors, [1] * 9 + [0.5, 0, 0], atol=1e-6)

@@ -54,6 +54,7 @@ def test_index_lists_the_pages_of_its_toctree():
   assert listed == entries
 
 
+@pytest.mark.slow  # Sphinx; CI builds the docs in a stage of its own too.
 def test_html_builds_without_warnings(html):
   pages = ("index", "quickstart", "tutorial", "rule", "api", "flax")
   for page in (*pages, "multi_device"):
@@ -87,6 +88,7 @@ def test_doctests_in_pages_and_docstrings_pass(tmp_path):
   assert num_tests >= 20, summary
 
 
+@pytest.mark.slow
 def test_signatures_name_the_default_scale_search(html):
   api = (html / "api.html").read_text()
   # The default as written in the source, not the thirteen floats it holds,
@@ -110,6 +112,7 @@ def check_offline_module():
   return check_offline
 
 
+@pytest.mark.slow  # headless Chromium
 def test_check_catches_a_backslash_or_backtick_in_rendered_math(
   check_offline, tmp_path
 ):
@@ -152,6 +155,7 @@ def test_check_catches_a_backslash_or_backtick_in_rendered_math(
     assert shown in problems[0], problems
 
 
+@pytest.mark.slow
 def test_math_renders_with_no_network(html, check_offline):
   problems, num_math = check_offline.check(html, html.parent / "screenshots")
   assert not problems, "\n".join(problems)

@@ -434,6 +434,7 @@ def single_device_reference():
 
 
 @pytest.mark.usefixtures("eight_devices")
+@pytest.mark.slow  # three programs on eight devices
 @pytest.mark.parametrize(
   "example",
   [pmap_example, shard_map_example, sharded_jit_example],

@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib", reason='pip install -e ".[examples]"')
 DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 
 
+@pytest.mark.slow  # trains four MLPs for 400 steps
 def test_tutorial_trains_and_writes_the_plot(tmp_path, capsys):
   spec = importlib.util.spec_from_file_location(
     "tutorial", DOCS / "tutorial.py"
