@@ -69,6 +69,7 @@ def test_random_settings_keep_values_finite_and_in_bounds(seed):
       assert float(inner) == pytest.approx(float(hp[name]), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_an_mlp_learns_with_learning_rate_and_momentum_climbed():
   # Random inputs labelled by a random linear teacher, 3 classes; a small MLP
   # trained 150 steps from lr0 = 1e-4 and momentum 0 reaches 90% accuracy.

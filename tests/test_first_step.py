@@ -132,6 +132,7 @@ def _first_learning_rate(lr0=1e-3, loss_scale=1e4):
   return float(first_update(params))
 
 
+@pytest.mark.slow  # the benchmark harness's picks, traced into the update
 @pytest.mark.parametrize(
   ("name", "multiple"),
   [

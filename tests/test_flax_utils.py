@@ -65,7 +65,9 @@ def test_probe_leaves_the_live_model_alone():
   jax.tree.map(np.testing.assert_array_equal, before, after)
 
 
-@pytest.mark.parametrize("probe", ["vmap", "sequential"])
+@pytest.mark.parametrize(
+  "probe", [pytest.param("vmap", marks=pytest.mark.slow), "sequential"]
+)
 def test_trains_through_nnx_optimizer_update(probe):
   model = Net(nnx.Rngs(0))
   optimizer = nnx.Optimizer(

@@ -86,6 +86,7 @@ def test_pmap_with_axis_name_keeps_replicas_identical(decision, num_steps):
   assert learning_rates[0] != pytest.approx(0.05)
 
 
+@pytest.mark.slow  # the control of the test above
 @pytest.mark.parametrize(("decision", "num_steps"), DECISIONS)
 def test_pmap_without_axis_name_lets_replicas_drift_apart(decision, num_steps):
   # The control for the test above: with per-device probe losses (and
