@@ -383,21 +383,12 @@ def _update(
   # The guard on every step: a spike backs the rate off (for the stretch
   # with value, only if the step about to be taken would raise this batch's
   # loss further), and a non-finite loss is not stepped on.
-  if watch is not None:
-    backs_off = watch.spike
-    if stretch and value is not None:
-      backs_off = watch.reject | _worsens(score, updates, lr, value, watch)
-    new_state, rejected = _back_off(
-      config, state.streak, new_state, rejected, watch, backs_off
-    )
-  else:
-    # Nothing to watch: the losses at the chosen candidates feed the
-    # average that later decisions compare with.
-    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
-    average = running_average(state.loss_average, chosen)
-    new_state = new_state._replace(
-      loss_average=jnp.where(decides, average, state.loss_average)
-    )
+  backs_off = None if watch is None else watch.spike
+  if watch is not None and stretch and value is not None:
+    backs_off = watch.reject | _worsens(score, updates, lr, value, watch)
+  new_state, rejected = _guard_every_step(
+    config, state, new_state, rejected, decides, watch, backs_off
+  )
 
   lr = new_state.learning_rate
   if stretch:
@@ -762,7 +753,7 @@ def pick_scale(
 # rejected when its loss is non-finite or well above a reference
 # (guard_rejects). At every step, the watched loss is compared with the
 # running average of recent ones (watch_loss): a spike backs the rate off,
-# a non-finite loss is not stepped on (_back_off).
+# a non-finite loss is not stepped on (_guard_every_step).
 
 
 def exceeds(
@@ -856,20 +847,31 @@ def _worsens(
   return watch.spike & ~(after < value)
 
 
-def _back_off(
+def _guard_every_step(
   config: _Config,
-  streak: jax.Array,
+  state: HillclimbState,
   new_state: HillclimbState,
   rejected: jax.Array,
-  watch: Watched,
-  backs_off: jax.Array,
+  decides: jax.Array,
+  watch: Watched | None,
+  backs_off: jax.Array | None,
 ) -> tuple[HillclimbState, jax.Array]:
-  """The guard's verdict on the watched loss applied after the decision.
+  """The guard's verdict on the watched loss, applied after the decision.
 
   Where ``backs_off`` (and the decision has not backed off already), the
   rate is multiplied by ``BACKOFF`` and the move counts as a fall from the
-  previous ``streak``; a non-finite watched loss rejects the step.
+  previous streak; a non-finite watched loss rejects the step. With nothing
+  watched, the losses at the candidates that decisions chose feed the
+  average that later decisions compare with.
+
+  Returns the new state and whether the step is rejected.
   """
+  if watch is None:
+    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
+    average = running_average(state.loss_average, chosen)
+    return new_state._replace(
+      loss_average=jnp.where(decides, average, state.loss_average)
+    ), rejected
   backs_off = backs_off & ~rejected
   lr = new_state.learning_rate
   backed_off = clip(
@@ -881,7 +883,7 @@ def _back_off(
   new_state = new_state._replace(
     learning_rate=jnp.where(backs_off, backed_off, lr),
     streak=jnp.where(
-      backs_off, next_streak(streak, jnp.bool_(False)), new_state.streak
+      backs_off, next_streak(state.streak, jnp.bool_(False)), new_state.streak
     ),
     loss_average=watch.average,
     num_rejected=new_state.num_rejected + newly_rejected.astype(jnp.int32),
