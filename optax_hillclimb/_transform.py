@@ -11,6 +11,7 @@ the guard from here.
 from collections.abc import Callable, Mapping, Sequence
 import functools
 import numbers
+import textwrap
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -79,11 +80,18 @@ CLIMB_ARGS = """\
 
 
 def with_climb_args(fn: Callable[..., Any]) -> Callable[..., Any]:
-  """Writes :data:`CLIMB_ARGS` into ``fn``'s docstring, at its marker."""
-  marker = "    <the climb's arguments>\n"
-  assert marker in fn.__doc__, fn.__name__
-  fn.__doc__ = fn.__doc__.replace(marker, CLIMB_ARGS)
-  return fn
+  """Writes :data:`CLIMB_ARGS` into ``fn``'s docstring, at its marker line.
+
+  Indented as the marker is (Python 3.13 strips docstrings' indentation).
+  """
+  lines = fn.__doc__.splitlines(keepends=True)
+  for i, line in enumerate(lines):
+    if line.strip() == "<the climb's arguments>":
+      indent = line[: len(line) - len(line.lstrip())]
+      lines[i] = textwrap.indent(textwrap.dedent(CLIMB_ARGS), indent)
+      fn.__doc__ = "".join(lines)
+      return fn
+  raise ValueError(f"{fn.__name__}'s docstring has no climb arguments marker")
 
 
 class HillclimbState(NamedTuple):
