@@ -60,6 +60,8 @@ CLIMB_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-2, 1.5)
 CANDIDATE_LR0S = (3e-4, 7e-2)
 # Muon's peaks under warmup and cosine (its usual rate is about 0.02).
 MUON_PEAKS = (1e-2, 2e-2, 5e-2)
+# CLIMB_LR0S's mantissas below a cap of 0.03 (lr0 may not exceed the cap).
+CAPPED_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-3, 1.5e-2)
 WARMUP = 0.05
 SPIKE_SKIP = 0.05  # spikes are counted after this fraction of the steps
 SPIKE_DECAY = 0.95  # the running average of batch losses (about 20 steps)
@@ -200,7 +202,7 @@ def directions(quick: bool) -> list[Method]:
     climbing("hillclimb_muon, total_steps, max_learning_rate=0.03",
              lambda lr0, steps: ohc.hillclimb_muon(
                lr0, total_steps=steps, max_learning_rate=0.03),
-             CLIMB_LR0S),
+             CAPPED_LR0S),
     Method("muon_cosine",
            lambda lr0, steps: optax.contrib.muon(warmup_cosine(lr0, steps)),
            lr0s=MUON_PEAKS),
