@@ -21,7 +21,8 @@ for each seed. Four groups of runs, each saved as it finishes:
   (``optax.scale``), or 2 times it under a cosine over the run; the
   direction from one half of the batch and the probes on the other;
 - ``directions``: other directions than Adam's: ``hillclimb_muon`` told the
-  run's length, from the ``climb`` group's starting rates, also with its
+  run's length, from the ``climb`` group's starting rates and its default
+  start (0.02), also with its
   rate capped at 0.03 (``max_learning_rate``); Muon
   (``optax.contrib.muon``) with 5% warmup and cosine decay at peaks around
   its usual rate (each peak at every seed); Lion's and AdEMAMix's
@@ -196,7 +197,7 @@ def directions(quick: bool) -> list[Method]:
   methods = [
     climbing("hillclimb_muon, total_steps",
              lambda lr0, steps: ohc.hillclimb_muon(lr0, total_steps=steps),
-             CLIMB_LR0S),
+             (*CLIMB_LR0S, 2e-2)),  # and its default start
     # The same with the rate capped at 1.5 times Muon's usual 0.02: starts
     # that the scale search sets above about 0.05 stall on this model.
     climbing("hillclimb_muon, total_steps, max_learning_rate=0.03",
