@@ -247,8 +247,8 @@ def hillclimb_muon(
   Muon it can pick a rate well above ``0.02``: on the project's small
   transformer language model, the runs it started at 0.05 to 0.1 (from
   ``lr0`` = 1e-6, 5e-3 and 7e-2; 1e-3 is a power of ten from 1e-6) ended
-  far behind those it started at 0.015 to 0.03 (from 2e-5, the default's
-  mantissa, 3e-4 and 1.5), and ``max_learning_rate=0.03`` brought every
+  far behind those it started at 0.015 to 0.03 (from the default 0.02,
+  2e-5, 3e-4 and 1.5), and ``max_learning_rate=0.03`` brought every
   start to the same result (see the documentation's "Any direction").
 
   Args:
