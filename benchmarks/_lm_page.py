@@ -196,6 +196,39 @@ def candidates_table(summary: dict) -> str:
   )  # fmt: skip
 
 
+def directions_table(summary: dict) -> str:
+  """Other directions, climbed and scheduled, with the tuned AdamW-cosine.
+
+  Every run of the ``directions`` group, one line per method and rate, and
+  for reference the tuned AdamW-cosine and ``hillclimb_adam, total_steps``.
+  """
+  groups = summary["groups"]
+  runs = groups.get("directions", {}).get("runs", [])
+  if not runs:
+    return "No runs yet: `python -m benchmarks.lm --methods directions`.\n"
+  rows = []
+  baselines = _grid(
+    [r for r in _runs(summary, "baselines") if r["method"] == "adamw_cosine"]
+  )
+  if baselines:
+    chosen = _chosen(baselines)
+    reference = [("adamw_cosine", f"{chosen:g} (tuned)", baselines[chosen])]
+  else:
+    reference = []
+  climb = _grid(_runs(summary, "climb", "hillclimb_adam, total_steps"))
+  reference += [("hillclimb_adam, total_steps", f"{lr0:g}", lr_runs)
+                for lr0, lr_runs in climb.items()]  # fmt: skip
+  for method in dict.fromkeys(r["method"] for r in runs):
+    grid = _grid([r for r in runs if r["method"] == method])
+    reference += [(method, f"{lr0:g}", lr_runs)
+                  for lr0, lr_runs in grid.items()]  # fmt: skip
+  for method, label, lr_runs in reference:
+    rows.append([method, label, _num(_mean_final(lr_runs)), *_cells(lr_runs)])
+  return _page.markdown_table(
+    ["method", "lr (peak / lr0)", "final, mean over seeds", *HEADERS], rows
+  )
+
+
 def runs(summary: dict) -> str:
   lines = [f"- Data: {summary['data']}"]
   for name, group in summary["groups"].items():
@@ -237,6 +270,8 @@ def page(summary: dict, out: str) -> str:
     + tuning_table(summary)
     + "\n## Candidate decisions for hill climbing\n\n"
     + candidates_table(summary)
+    + "\n## Other directions\n\n"
+    + directions_table(summary)
     + "\n![validation curves and learning rates](lm.png)\n\n"
     + "## Runs\n\n"
     + runs(summary)

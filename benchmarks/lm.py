@@ -4,7 +4,7 @@ A decoder transformer (2 layers, width 96, 4 heads, 64-byte context) trained
 on batches of 32 random windows of the fortunes' training records, scored by
 its loss in bits per byte on held-out records (about one in ten, fixed by each
 record's CRC-32). Every optimizer trains the same steps on the same batches
-for each seed. Three groups of runs, each saved as it finishes:
+for each seed. Four groups of runs, each saved as it finishes:
 
 - ``baselines``: AdamW with 5% warmup and cosine decay, constant Adam and
   ``schedule_free_adamw``, each tuned on a grid of learning rates (on seed 0;
@@ -19,7 +19,14 @@ for each seed. Three groups of runs, each saved as it finishes:
   to, each with two probes at every step: the probes (and ``value``) on the
   next step's batch; the same, applying 1.25, 1.5 or 2 times the judged rate
   (``optax.scale``), or 2 times it under a cosine over the run; the
-  direction from one half of the batch and the probes on the other.
+  direction from one half of the batch and the probes on the other;
+- ``directions``: other directions than Adam's: ``hillclimb_muon`` told the
+  run's length, from the ``climb`` group's starting rates and its default
+  start (0.02), also with its
+  rate capped at 0.03 (``max_learning_rate``); Muon
+  (``optax.contrib.muon``) with 5% warmup and cosine decay at peaks around
+  its usual rate (each peak at every seed); Lion's and AdEMAMix's
+  ``scale_by_*`` directions chained before ``scale_by_hillclimb``.
 
 Runs already in ``lm.json`` are kept with ``--merge`` and not made again, so
 that the runs can be made a group (``--methods candidates``), a method or a
@@ -27,6 +34,7 @@ seed at a time; ``lm.json`` is saved after every run.
 
   python -m benchmarks.lm                                # docs/results/lm.*
   python -m benchmarks.lm --methods candidates --merge  # one group
+  python -m benchmarks.lm --methods directions --merge  # other directions
   python -m benchmarks.lm --quick --out scratch          # a small model
 """
 
@@ -47,11 +55,14 @@ from . import _train
 from . import _transformer
 from ._lm_train import Method
 
-GROUPS = ("baselines", "climb", "candidates")
 # Tuned on seed 0's final validation loss; the other seeds run at the choice.
 TUNED = ("adamw_cosine", "adam", "schedule_free_adamw")
 CLIMB_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-2, 1.5)
 CANDIDATE_LR0S = (3e-4, 7e-2)
+# Muon's peaks under warmup and cosine (its usual rate is about 0.02).
+MUON_PEAKS = (1e-2, 2e-2, 5e-2)
+# CLIMB_LR0S's mantissas below a cap of 0.03 (lr0 may not exceed the cap).
+CAPPED_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-3, 1.5e-2)
 WARMUP = 0.05
 SPIKE_SKIP = 0.05  # spikes are counted after this fraction of the steps
 SPIKE_DECAY = 0.95  # the running average of batch losses (about 20 steps)
@@ -74,13 +85,18 @@ QUICK = Settings(
 )
 
 
-def adamw_cosine(lr0, steps):
+def warmup_cosine(lr0, steps):
+  """5% warmup, then cosine decay to zero, peaking at ``lr0``."""
   # The schedule's shape with peak 1, times lr0: optax's schedule would test
   # the (traced) peak against zero.
   shape = optax.warmup_cosine_decay_schedule(
     0.0, 1.0, max(1, int(WARMUP * steps)), steps
   )
-  return optax.adamw(lambda count: lr0 * shape(count))
+  return lambda count: lr0 * shape(count)
+
+
+def adamw_cosine(lr0, steps):
+  return optax.adamw(warmup_cosine(lr0, steps))
 
 
 def climbing(name, make, lr0s, feed="same"):
@@ -168,6 +184,39 @@ def candidates(quick: bool) -> list[Method]:
   return methods[:1] if quick else methods
 
 
+def directions(quick: bool) -> list[Method]:
+  """Other directions: Muon's, climbed and on a tuned schedule; Lion's and
+  AdEMAMix's climbed (``scale_by_*`` chained before ``scale_by_hillclimb``).
+  """
+
+  def chained(direction):
+    return lambda lr0, steps: optax.chain(
+      direction(), ohc.scale_by_hillclimb(lr0, total_steps=steps)
+    )
+
+  methods = [
+    climbing("hillclimb_muon, total_steps",
+             lambda lr0, steps: ohc.hillclimb_muon(lr0, total_steps=steps),
+             (*CLIMB_LR0S, 2e-2)),  # and its default start
+    # The same with the rate capped at 1.5 times Muon's usual 0.02: starts
+    # that the scale search sets above about 0.05 stall on this model.
+    climbing("hillclimb_muon, total_steps, max_learning_rate=0.03",
+             lambda lr0, steps: ohc.hillclimb_muon(
+               lr0, total_steps=steps, max_learning_rate=0.03),
+             CAPPED_LR0S),
+    Method("muon_cosine",
+           lambda lr0, steps: optax.contrib.muon(warmup_cosine(lr0, steps)),
+           lr0s=MUON_PEAKS),
+    climbing("lion, climbed", chained(optax.scale_by_lion), CLIMB_LR0S),
+    climbing("ademamix, climbed", chained(optax.contrib.scale_by_ademamix),
+             CLIMB_LR0S),
+  ]  # fmt: skip
+  if quick:
+    return [dataclasses.replace(methods[0], lr0s=(3e-4,)),
+            dataclasses.replace(methods[2], lr0s=(5e-2,))]  # fmt: skip
+  return methods
+
+
 def max_spike(batch_loss: np.ndarray) -> tuple[float, int]:
   """The largest ratio of a batch loss to the running average before it.
 
@@ -249,7 +298,12 @@ def _only(method: Method, lr0s) -> Method:
   )
 
 
-MAKERS = {"baselines": baselines, "climb": climbers, "candidates": candidates}
+MAKERS = {
+  "baselines": baselines,
+  "climb": climbers,
+  "candidates": candidates,
+  "directions": directions,
+}
 GROUPS = {g: [m.name for m in make(False)] for g, make in MAKERS.items()}
 NAMES = [name for names in GROUPS.values() for name in names]
 

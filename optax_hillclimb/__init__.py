@@ -7,6 +7,7 @@ and moves the learning rate toward the better one.
 
 from optax_hillclimb._alias import hillclimb
 from optax_hillclimb._alias import hillclimb_adam
+from optax_hillclimb._alias import hillclimb_muon
 from optax_hillclimb._climb import climb
 from optax_hillclimb._climb import ClimbState
 from optax_hillclimb._getters import get_hyperparams
@@ -27,6 +28,7 @@ __all__ = (
   "get_learning_rate",
   "hillclimb",
   "hillclimb_adam",
+  "hillclimb_muon",
   "nnx_value_fn",
   "scale_by_hillclimb",
 )

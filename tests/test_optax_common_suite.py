@@ -1,4 +1,4 @@
-"""optax's own acceptance suite, run against both aliases and climb.
+"""optax's own acceptance suite, run against the aliases and climb.
 
 optax ships the suite every contributed optimizer must pass
 (``optax/contrib/_common_test.py``): extra arguments without recompiling,
@@ -28,10 +28,12 @@ _OURS = """
 _MAIN_OPTIMIZERS_UNDER_TEST = tuple(
     {'opt_name': name, 'opt_kwargs': {'learning_rate': 1e-2},
      'wrapper_name': None, 'wrapper_kwargs': None}
-    for name in ('hillclimb', 'hillclimb_adam', 'climb')
+    for name in ('hillclimb', 'hillclimb_adam', 'hillclimb_muon', 'climb')
 )
 _ALL_OPTIMIZERS_UNDER_TEST = _MAIN_OPTIMIZERS_UNDER_TEST
-_OBJ_FN_OPTIMIZERS = ('sophia', 'hillclimb', 'hillclimb_adam', 'climb')
+_OBJ_FN_OPTIMIZERS = (
+    'sophia', 'hillclimb', 'hillclimb_adam', 'hillclimb_muon', 'climb'
+)
 
 """
 
@@ -83,6 +85,7 @@ def _load_suite() -> types.ModuleType:
   factories = {
     "hillclimb": _with_obj_fn(optax_hillclimb.hillclimb),
     "hillclimb_adam": _with_obj_fn(optax_hillclimb.hillclimb_adam),
+    "hillclimb_muon": _with_obj_fn(optax_hillclimb.hillclimb_muon),
     "climb": _with_obj_fn(_climbed_sgd),
   }
   module._get_opt_factory = factories.__getitem__

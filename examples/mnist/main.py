@@ -40,7 +40,8 @@ _OPTIMIZER = flags.DEFINE_enum(
   _DEFAULTS.optimizer,
   list(default.OPTIMIZERS),
   "hillclimb_adam (optax_hillclimb.hillclimb_adam), hillclimb (the climb on "
-  "a smoothed gradient), or sgd (momentum 0.9) and adam to compare.",
+  "a smoothed gradient), hillclimb_muon (on Muon's direction), or sgd "
+  "(momentum 0.9) and adam to compare.",
 )
 _LEARNING_RATE = flags.DEFINE_float(
   "learning_rate",

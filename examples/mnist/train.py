@@ -72,7 +72,9 @@ def create_optimizer(
       return optax_hillclimb.hillclimb(
         learning_rate, smoothing=config.smoothing, **climb
       )
-    return optax_hillclimb.hillclimb_adam(learning_rate, **climb)
+    # hillclimb_adam or hillclimb_muon, at their own direction's defaults.
+    alias = getattr(optax_hillclimb, config.optimizer)
+    return alias(learning_rate, **climb)
   if config.optimizer == "sgd":
     return optax.sgd(learning_rate, momentum=config.momentum)
   return optax.adam(learning_rate)

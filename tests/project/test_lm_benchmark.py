@@ -90,7 +90,7 @@ def test_lm_benchmark_quick(tmp_path):
   page = (tmp_path / "lm.md").read_text()
   assert "`python -m benchmarks.lm --quick`" in page
   groups = json.loads((tmp_path / "lm.json").read_text())["groups"]
-  assert set(groups) == {"baselines", "climb", "candidates"}
+  assert set(groups) == {"baselines", "climb", "candidates", "directions"}
   runs = [r for g in groups.values() for r in g["runs"]]
   for r in runs:
     # 40 steps take every method well below a uniform guess (8 bits).
@@ -99,7 +99,10 @@ def test_lm_benchmark_quick(tmp_path):
   seed0 = [r for r in groups["baselines"]["runs"] if r["seed"] == 0]
   assert len(tuned) == 1
   assert tuned[0]["lr0"] == min(seed0, key=lambda r: r["final"])["lr0"]
-  for r in groups["climb"]["runs"] + groups["candidates"]["runs"]:
+  directions = groups["directions"]["runs"]
+  climbing = [r for r in directions if r["method"] != "muon_cosine"]
+  assert [r["method"] for r in climbing] == ["hillclimb_muon, total_steps"] * 2
+  for r in groups["climb"]["runs"] + groups["candidates"]["runs"] + climbing:
     # The rate moved from lr0's scale-searched start, every 10th step kept.
     assert len(r["learning_rate"]) == 4
     assert len(set(r["learning_rate"])) > 1

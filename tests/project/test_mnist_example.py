@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -272,12 +273,17 @@ def test_config_rejects_bad_values(example):
 
 def test_config_hillclimb_defaults_are_the_librarys(example):
   # The example shows the library as a user gets it: every hill-climbing flag
-  # it exposes defaults to the library's own default, the same in both hill
+  # it exposes defaults to the library's own default, the same in all hill
   # climbers, and the example trains with hillclimb_adam.
   default, _ = example
   config = default.get_config()
   assert config.optimizer == "hillclimb_adam"
-  for alias in (optax_hillclimb.hillclimb_adam, optax_hillclimb.hillclimb):
+  assert default.HILLCLIMBERS == (
+    "hillclimb_adam",
+    "hillclimb",
+    "hillclimb_muon",
+  )
+  for alias in (getattr(optax_hillclimb, n) for n in default.HILLCLIMBERS):
     signature = inspect.signature(alias).parameters
     for name in default.CLIMB_ARGUMENTS:
       assert getattr(config, name) == signature[name].default, (alias, name)
@@ -309,6 +315,22 @@ def test_hillclimb_on_a_smoothed_gradient_trains_too(
   assert summary["final_learning_rate"] != pytest.approx(
     summary["optimizer"]["learning_rate"], rel=1e-3
   )
+
+
+def test_optimizer_hillclimb_muon_is_the_library_alias(example):
+  # --optimizer hillclimb_muon: the library's alias with the example's climb
+  # settings, told the run's length like the other climbers.
+  default, train = example
+  config = default.get_config(optimizer="hillclimb_muon")
+  described = train._describe_optimizer(config, 100)
+  assert described["name"] == "hillclimb_muon"
+  assert described["total_steps"] == 100
+  params = {"kernel": np.ones((3, 4), np.float32), "bias": np.ones(4)}
+  built = train.create_optimizer(config, 100).init(params)
+  alias = optax_hillclimb.hillclimb_muon(
+    config.resolved_learning_rate(), total_steps=100
+  ).init(params)
+  assert jax.tree.structure(built) == jax.tree.structure(alias)
 
 
 def test_the_run_length_reaches_the_stretch_unless_turned_off(example):

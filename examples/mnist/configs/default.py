@@ -1,9 +1,9 @@
 """Default hyperparameters of the MNIST example.
 
 The example trains with ``optax_hillclimb.hillclimb_adam``; ``hillclimb`` (the
-same climb on a smoothed gradient), and sgd and adam, are there to compare.
-The hill climbers' settings default to the library's own (read from the
-signatures of ``optax_hillclimb.hillclimb_adam`` and ``hillclimb``, so they
+same climb on a smoothed gradient), ``hillclimb_muon`` (on Muon's direction),
+and sgd and adam, are there to compare. The hill climbers' settings default
+to the library's own (read from the signatures of the aliases, so they
 cannot drift from them): the example shows what a user gets without tuning
 anything but, at most, ``--learning_rate``. See the example's README for how
 they compare with sgd and adam.
@@ -16,7 +16,7 @@ import math
 import optax_hillclimb
 
 # The optimizers that climb their learning rate, and the baselines.
-HILLCLIMBERS = ("hillclimb_adam", "hillclimb")
+HILLCLIMBERS = ("hillclimb_adam", "hillclimb", "hillclimb_muon")
 OPTIMIZERS = (*HILLCLIMBERS, "sgd", "adam")
 
 
@@ -26,7 +26,7 @@ def _library_default(optimizer: str, argument: str):
 
 
 # The arguments of the climb that the example exposes as flags, the same in
-# both hill climbers, and the moving-average decay that only hillclimb has
+# all hill climbers, and the moving-average decay that only hillclimb has
 # (for hillclimb_adam, Adam's b1 plays that part).
 CLIMB_ARGUMENTS = (
   "lrlr",
