@@ -80,8 +80,9 @@ def test_updates_are_minus_the_climbed_rate_times_optax_muon():
   ours, rates, _ = _run(opt, 6)
   muon = optax.contrib.muon(1.0)
   state, params = muon.init(PARAMS), PARAMS
+  muon_update = jax.jit(muon.update)
   for updates, lr in zip(ours, rates, strict=True):
-    direction, state = muon.update(jax.grad(_loss)(params), state, params)
+    direction, state = muon_update(jax.grad(_loss)(params), state, params)
     test_utils.assert_trees_all_close(
       updates, optax.tree.scale(lr, direction), rtol=1e-5, atol=1e-6
     )
@@ -122,7 +123,14 @@ def test_inject_hyperparams_gives_the_same_updates():
   assert rates == pytest.approx(plain_rates, rel=1e-5)
 
 
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32, jnp.float64])
+@pytest.mark.parametrize(
+  "dtype",
+  [
+    pytest.param(jnp.bfloat16, marks=pytest.mark.slow),
+    jnp.float32,
+    pytest.param(jnp.float64, marks=pytest.mark.slow),
+  ],
+)
 def test_state_is_dtype_shape_and_weak_type_stable(dtype):
   with utils.x64_precision(dtype == jnp.float64):
     opt = ohc.hillclimb_muon(0.01)
@@ -210,6 +218,7 @@ def _train_digits(opt, steps, batch=100):
   return float(accuracy), state
 
 
+@pytest.mark.slow  # 300 steps of an MLP
 def test_hillclimb_muon_trains_a_digits_mlp():
   # 300 steps (20 epochs) from 1e-3: the climb finds a rate far above Adam's.
   opt = ohc.hillclimb_muon(1e-3, total_steps=300)
@@ -221,8 +230,12 @@ def test_hillclimb_muon_trains_a_digits_mlp():
 
 @pytest.mark.parametrize(
   "direction",
-  [optax.scale_by_lion, optax.contrib.scale_by_ademamix],
-  ids=["lion", "ademamix"],
+  [
+    pytest.param(optax.scale_by_lion, id="lion"),
+    pytest.param(
+      optax.contrib.scale_by_ademamix, id="ademamix", marks=pytest.mark.slow
+    ),
+  ],
 )
 def test_any_scale_by_direction_trains_under_the_climb(direction):
   # The recipe of docs/directions.md: a direction without rate nor sign,
