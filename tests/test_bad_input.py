@@ -134,3 +134,30 @@ def test_get_learning_rate_needs_exactly_one_hillclimb_state():
   state = ohc.hillclimb().init(jnp.zeros(1))
   with pytest.raises(ValueError, match="found 2"):
     ohc.get_learning_rate((state, state))
+
+
+@pytest.mark.parametrize(
+  ("value", "error", "message"),
+  [
+    (
+      jnp.ones(32),
+      ValueError,
+      r"^value must be .*of shape \(\), got .*\(32,\)",
+    ),
+    (jnp.ones(1) * 2, None, None),  # one number: accepted, as a scalar
+    ((jnp.asarray(1.0), jnp.ones(3)), TypeError, r"^value must be .*tuple"),
+    ("1.0", TypeError, r"^value must be .*got str"),
+  ],
+)
+def test_a_value_that_is_not_the_scalar_loss_is_named(value, error, message):
+  opt = ohc.hillclimb_adam(1e-3)
+  params = jnp.zeros(3)
+  state = opt.init(params)
+  update = lambda: opt.update(
+    params, state, params, value_fn=jnp.sum, value=value
+  )
+  if error is None:
+    update()
+    return
+  with pytest.raises(error, match=message):
+    update()
