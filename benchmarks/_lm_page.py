@@ -165,6 +165,38 @@ def summary_table(summary: dict) -> str:
   return _page.markdown_table(["method", "lr (peak / lr0)", *HEADERS], rows)
 
 
+def spread_table(summary: dict) -> str:
+  """How much the starting rate matters: each method over its lr0 grid.
+
+  The final loss is averaged over the seeds run at each lr0 (a tuned
+  baseline's grid: seed 0 but at its chosen rate); the spread is the worst
+  mean over the best one.
+  """
+  rows = []
+  for group in summary["groups"].values():
+    by_method = {}
+    for r in group["runs"]:
+      by_method.setdefault(r["method"], []).append(r)
+    for method, method_runs in by_method.items():
+      grid = _grid(method_runs)
+      if len(grid) < 2:
+        continue
+      means = {lr0: _mean_final(lr_runs) for lr0, lr_runs in grid.items()}
+      best, worst = min(means.values()), max(means.values())
+      worst_lr0 = max(means, key=means.get)
+      rows.append([
+        method,
+        str(len(means)),
+        _num(float(np.mean(list(means.values())))),
+        _num(best),
+        f"{_num(worst)} ({worst_lr0:g})",
+        f"{100 * (worst / best - 1):.1f}%" if np.isfinite(worst) else "-",
+      ])  # fmt: skip
+  return _page.markdown_table(
+    ["method", "lr0s", "mean", "best", "worst (its lr0)", "spread"], rows
+  )
+
+
 def tuning_table(summary: dict) -> str:
   """Every grid point of the tuned baselines, seed 0."""
   rows = []
@@ -264,6 +296,10 @@ def page(summary: dict, out: str) -> str:
     )
     + "## Baselines and hill climbing at their defaults\n\n"
     + summary_table(summary)
+    + "\n## Across starting rates\n\n"
+    + "Each method's final loss, averaged over the seeds at each lr0 of its"
+    + " grid, and how far the worst lr0 ends above the best one.\n\n"
+    + spread_table(summary)
     + "\n## Against the language-model goals\n\n"
     + goals_table(summary)
     + "\n## Tuning grids (seed 0)\n\n"
