@@ -90,14 +90,7 @@ def hillclimb_learning_rate(state: Any, lr0: jax.Array) -> jax.Array:
   shorter.
   """
   del lr0
-  (node,) = (
-    s
-    for s in jax.tree.leaves(
-      state, is_leaf=lambda x: isinstance(x, ohc.HillclimbState)
-    )
-    if isinstance(s, ohc.HillclimbState)
-  )
-  return node.learning_rate
+  return optax.tree.get(state, "learning_rate")
 
 
 # Two probes at every step, 1% steps growing along a streak: the aliases'

@@ -347,10 +347,10 @@ def _update(
   else:
     # Nothing to watch: the losses at the chosen candidates feed the
     # average that later probes compare with.
-    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
-    average = _transform.running_average(state.loss_average, chosen)
     new_state = new_state._replace(
-      loss_average=jnp.where(decides, average, state.loss_average)
+      loss_average=_transform.average_of_chosen(
+        state.loss_average, new_state, decides
+      )
     )
   return _take_step(config, step, state, new_state, rejected, backs_off)
 

@@ -796,6 +796,18 @@ def running_average(average: jax.Array, loss: jax.Array) -> jax.Array:
   return jnp.where(jnp.isfinite(loss), moved, average)
 
 
+def average_of_chosen(
+  average: jax.Array, new_state: Any, decides: jax.Array
+) -> jax.Array:
+  """With nothing watched: the average moved by the loss a decision chose.
+
+  ``new_state`` holds the decision's ``loss_up`` and ``loss_down``; steps
+  that do not decide leave the average as it is.
+  """
+  chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
+  return jnp.where(decides, running_average(average, chosen), average)
+
+
 class Watched(NamedTuple):
   """What the guard makes of the watched loss.
 
@@ -875,10 +887,8 @@ def _guard_every_step(
   Returns the new state and whether the step is rejected.
   """
   if watch is None:
-    chosen = jnp.minimum(new_state.loss_up, new_state.loss_down)
-    average = running_average(state.loss_average, chosen)
     return new_state._replace(
-      loss_average=jnp.where(decides, average, state.loss_average)
+      loss_average=average_of_chosen(state.loss_average, new_state, decides)
     ), rejected
   backs_off = backs_off & ~rejected
   lr = new_state.learning_rate
