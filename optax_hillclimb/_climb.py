@@ -407,7 +407,8 @@ def _search_step(
   scales = jnp.asarray(config.scale_search, h.dtype)
   candidates = jnp.stack([h] * len(config.scale_search))
   candidates = _transform.clip(
-    candidates.at[:, i].set(h[i] * scales), *_bounds(config)
+    candidates.at[:, i].set(_transform.on_quarter_decades(h[i] * scales)),
+    *_bounds(config),
   )
   dtype = h.dtype
   searched = _transform.search(
@@ -428,9 +429,8 @@ def _search_step(
     params_norm=_transform.norm(step.params, config.axis_name, dtype),
   )
   new_h = h.at[i].set(searched.learning_rate)
-  ceiling = ceiling.at[i].set(
-    jnp.where(searched.decided, jnp.maximum(ceiling[i], new_h[i]), ceiling[i])
-  )
+  # As in scale_by_hillclimb: ties may climb back to the pick, not to lr0.
+  ceiling = ceiling.at[i].set(jnp.where(searched.decided, new_h[i], ceiling[i]))
   new_state = state._replace(
     hyperparams=_by_name(config, new_h),
     tie_ceiling=_by_name(config, ceiling),

@@ -28,10 +28,12 @@ TieBreak = Literal["down", "up"]
 TIE_BREAKS = ("down", "up")
 
 # Multiples of the starting learning rate scored at the first update: six
-# decades on each side, so that any starting guess from 1e-6 to 1e2 lands
-# within a factor of 10 of the best single step for learning rates between
-# 1e-4 and 1 (SGD's and Adam's usual range).
-SCALE_SEARCH = tuple(10.0**k for k in range(-6, 7))
+# decades on each side in quarter decades, so that any starting guess from
+# 1e-6 to 1e2 brackets the best single step for learning rates between 1e-4
+# and 1 (SGD's and Adam's usual range). The rates scored are rounded to
+# quarter decades (on_quarter_decades): every starting guess then scores the
+# same rates, and lr0 no longer decides where the run starts.
+SCALE_SEARCH = tuple(10.0 ** (k / 4) for k in range(-24, 25))
 # The longest first step, as a fraction of the parameters' norm. One batch's
 # loss along the update cannot see a longer step kill ReLU units: on a
 # regression with targets in the hundreds the best step on the batch is 30
@@ -68,8 +70,9 @@ CLIMB_ARGS = """\
     every_k: decide every ``every_k`` steps (with ``"stretch"``, also at
       steps 1, 2, 4, ... below it).
     lrlr: the relative step :math:`s` of the learning rate, in (0, 1).
-    scale_search: multiples of ``learning_rate`` scored at the first update;
-      ``None`` starts from ``learning_rate``.
+    scale_search: multiples of ``learning_rate`` whose rates, rounded to
+      quarter decades, are scored at the first update; ``None`` starts from
+      ``learning_rate``.
     max_learning_rate: optional upper bound of the learning rate.
     probe: ``"vmap"`` (candidates in one batched program), ``"sequential"``
       (one after another) or ``"auto"`` (sequential on CPU, where vmapping
@@ -222,10 +225,12 @@ def scale_by_hillclimb(
   equal finite losses raise it instead, but never above the highest rate
   unequal losses have chosen (``tie_ceiling``). The first update runs a
   scale search (unless ``scale_search`` is ``None``): it scores
-  :math:`f(w - c\,\eta_0 u)` for every multiple :math:`c` in
-  ``scale_search`` and starts from the smallest :math:`c\,\eta_0` whose
-  loss achieves at least half of the best decrease, among steps no longer
-  than a fifth of the parameters' norm.
+  :math:`f(w - q(c\,\eta_0) u)` for every multiple :math:`c` in
+  ``scale_search``, :math:`q` rounding to quarter decades (1, 1.78, 3.16,
+  5.62 times :math:`10^k`, so that every :math:`\eta_0` scores the same
+  rates), and starts from the smallest rate whose loss achieves at least
+  half of the best decrease, among steps no longer than a fifth of the
+  parameters' norm.
 
   The guard (``guard=True``) watches every step. It rejects a decision's
   step when the loss at the chosen candidate is non-finite or exceeds
@@ -385,6 +390,19 @@ def _update(
       _search_step, config, score, updates, params, reference
     )
     new_state, rejected = lax.cond(state.count == 0, search, decide, state)
+    if watch is not None and value is None:
+      # The first step is the search's pick, not lr0's: the search has scored
+      # and guarded it, and its loss starts the average.
+      first = state.count == 0
+      watch = Watched(
+        spike=watch.spike & ~first,
+        reject=watch.reject & ~first,
+        average=jnp.where(
+          first,
+          running_average(state.loss_average, new_state.loss_up),
+          watch.average,
+        ),
+      )
   else:
     new_state, rejected = decide(state)
 
@@ -617,7 +635,10 @@ def _search_step(
   """The first update: the scale search picks the starting learning rate."""
   lr0 = state.learning_rate
   bounds = config.min_learning_rate, config.max_learning_rate
-  candidates = clip(lr0 * jnp.asarray(config.scale_search, lr0.dtype), *bounds)
+  candidates = clip(
+    on_quarter_decades(lr0 * jnp.asarray(config.scale_search, lr0.dtype)),
+    *bounds,
+  )
   searched = search(
     config,
     lr0,
@@ -632,15 +653,26 @@ def _search_step(
   new_state = state._replace(
     learning_rate=searched.learning_rate,
     num_rejected=state.num_rejected + searched.reject.astype(jnp.int32),
+    # The search scored every larger rate and chose against it: ties may
+    # climb back to its pick, not to the starting guess.
     tie_ceiling=jnp.where(
-      searched.decided,
-      jnp.maximum(state.tie_ceiling, searched.learning_rate),
-      state.tie_ceiling,
+      searched.decided, searched.learning_rate, state.tie_ceiling
     ),
     loss_up=searched.loss,
     loss_down=searched.loss,
   )
   return new_state, searched.reject
+
+
+def on_quarter_decades(rates: jax.Array) -> jax.Array:
+  """``rates`` rounded to quarter decades: 1, 1.78, 3.16 or 5.62 times 10^k.
+
+  Starting rates that differ only in their mantissa (3e-4 and 2e-5) then
+  score the same rates at the first update, and where the same one wins,
+  make the same run.
+  """
+  quarters = jnp.round(4 * jnp.log10(rates))
+  return jnp.power(jnp.asarray(10, rates.dtype), quarters / 4)
 
 
 def norm(
