@@ -8,36 +8,6 @@ import numpy as np
 from . import _page
 from ._page import plt
 
-# What each candidate applies, in multiples of the rate its probes judge.
-APPLIED = {
-  "next_batch_x1.25": "1.25x",
-  "next_batch_x1.5": "1.5x",
-  "next_batch_x2": "2x",
-  "next_batch_x2_cosine": "2x cosine",
-}
-CANDIDATES = (
-  (
-    "hillclimb_adam, two probes every step",
-    "(a) probes on the gradient's batch (the former defaults)",
-  ),
-  ("next_batch", "(b) probes on the next batch"),
-  ("next_batch_x1.25", "(c) (b), applying 1.25x the judged rate"),
-  ("next_batch_x1.5", "(c) (b), applying 1.5x the judged rate"),
-  ("next_batch_x2", "(c) (b), applying 2x the judged rate"),
-  ("next_batch_x2_cosine", "(d) (b), applying 2x the judged rate x cosine"),
-  ("split_halves", "(d) direction from one half, probes on the other"),
-  (
-    "hillclimb_adam",
-    "(e) decision='stretch': the steps since the last decision, on the"
-    " batch after them (the defaults)",
-  ),
-  (
-    "hillclimb_adam, total_steps",
-    "(f) (e) told the run's length: probes centred back along the window"
-    " early, the last fifth of the steps shortened to zero",
-  ),
-)
-
 
 def _num(x: float, fmt: str = ".3f") -> str:
   return format(x, fmt) if np.isfinite(x) else "diverged"
@@ -115,8 +85,9 @@ def goals_table(summary: dict) -> str:
     _chosen(by_method["adamw_cosine"])])  # fmt: skip
   rows = []
   groups = summary["groups"]
-  runs = [r for g in ("climb", "candidates")
-          for r in groups.get(g, {}).get("runs", [])]  # fmt: skip
+  runs = [r for g in ("climb", "directions")
+          for r in groups.get(g, {}).get("runs", [])
+          if "learning_rate" in r]  # fmt: skip
   for method in dict.fromkeys(r["method"] for r in runs):
     grid = _grid([r for r in runs if r["method"] == method])
     finals = [_mean_final(v) for v in grid.values()]
@@ -148,20 +119,32 @@ def goals_table(summary: dict) -> str:
   )
 
 
-def summary_table(summary: dict) -> str:
-  """One line per method (tuned: its chosen rate) and per climbing lr0."""
+def summary_table(
+  summary: dict, groups: Sequence[str] = ("baselines", "climb")
+) -> str:
+  """One line per method (tuned: its chosen rate) and per climbing lr0.
+
+  A climbing run that repeats another (the same state after its first
+  update) names the lr0 of the run it repeats.
+  """
   rows = []
-  for group in ("baselines", "climb"):
+  for group in groups:
     runs = summary["groups"].get(group, {}).get("runs", [])
     for method in dict.fromkeys(r["method"] for r in runs):
-      grid = _grid([r for r in runs if r["method"] == method])
-      if group == "baselines" and len(grid) > 1:
+      method_runs = [r for r in runs if r["method"] == method]
+      grid = _grid(method_runs)
+      climbing = "learning_rate" in method_runs[0]
+      if not climbing and len(grid) > 1:
         chosen = _chosen(grid)
         rows.append([method, f"{chosen:g} (tuned)", *_cells(grid[chosen])])
-      else:
-        for lr0, lr_runs in grid.items():
-          label = f"{lr0:g}" if group == "climb" else "default"
-          rows.append([method, label, *_cells(lr_runs)])
+        continue
+      for lr0, lr_runs in grid.items():
+        label = f"{lr0:g}" if lr0 else "default"
+        twins = sorted({f"{r['same_run_as']:g}" for r in lr_runs
+                        if "same_run_as" in r})  # fmt: skip
+        if twins:
+          label += f" (the run of {' / '.join(twins)})"
+        rows.append([method, label, *_cells(lr_runs)])
   return _page.markdown_table(["method", "lr (peak / lr0)", *HEADERS], rows)
 
 
@@ -207,25 +190,6 @@ def tuning_table(summary: dict) -> str:
   return _page.markdown_table(
     ["method", "lr", "final", "best", "largest spike"], rows
   )
-
-
-def candidates_table(summary: dict) -> str:
-  """The candidate decisions side by side, the former defaults as (a)."""
-  groups = summary["groups"]
-  candidate_runs = groups.get("candidates", {}).get("runs", [])
-  lr0s = sorted({r["lr0"] for r in candidate_runs})
-  runs = groups.get("climb", {}).get("runs", []) + candidate_runs
-  rows = []
-  for name, label in CANDIDATES:
-    grid = _grid([r for r in runs if r["method"] == name])
-    for lr0 in lr0s:
-      if lr0 in grid:
-        applied = APPLIED.get(name, "1x")
-        rows.append([label, f"{lr0:g}", *_cells(grid[lr0]), applied])
-  return _page.markdown_table(
-    ["decision", "lr0", *HEADERS[:-1], "judged rate (median, last 20%)",
-     "applied"], rows,
-  )  # fmt: skip
 
 
 def directions_table(summary: dict) -> str:
@@ -304,8 +268,6 @@ def page(summary: dict, out: str) -> str:
     + goals_table(summary)
     + "\n## Tuning grids (seed 0)\n\n"
     + tuning_table(summary)
-    + "\n## Candidate decisions for hill climbing\n\n"
-    + candidates_table(summary)
     + "\n## Other directions\n\n"
     + directions_table(summary)
     + "\n![validation curves and learning rates](lm.png)\n\n"
@@ -328,8 +290,18 @@ def figure(summary: dict, path: str) -> None:
   axes[0].set_ylim(top=min(5.0, axes[0].get_ylim()[1]))
   axes[0].set_title("validation bits/byte, seed 0, best setting", fontsize=9)
   for ax, group, method, title in (
-    (axes[1], "climb", "hillclimb_adam", "hillclimb_adam: climbed rate"),
-    (axes[2], "candidates", None, "candidates: judged rate"),
+    (
+      axes[1],
+      "climb",
+      "hillclimb_adam, total_steps",
+      "hillclimb_adam, total_steps: climbed rate",
+    ),
+    (
+      axes[2],
+      "directions",
+      "hillclimb_muon, total_steps",
+      "hillclimb_muon, total_steps: climbed rate",
+    ),
   ):
     for r in _runs(summary, group, method):
       if r["seed"] == 0:

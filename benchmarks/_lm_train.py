@@ -15,6 +15,7 @@ data in the same order, and the next step's batch is known in advance.
 
 import dataclasses
 import functools
+import hashlib
 
 import jax
 import jax.numpy as jnp
@@ -26,9 +27,8 @@ from . import _transformer
 
 # What ``update`` receives besides the gradient (the probes' data):
 # "none": nothing (optax's optimizers); "same": the loss on the batch that
-# made the gradient; "next": the loss on the next step's batch; "split": the
-# gradient from one half of the batch, the probes on the other half.
-FEEDS = ("none", "same", "next", "split")
+# made the gradient, and the batch.
+FEEDS = ("none", "same")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +120,32 @@ def train(
   )
 
 
+def first_update(
+  method: Method,
+  lr0: float,
+  seed: int,
+  train_bytes: np.ndarray,
+  *,
+  steps: int,
+  batch_size: int = 32,
+  config: _transformer.Config = _transformer.DEFAULT,
+) -> str:
+  """A digest of the parameters and the optimizer's state after step one.
+
+  A climbing method's ``lr0`` seeds its state and nothing else: two starting
+  rates whose first updates leave the same state (the scale search picked
+  the same rate) train the same run from there on.
+  """
+  init, stretch, _ = _programs(method, steps, batch_size, config)
+  carry, _ = stretch(
+    init(seed, lr0), lr0, seed, jnp.asarray(train_bytes), jnp.arange(1)
+  )
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(jax.device_get(carry)):
+    digest.update(np.asarray(leaf).tobytes())
+  return digest.hexdigest()
+
+
 def sample(
   train_bytes: jax.Array, seed: jax.Array, t: jax.Array, batch_size: int, width
 ) -> jax.Array:
@@ -131,24 +157,12 @@ def sample(
   return train_bytes[starts[:, None] + jnp.arange(width)]
 
 
-def _gradient(feed, loss, params, batch, next_batch):
+def _gradient(feed, loss, params, batch):
   """Returns ``(loss of the batch, gradient, extra arguments of update)``."""
   value, grads = jax.value_and_grad(loss)(params, batch)
   if feed == "none":
     return value, grads, {}
-  if feed == "same":
-    probe_batch, probe_value = batch, value
-  elif feed == "next":
-    probe_batch = next_batch()
-    probe_value = loss(params, probe_batch)
-  else:  # "split": the direction from one half, the probes on the other
-    half = batch.shape[0] // 2
-    value, grads = jax.value_and_grad(loss)(params, batch[:half])
-    probe_batch = batch[half:]
-    probe_value = loss(params, probe_batch)
-    value = (value + probe_value) / 2  # the whole batch's loss, recorded
-  extra = {"value_fn": loss, "value": probe_value, "batch": probe_batch}
-  return value, grads, extra
+  return value, grads, {"value_fn": loss, "value": value, "batch": batch}
 
 
 def init_and_step(method, steps, batch_size, config):
@@ -174,11 +188,7 @@ def init_and_step(method, steps, batch_size, config):
   def step(carry, t, lr0, seed, train_bytes):
     params, state = carry
     value, grads, extra = _gradient(
-      method.feed,
-      loss,
-      params,
-      sample(train_bytes, seed, t, batch_size, width),
-      lambda: sample(train_bytes, seed, t + 1, batch_size, width),
+      method.feed, loss, params, sample(train_bytes, seed, t, batch_size, width)
     )
     updates, state = optimizer(lr0).update(grads, state, params, **extra)
     params = optax.apply_updates(params, updates)

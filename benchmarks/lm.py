@@ -4,7 +4,7 @@ A decoder transformer (2 layers, width 96, 4 heads, 64-byte context) trained
 on batches of 32 random windows of the fortunes' training records, scored by
 its loss in bits per byte on held-out records (about one in ten, fixed by each
 record's CRC-32). Every optimizer trains the same steps on the same batches
-for each seed. Four groups of runs, each saved as it finishes:
+for each seed. Three groups of runs, each saved as it finishes:
 
 - ``baselines``: AdamW with 5% warmup and cosine decay, constant Adam and
   ``schedule_free_adamw``, each tuned on a grid of learning rates (on seed 0;
@@ -13,29 +13,25 @@ for each seed. Four groups of runs, each saved as it finishes:
 - ``climb``: ``hillclimb_adam`` and ``hillclimb`` at their defaults
   (``decision="stretch"``), told the run's length (``total_steps``), and
   with two probes at every step (the former defaults), from starting rates
-  whose mantissas all differ (the first update's scale search multiplies
-  ``lr0`` by powers of ten, so ``lr0`` and ``10 lr0`` are one run);
-- ``candidates``: other ways to decide on data the direction was not fitted
-  to, each with two probes at every step: the probes (and ``value``) on the
-  next step's batch; the same, applying 1.25, 1.5 or 2 times the judged rate
-  (``optax.scale``), or 2 times it under a cosine over the run; the
-  direction from one half of the batch and the probes on the other;
+  with six different mantissas over six decades;
 - ``directions``: other directions than Adam's: ``hillclimb_muon`` told the
   run's length, from the ``climb`` group's starting rates and its default
-  start (0.02), also with its
-  rate capped at 0.03 (``max_learning_rate``); Muon
-  (``optax.contrib.muon``) with 5% warmup and cosine decay at peaks around
-  its usual rate (each peak at every seed); Lion's and AdEMAMix's
+  start (0.02); Muon (``optax.contrib.muon``) with 5% warmup and cosine
+  decay at peaks around its usual rate (each peak at every seed); Lion's and
+  AdEMAMix's
   ``scale_by_*`` directions chained before ``scale_by_hillclimb``.
 
 Runs already in ``lm.json`` are kept with ``--merge`` and not made again, so
-that the runs can be made a group (``--methods candidates``), a method or a
-seed at a time; ``lm.json`` is saved after every run.
+that the runs can be made a group (``--methods climb``), a method or a seed
+at a time; ``lm.json`` is saved after every run. A climbing run whose state
+after its first update equals one already made (same method and seed) is
+that run, its lr0 only seeding the state: it is recorded as such
+(``same_run_as``), not trained again.
 
   python -m benchmarks.lm                                # docs/results/lm.*
-  python -m benchmarks.lm --methods candidates --merge  # one group
+  python -m benchmarks.lm --methods climb --merge       # one group
   python -m benchmarks.lm --methods directions --merge  # other directions
-  python -m benchmarks.lm --quick --out scratch          # a small model
+  python -m benchmarks.lm --quick --out scratch         # a small model
 """
 
 import dataclasses
@@ -58,11 +54,8 @@ from ._lm_train import Method
 # Tuned on seed 0's final validation loss; the other seeds run at the choice.
 TUNED = ("adamw_cosine", "adam", "schedule_free_adamw")
 CLIMB_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-2, 1.5)
-CANDIDATE_LR0S = (3e-4, 7e-2)
 # Muon's peaks under warmup and cosine (its usual rate is about 0.02).
 MUON_PEAKS = (1e-2, 2e-2, 5e-2)
-# CLIMB_LR0S's mantissas below a cap of 0.03 (lr0 may not exceed the cap).
-CAPPED_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-3, 1.5e-2)
 WARMUP = 0.05
 SPIKE_SKIP = 0.05  # spikes are counted after this fraction of the steps
 SPIKE_DECAY = 0.95  # the running average of batch losses (about 20 steps)
@@ -97,6 +90,10 @@ def warmup_cosine(lr0, steps):
 
 def adamw_cosine(lr0, steps):
   return optax.adamw(warmup_cosine(lr0, steps))
+
+
+def muon_cosine(lr0, steps):
+  return optax.contrib.muon(warmup_cosine(lr0, steps))
 
 
 def climbing(name, make, lr0s, feed="same"):
@@ -157,33 +154,6 @@ def climbers(quick: bool) -> list[Method]:
   return methods
 
 
-def candidates(quick: bool) -> list[Method]:
-  """Two probes at every step, fed data the direction was not fitted to."""
-
-  def adam(factor=1.0, schedule=None):
-    def make(lr0, steps):
-      climb = ohc.hillclimb_adam(lr0, **_train.EVERY_STEP)
-      if schedule:
-        return optax.chain(climb, optax.scale_by_schedule(schedule(steps)))
-      return optax.chain(climb, optax.scale(factor)) if factor != 1 else climb
-
-    return make
-
-  def cosine(steps):
-    return optax.cosine_decay_schedule(2.0, steps)
-
-  lr0s = (3e-4,) if quick else CANDIDATE_LR0S
-  methods = [
-    climbing("next_batch_x2", adam(2.0), lr0s, "next"),
-    climbing("next_batch", adam(), lr0s, "next"),
-    climbing("next_batch_x1.5", adam(1.5), lr0s, "next"),
-    climbing("next_batch_x1.25", adam(1.25), lr0s, "next"),
-    climbing("next_batch_x2_cosine", adam(schedule=cosine), lr0s, "next"),
-    climbing("split_halves", adam(), lr0s, "split"),
-  ]
-  return methods[:1] if quick else methods
-
-
 def directions(quick: bool) -> list[Method]:
   """Other directions: Muon's, climbed and on a tuned schedule; Lion's and
   AdEMAMix's climbed (``scale_by_*`` chained before ``scale_by_hillclimb``).
@@ -198,22 +168,14 @@ def directions(quick: bool) -> list[Method]:
     climbing("hillclimb_muon, total_steps",
              lambda lr0, steps: ohc.hillclimb_muon(lr0, total_steps=steps),
              (*CLIMB_LR0S, 2e-2)),  # and its default start
-    # The same with the rate capped at 1.5 times Muon's usual 0.02: starts
-    # that the scale search sets above about 0.05 stall on this model.
-    climbing("hillclimb_muon, total_steps, max_learning_rate=0.03",
-             lambda lr0, steps: ohc.hillclimb_muon(
-               lr0, total_steps=steps, max_learning_rate=0.03),
-             CAPPED_LR0S),
-    Method("muon_cosine",
-           lambda lr0, steps: optax.contrib.muon(warmup_cosine(lr0, steps)),
-           lr0s=MUON_PEAKS),
+    Method("muon_cosine", muon_cosine, lr0s=MUON_PEAKS),
     climbing("lion, climbed", chained(optax.scale_by_lion), CLIMB_LR0S),
     climbing("ademamix, climbed", chained(optax.contrib.scale_by_ademamix),
              CLIMB_LR0S),
   ]  # fmt: skip
   if quick:
     return [dataclasses.replace(methods[0], lr0s=(3e-4,)),
-            dataclasses.replace(methods[2], lr0s=(5e-2,))]  # fmt: skip
+            dataclasses.replace(methods[1], lr0s=(5e-2,))]  # fmt: skip
   return methods
 
 
@@ -275,18 +237,48 @@ def run_method(method, seed, settings, corpus, windows, done):
     if (method.name, lr0, seed) in done:
       continue
     start = time.perf_counter()
+    twin, digest = _twin(method, lr0, seed, settings, corpus, done)
+    if twin is not None:
+      rec = twin | {"lr0": lr0, "same_run_as": twin["lr0"]}
+      rec["seconds"] = time.perf_counter() - start
+      print(f"{method.name} lr0={lr0:g} seed={seed}: the run of"
+            f" lr0={twin['lr0']:g} (the same state after step one)",
+            flush=True)  # fmt: skip
+      yield rec
+      continue
     run = _lm_train.train(
       method, lr0, seed, corpus.train, windows,
       steps=settings.steps, eval_every=settings.eval_every,
       config=settings.config,
     )  # fmt: skip
     rec = record(method, lr0, seed, run)
+    if digest is not None:
+      rec["first_update"] = digest
     rec["seconds"] = time.perf_counter() - start
     print(f"{method.name} lr0={lr0:g} seed={seed}: final {rec['final']:.3f}"
           f" best {rec['best']:.3f} spike {rec['max_spike']:.2f}"
           f" lr {rec['lr_settled']:.2e} ({rec['seconds']:.0f} s)",
           flush=True)  # fmt: skip
     yield rec
+
+
+def _twin(method, lr0, seed, settings, corpus, done):
+  """A run already made that this one repeats, and this one's digest.
+
+  Only a climbing method's ``lr0`` does nothing but seed its state, so only
+  its runs are compared (by :func:`_lm_train.first_update`).
+  """
+  if method.feed == "none":
+    return None, None
+  digest = _lm_train.first_update(
+    method, lr0, seed, corpus.train, steps=settings.steps,
+    config=settings.config,
+  )  # fmt: skip
+  for (name, _, s), rec in done.items():
+    if name == method.name and s == seed:
+      if rec.get("first_update") == digest and "same_run_as" not in rec:
+        return rec, digest
+  return None, digest
 
 
 def _only(method: Method, lr0s) -> Method:
@@ -301,7 +293,6 @@ def _only(method: Method, lr0s) -> Method:
 MAKERS = {
   "baselines": baselines,
   "climb": climbers,
-  "candidates": candidates,
   "directions": directions,
 }
 GROUPS = {g: [m.name for m in make(False)] for g, make in MAKERS.items()}

@@ -1,0 +1,196 @@
+r"""The language model of ``benchmarks.lm``, trained longer and made larger.
+
+Two scales, one seed each, on the same data and validation windows:
+
+- ``long``: the same model (2 layers, width 96) for 4000 steps;
+- ``large``: 4 layers of width 192 (4 heads) for 1000 steps.
+
+Each runs AdamW with 5% warmup and cosine decay and ``schedule_free_adamw``
+on small grids around their tuned rates, ``prodigy`` and ``dadapt_adamw`` at
+their defaults, ``hillclimb_adam`` with and without the run's length and
+``hillclimb_muon`` with it from the six starting rates of ``benchmarks.lm``,
+and Muon with warmup and cosine at two peaks. A climbing run whose state
+after its first update equals one already made is that run (its lr0 only
+seeds the state), and is recorded as such rather than trained again.
+
+  python -m benchmarks.lm_scale --scale long           # docs/results/lm_scale.*
+  python -m benchmarks.lm_scale --scale large --merge  # the other scale
+  python -m benchmarks.lm_scale --quick --out scratch  # small, both scales
+"""
+
+import dataclasses
+
+import optax
+
+import optax_hillclimb as ohc
+
+from . import _cli
+from . import _lm_page
+from . import _page
+from . import _text
+from . import _transformer
+from . import lm
+from ._lm_train import Method
+
+LARGE = _transformer.Config(num_layers=4, width=192, num_heads=4)
+SCALES = {
+  "long": lm.Settings(steps=4000, eval_every=400, seeds=1),
+  "large": lm.Settings(seeds=1, config=LARGE),
+}
+QUICK = {
+  "long": dataclasses.replace(lm.QUICK, steps=80),
+  "large": dataclasses.replace(
+    lm.QUICK, config=_transformer.Config(num_layers=2, width=32, num_heads=2)
+  ),
+}
+TITLES = {
+  "long": "The same model, four times longer",
+  "large": "A larger model",
+}
+
+
+def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
+  """The runs of one scale, by group, in the order they are made."""
+  adamw_peaks = (3e-3, 1e-2) if scale == "long" else (1e-3, 3e-3, 1e-2)
+  # Quick: two starts, so that the repeated run is recognised.
+  lr0s = (3e-4, 2e-5) if quick else lm.CLIMB_LR0S
+  groups = {
+    "baselines": [
+      Method("adamw_cosine", lm.adamw_cosine, lr0s=adamw_peaks),
+      Method("schedule_free_adamw",
+             lambda lr0, steps: optax.contrib.schedule_free_adamw(lr0),
+             lr0s=(2.5e-3, 1e-2),
+             eval_params=optax.contrib.schedule_free_eval_params),
+      Method("prodigy", lambda lr0, steps: optax.contrib.prodigy(),
+             lr0s=(0.0,)),
+      Method("dadapt_adamw", lambda lr0, steps: optax.contrib.dadapt_adamw(),
+             lr0s=(0.0,)),
+    ],
+    "climb": [
+      lm.climbing("hillclimb_adam, total_steps",
+                  lambda lr0, steps: ohc.hillclimb_adam(lr0, total_steps=steps),
+                  lr0s),
+      lm.climbing("hillclimb_adam", lambda lr0, steps: ohc.hillclimb_adam(lr0),
+                  lr0s),
+    ],
+    "directions": [
+      lm.climbing("hillclimb_muon, total_steps",
+                  lambda lr0, steps: ohc.hillclimb_muon(lr0, total_steps=steps),
+                  lr0s),
+      Method("muon_cosine", lm.muon_cosine, lr0s=(1e-2, 2e-2)),
+    ],
+  }  # fmt: skip
+  if quick:
+    return {"baselines": groups["baselines"][:1], "climb": groups["climb"][:1]}
+  return groups
+
+
+NAMES = list(
+  dict.fromkeys(m.name for g in methods("long", False).values() for m in g)
+)
+
+
+def run(args) -> dict:
+  summary = _cli.load(args.out, "lm_scale") if args.merge else {}
+  summary.setdefault("scales", {})
+  corpus = _text.load()
+  summary["data"] = corpus.label
+  for scale in args.scale or list(SCALES):
+    settings = (QUICK if args.quick else SCALES)[scale]
+    windows = _text.validation_windows(
+      corpus, settings.config.length, settings.validation_windows
+    )
+    wanted = dataclasses.asdict(settings)
+    entry = summary["scales"].setdefault(
+      scale, {"settings": wanted, "groups": {}}
+    )
+    if entry["settings"] != wanted:
+      raise SystemExit(f"--merge: the {scale} runs had other settings.")
+    for name, group_methods in methods(scale, args.quick).items():
+      group = entry["groups"].setdefault(name, {"runs": [], "seconds": 0.0})
+      done = {(r["method"], r["lr0"], r["seed"]): r for r in group["runs"]}
+      for method in group_methods:
+        if args.methods and method.name not in args.methods:
+          continue
+        for rec in lm.run_method(method, 0, settings, corpus, windows, done):
+          done[rec["method"], rec["lr0"], rec["seed"]] = rec
+          group["runs"].append(rec)
+          group["seconds"] += rec["seconds"]
+          _cli.save(args.out, "lm_scale", summary)
+  return summary
+
+
+def gap_table(entry: dict) -> str:
+  """Each method's final loss at its best and worst lr0 against AdamW's."""
+  runs = [r for g in entry["groups"].values() for r in g["runs"]]
+  cosine = [r for r in runs if r["method"] == "adamw_cosine"]
+  if not cosine:
+    return ""
+  tuned = min(_lm_page.finite(r["final"]) for r in cosine)
+  rows = []
+  for method in dict.fromkeys(r["method"] for r in runs):
+    finals = [_lm_page.finite(r["final"]) for r in runs
+              if r["method"] == method]  # fmt: skip
+    best, worst = min(finals), max(finals)
+    rows.append([
+      method,
+      str(len(finals)),
+      f"{best:.3f} ({100 * (best / tuned - 1):+.1f}%)",
+      f"{worst:.3f} ({100 * (worst / tuned - 1):+.1f}%)",
+    ])  # fmt: skip
+  return (
+    f"Against the tuned AdamW-cosine's {tuned:.3f} (its best peak):\n\n"
+    + _page.markdown_table(
+      ["method", "runs", "best (vs AdamW-cosine)", "worst"], rows
+    )
+  )
+
+
+def page(summary: dict, out: str) -> str:
+  del out  # no figures
+  text = _page.header(
+    "The language model, longer and larger",
+    "lm_scale",
+    "The byte-level transformer of the language-model page, on the same"
+    " data, batches of 32 windows of 64 bytes and validation windows, one"
+    " seed (0). A tuned method's rows show its best peak; a climbing"
+    " method's, every starting rate. A climbing run whose state after the"
+    " first update is bit for bit one already made is that run: it is"
+    " listed, not trained again.",
+  )
+  for scale, entry in summary["scales"].items():
+    s, c = entry["settings"], entry["settings"]["config"]
+    text += (
+      f"## {TITLES[scale]}\n\n{c['num_layers']} layers, width {c['width']},"
+      f" {c['num_heads']} heads, {s['steps']} steps.\n\n"
+      + _lm_page.summary_table(entry, tuple(entry["groups"]))
+      + "\n"
+      + gap_table(entry)
+      + "\n### Across starting rates\n\n"
+      + _lm_page.spread_table(entry)
+      + "\n"
+    )
+  return text
+
+
+def _arguments(parser) -> None:
+  parser.add_argument(
+    "--scale",
+    choices=list(SCALES),
+    action="append",
+    help="run only this scale (repeat for both; default: both)",
+  )
+
+
+EXPERIMENT = _cli.Experiment(
+  "lm_scale",
+  __doc__,
+  run,
+  page,
+  methods=NAMES,
+  merge=lambda previous, new: new,
+  arguments=_arguments,
+)
+
+if __name__ == "__main__":
+  _cli.main(EXPERIMENT)
