@@ -102,10 +102,11 @@ def _window_state(opt, count, window=2.0):
 
 
 def test_stretch_scores_the_window_both_ways_on_this_batch():
-  # w = 1, window D = 2 (the steps taken), s = 0.1: the probes are at
-  # w - 0.1 D = 0.8 (longer steps) and w + 0.1 D = 1.2 (shorter), whatever
-  # the incoming direction (9 here). f(0.8) = 0.64 beats f(1.2) = 1.44: the
-  # longer steps win, and the rate rises by 10%.
+  # w = 1, window D = 2 (the steps taken), s = 0.1, and without total_steps
+  # the probes centred an eighth of the window back: at w + (1/8 - 0.1) D =
+  # 1.05 (longer steps) and w + (1/8 + 0.1) D = 1.45 (shorter), whatever the
+  # incoming direction (9 here). f(1.05) = 1.1025 beats f(1.45) = 2.1025:
+  # the longer steps win, and the rate rises by 10%.
   opt = _stretch(0.5, lrlr=0.1, probe="sequential")
   state, points = _probed_points(
     opt,
@@ -115,9 +116,9 @@ def test_stretch_scores_the_window_both_ways_on_this_batch():
     lambda p: jnp.sum(p**2),
     value=1.0,
   )
-  np.testing.assert_allclose(np.ravel(points), [0.8, 1.2], rtol=1e-6)
-  np.testing.assert_allclose(state.loss_up, 0.64, rtol=1e-6)
-  np.testing.assert_allclose(state.loss_down, 1.44, rtol=1e-6)
+  np.testing.assert_allclose(np.ravel(points), [1.05, 1.45], rtol=1e-6)
+  np.testing.assert_allclose(state.loss_up, 1.1025, rtol=1e-6)
+  np.testing.assert_allclose(state.loss_down, 2.1025, rtol=1e-6)
   np.testing.assert_allclose(state.learning_rate, 0.55, rtol=1e-6)
 
 
@@ -149,7 +150,10 @@ def test_the_centre_falls_from_a_quarter_to_zero_over_the_run():
   counts = jnp.asarray([0, 50, 100, 150])
   centres = _transform.stretch_center(counts, 100, F)
   np.testing.assert_allclose(centres, [0.25, 0.125, 0.0, 0.0])
-  assert float(_transform.stretch_center(counts[0], None, F)) == 0.0
+  # Without the run's length: a told run's midpoint, at every step.
+  for count in (0, 10**6):
+    centre = _transform.stretch_center(jnp.int32(count), None, F)
+    assert float(centre) == 0.125
 
 
 def test_a_centred_stretch_scores_points_back_along_the_window():
