@@ -233,7 +233,7 @@ def test_chains_with_adam_and_a_line_search_sharing_value_fn():
     )
     return optax.apply_updates(params, updates), state
 
-  for _ in range(50):
+  for _ in range(100):
     params, state = step(params, state)
   assert loss(params, x, y) < 1e-3 * loss(jnp.zeros(4), x, y)
 

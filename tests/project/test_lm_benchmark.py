@@ -13,6 +13,7 @@ import pytest
 
 from benchmarks import _text
 from benchmarks import lm
+from benchmarks import lm_scale
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("flax")
@@ -90,7 +91,7 @@ def test_lm_benchmark_quick(tmp_path):
   page = (tmp_path / "lm.md").read_text()
   assert "`python -m benchmarks.lm --quick`" in page
   groups = json.loads((tmp_path / "lm.json").read_text())["groups"]
-  assert set(groups) == {"baselines", "climb", "candidates", "directions"}
+  assert set(groups) == {"baselines", "climb", "directions"}
   runs = [r for g in groups.values() for r in g["runs"]]
   for r in runs:
     # 40 steps take every method well below a uniform guess (8 bits).
@@ -102,7 +103,39 @@ def test_lm_benchmark_quick(tmp_path):
   directions = groups["directions"]["runs"]
   climbing = [r for r in directions if r["method"] != "muon_cosine"]
   assert [r["method"] for r in climbing] == ["hillclimb_muon, total_steps"] * 2
-  for r in groups["climb"]["runs"] + groups["candidates"]["runs"] + climbing:
+  for r in groups["climb"]["runs"] + climbing:
     # The rate moved from lr0's scale-searched start, every 10th step kept.
     assert len(r["learning_rate"]) == 4
     assert len(set(r["learning_rate"])) > 1
+
+
+@needs_fortunes
+@pytest.mark.slow
+def test_lm_scale_quick_recognises_a_repeated_climb(tmp_path):
+  _user_shell.run_quick("lm_scale", tmp_path)
+  page = (tmp_path / "lm_scale.md").read_text()
+  assert "`python -m benchmarks.lm_scale --quick`" in page
+  scales = json.loads((tmp_path / "lm_scale.json").read_text())["scales"]
+  assert set(scales) == set(lm_scale.SCALES)
+  for scale, entry in scales.items():
+    assert entry["settings"]["steps"] == lm_scale.QUICK[scale].steps
+    runs = entry["groups"]["climb"]["runs"]
+    # Two starting rates, one run: the second has the first's state after
+    # its first update, and is recorded as that run.
+    assert [r["lr0"] for r in runs] == [3e-4, 2e-5]
+    assert "same_run_as" not in runs[0]
+    assert runs[1]["same_run_as"] == 3e-4
+    assert runs[1]["validation"] == runs[0]["validation"]
+    assert "2e-05 (the run of 0.0003)" in page
+    for r in runs + entry["groups"]["baselines"]["runs"]:
+      assert r["best"] <= r["final"] < 6.0, r
+
+
+def test_lm_scale_long_and_large_are_what_the_page_says():
+  long, large = lm_scale.SCALES["long"], lm_scale.SCALES["large"]
+  base = lm.Settings()
+  assert long.steps >= 4 * base.steps
+  assert long.config == base.config
+  assert large.steps >= base.steps
+  assert large.config.num_layers >= 2 * base.config.num_layers
+  assert large.config.width >= 2 * base.config.width
