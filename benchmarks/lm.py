@@ -11,9 +11,8 @@ for each seed. Three groups of runs, each saved as it finishes:
   the other seeds at the rate chosen), and ``prodigy``, ``dadapt_adamw`` and
   ``mechanize`` (around Adam) at their defaults;
 - ``climb``: ``hillclimb_adam`` and ``hillclimb`` at their defaults
-  (``decision="stretch"``), told the run's length (``total_steps``), and
-  with two probes at every step (the former defaults), from starting rates
-  with six different mantissas over six decades;
+  (``decision="stretch"``) and told the run's length (``total_steps``),
+  from starting rates with six different mantissas over six decades;
 - ``directions``: other directions than Adam's: ``hillclimb_muon`` told the
   run's length, from the ``climb`` group's starting rates and its default
   start (0.02); Muon (``optax.contrib.muon``) with 5% warmup and cosine
@@ -129,9 +128,6 @@ def baselines(quick: bool) -> list[Method]:
 
 
 def climbers(quick: bool) -> list[Method]:
-  def every_step(make):
-    return lambda lr0, steps: make(lr0, **_train.EVERY_STEP)
-
   methods = [
     climbing("hillclimb_adam", lambda lr0, steps: ohc.hillclimb_adam(lr0),
              CLIMB_LR0S),
@@ -143,10 +139,6 @@ def climbers(quick: bool) -> list[Method]:
              CLIMB_LR0S),
     climbing("hillclimb, total_steps",
              lambda lr0, steps: ohc.hillclimb(lr0, total_steps=steps),
-             (3e-4, 7e-2)),
-    climbing("hillclimb_adam, two probes every step",
-             every_step(ohc.hillclimb_adam), CLIMB_LR0S),
-    climbing("hillclimb, two probes every step", every_step(ohc.hillclimb),
              (3e-4, 7e-2)),
   ]  # fmt: skip
   if quick:
