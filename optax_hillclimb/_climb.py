@@ -177,8 +177,9 @@ def climb(
       (and ``value``) are averaged over it so replicas decide alike.
     tie_break: ``"up"`` or ``"down"``: how equal finite losses move a
       ``"log"``-scale hyperparameter, see :func:`scale_by_hillclimb`.
-    scale_search: multiples of the starting learning rate scored at the first
-      update (when ``learning_rate`` is climbed); ``None`` to start as given.
+    scale_search: multiples of the starting learning rate whose rates,
+      rounded to quarter decades, are scored at the first update (when
+      ``learning_rate`` is climbed); ``None`` to start as given.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` takes
