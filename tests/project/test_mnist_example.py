@@ -4,6 +4,7 @@ The runs use a slice of the real MNIST sample written as IDX files, which
 also runs the example's ``--source idx`` path end to end.
 """
 
+import dataclasses
 import gzip
 import inspect
 import json
@@ -442,3 +443,20 @@ def test_sweep_table_compares_with_the_better_baseline(sweep):
   # Runs recorded without per-epoch losses leave that column empty.
   assert lines[3] == "| sgd 0.1, momentum 0.9 | 95.00 | 95.0 | 95.0 |  |  |"
   assert lines[4] == "| adam 0.001 | 96.10 | 96.0 | 96.2 |  |  |"
+
+
+def test_sweeps_of_other_optimizers_add_rows_to_the_table(sweep):
+  row = lambda optimizer, lr: {"optimizer": optimizer, "learning_rate": lr}
+  earlier = [row("hillclimb_adam", 1e-6), row("sgd", 0.1), row("adam", 1e-3)]
+  new = [
+    dataclasses.asdict(s) for s in sweep.settings([3e-4, 1e-6], ["hillclimb"])
+  ]
+  assert sweep.merge_settings(earlier, new) == [
+    row("hillclimb_adam", 1e-6),
+    row("hillclimb", 3e-4),
+    row("hillclimb", 1e-6),
+    row("sgd", 0.1),
+    row("adam", 1e-3),
+  ]
+  with pytest.raises(ValueError, match="not hill climbers"):
+    sweep.settings([1e-3], ["adam"])
