@@ -165,8 +165,26 @@ def test_robustness_quick(tmp_path):
     40 * ratios["hillclimb_adam_over_adam"]
   )
   assert fair["methods"][robustness.HC_EVERY]["steps"] == 40
+  # The quick methods' climbing defaults also run on the six mantissas.
+  mantissas = summary["_mantissas"]
+  assert mantissas["lr0"] == list(robustness.MANTISSA_LR0S)
+  assert list(mantissas["methods"]) == [
+    robustness.HC_DEFAULT,
+    robustness.HCA_DEFAULT,
+  ]
+  for name, entry in mantissas["methods"].items():
+    acc = entry["accuracy_mean"]
+    assert len(acc) == len(entry["accuracy_std"]) == 6, name
+    assert entry["spread"] == pytest.approx(max(acc) - min(acc)), name
+    assert min(acc) > 0.5, name
   page = open(os.path.join(out, "robustness.md")).read()
-  for heading in ("## Goals", "## Compute-fair comparison", "decades within"):
+  for heading in (
+    "## Goals",
+    "## Compute-fair comparison",
+    "decades within",
+    "## Across six mantissas",
+    "spread (pts)",
+  ):
     assert heading in page
 
 
