@@ -28,33 +28,84 @@ def _stated(results, pattern):
   return match.groups()
 
 
+def _means(runs) -> dict[tuple[str, float], float]:
+  """The final loss of each (method, lr0), averaged over the seeds."""
+  finals = collections.defaultdict(list)
+  for run in runs:
+    finals[run["method"], run["lr0"]].append(run["final"])
+  return {key: statistics.mean(v) for key, v in finals.items()}
+
+
+def _only_value(means, method) -> float:
+  """The one mean every lr0 of ``method`` shares (a spread of zero)."""
+  values = {round(m, 6) for (name, _), m in means.items() if name == method}
+  assert len(values) == 1, (method, values)
+  return values.pop()
+
+
 def test_language_model_numbers(results):
   data = json.loads((RESULTS / "lm.json").read_text())
-  finals = collections.defaultdict(list)
-  for group in data["groups"].values():
-    for run in group["runs"]:
-      finals[run["method"], run["lr0"]].append(run["final"])
-  means = {key: statistics.mean(v) for key, v in finals.items()}
-  climbed = {lr0: m for (name, lr0), m in means.items()
-             if name == "hillclimb_adam, total_steps"}  # fmt: skip
-  worst_lr0 = max(climbed, key=climbed.get)
-  best, worst, worst_again, lr0 = _stated(
+  means = _means(r for g in data["groups"].values() for r in g["runs"])
+  climbed, spread = _stated(
     results,
-    r"`hillclimb_adam` ends at ([\d.]+) to ([\d.]+) bits per byte.*?"
-    r"the worst, ([\d.]+), is from lr0 =\s+(\d+(?:\.\d+)?e-?\d+)",
+    r"`hillclimb_adam` with `total_steps` ends at ([\d.]+) bits per\s+"
+    r"byte from every starting rate, a spread of ([\d.]+)%",
   )
-  assert f"{min(climbed.values()):.3f}" == best
-  assert f"{max(climbed.values()):.3f}" == worst == worst_again
-  assert float(lr0) == pytest.approx(worst_lr0)
+  assert f"{_only_value(means, 'hillclimb_adam, total_steps'):.3f}" == climbed
+  assert spread == "0.0"
   tuned, prodigy, dadapt = _stated(
     results,
-    r"cosine decay ends at ([\d.]+),\s+Prodigy at ([\d.]+) and "
-    r"D-Adaptation at (\d+\.\d+)",
+    r"cosine decay ends at ([\d.]+),\s+Prodigy at ([\d.]+) and\s+"
+    r"D-Adaptation at\s+(\d+\.\d+)",
   )
   best_cosine = min(m for (n, _), m in means.items() if n == "adamw_cosine")
   assert f"{best_cosine:.3f}" == tuned
   assert f"{means['prodigy', 0.0]:.3f}" == prodigy
   assert f"{means['dadapt_adamw', 0.0]:.3f}" == dadapt
+  (anytime,) = _stated(
+    results, r"Without `total_steps`, `hillclimb_adam` ends at ([\d.]+)"
+  )
+  assert f"{_only_value(means, 'hillclimb_adam'):.3f}" == anytime
+  muon, muon_cosine = _stated(
+    results,
+    r"`hillclimb_muon` ends at ([\d.]+) from every starting rate, level with"
+    r"\s+Muon\s+at its tuned peak under a cosine \(([\d.]+)\)",
+  )
+  assert f"{_only_value(means, 'hillclimb_muon, total_steps'):.3f}" == muon
+  best_muon = min(m for (n, _), m in means.items() if n == "muon_cosine")
+  assert f"{best_muon:.3f}" == muon_cosine
+
+
+def test_longer_and_larger_language_model_numbers(results):
+  data = json.loads((RESULTS / "lm_scale.json").read_text())
+
+  def means(scale):
+    groups = data["scales"][scale]["groups"].values()
+    return _means(r for g in groups for r in g["runs"])
+
+  def best(means, method):
+    return min(m for (n, _), m in means.items() if n == method)
+
+  large, long = means("large"), means("long")
+  stated = _stated(
+    results,
+    r"`hillclimb_adam` with `total_steps` ends at ([\d.]+) against the\s+"
+    r"tuned AdamW-cosine's ([\d.]+)\..*?falls short: ([\d.]+) against the"
+    r"\s+tuned\s+AdamW-cosine's ([\d.]+), `hillclimb_muon` ([\d.]+) against"
+    r"\s+Muon-cosine's ([\d.]+),\s+and without `total_steps` ([\d.]+) against"
+    r"\s+Prodigy's ([\d.]+)\.",
+  )
+  computed = (
+    _only_value(large, "hillclimb_adam, total_steps"),
+    best(large, "adamw_cosine"),
+    _only_value(long, "hillclimb_adam, total_steps"),
+    best(long, "adamw_cosine"),
+    _only_value(long, "hillclimb_muon, total_steps"),
+    best(long, "muon_cosine"),
+    _only_value(long, "hillclimb_adam"),
+    long["prodigy", 0.0],
+  )
+  assert tuple(f"{x:.3f}" for x in computed) == stated
 
 
 def test_robustness_numbers(results):
