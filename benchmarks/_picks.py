@@ -14,12 +14,13 @@ import jax.numpy as jnp
 
 from optax_hillclimb import _transform
 
-DECADES = _transform.SCALE_SEARCH
+# The library's multiples: 49, a quarter decade apart, whose rates the
+# search rounds to quarter decades (1, 1.78, 3.16, 5.62 times 10^k).
+QUARTERS = _transform.SCALE_SEARCH
 # The library's bound on the first step, whatever its value.
 LIBRARY_BOUND = "library"
-# Each decade and its double: the doubles score a second step of the same
-# length (w - 2 c u) for the two-step pick.
-DOUBLED = tuple(sorted(DECADES + tuple(2 * c for c in DECADES)))
+# One quarter decade: the ratio of neighbouring candidates.
+NEXT_UP = 10**0.25
 
 
 def fraction_of_best(fraction: float) -> Callable:
@@ -62,11 +63,18 @@ def only_where(admissible: Callable, pick: Callable) -> Callable:
   return restricted
 
 
-def second_step_decreases(candidates, losses):
-  """Twice the step (``w - 2 c u``) scores no worse than the step itself."""
-  match = jnp.isclose(candidates[None, :], 2 * candidates[:, None], rtol=1e-3)
-  doubled = jnp.where(jnp.any(match, 1), losses[jnp.argmax(match, 1)], jnp.nan)
-  return doubled <= losses
+def next_rate_decreases(candidates, losses):
+  """The next rate up (a quarter decade longer) scores no worse.
+
+  The search's rates are rounded to quarter decades, so a longer step of a
+  fixed ratio (the former ``2 c``) is not among them; the next candidate is.
+  The largest candidate has none and is never admissible.
+  """
+  match = jnp.isclose(
+    candidates[None, :], NEXT_UP * candidates[:, None], rtol=1e-3
+  )
+  longer = jnp.where(jnp.any(match, 1), losses[jnp.argmax(match, 1)], jnp.nan)
+  return longer <= losses
 
 
 HALF = fraction_of_best(0.5)
@@ -75,15 +83,15 @@ AFTER = "half, step <= 0.2 norm(w) (after)"
 # name: (pick, scale_search, longest first step as a fraction of the
 # parameters' norm: a number, None for no bound or LIBRARY_BOUND).
 PICKS = {
-  BEFORE: (HALF, DECADES, None),
-  "half, step <= 0.1 norm(w)": (HALF, DECADES, 0.1),
-  AFTER: (HALF, DECADES, LIBRARY_BOUND),
-  "half, step <= 0.3 norm(w)": (HALF, DECADES, 0.3),
-  "tenth of best": (fraction_of_best(0.1), DECADES, None),
-  "half, a decade lower": (decade_lower(HALF), DECADES, None),
-  "half, 2c decreases": (
-    only_where(second_step_decreases, HALF),
-    DOUBLED,
+  BEFORE: (HALF, QUARTERS, None),
+  "half, step <= 0.1 norm(w)": (HALF, QUARTERS, 0.1),
+  AFTER: (HALF, QUARTERS, LIBRARY_BOUND),
+  "half, step <= 0.3 norm(w)": (HALF, QUARTERS, 0.3),
+  "tenth of best": (fraction_of_best(0.1), QUARTERS, None),
+  "half, a decade lower": (decade_lower(HALF), QUARTERS, None),
+  "half, next rate up decreases": (
+    only_where(next_rate_decreases, HALF),
+    QUARTERS,
     None,
   ),
 }

@@ -1,13 +1,14 @@
 r"""The first update's scale search: candidate picks measured side by side.
 
-The scale search scores multiples of lr0 at the first update and picks one.
-Each candidate pick of ``benchmarks/_picks.py`` replaces the library's for a
-whole grid (lr0 x seeds x ``every_k`` 1 and 10, for ``hillclimb`` and
-``hillclimb_adam``) on a synthetic regression with targets in the hundreds
-at three scales of its loss (``benchmarks/_regression.py``) and on the
-digits classifier of ``benchmarks/safe_start.py``. SGD's first step at its
-best rate is the baseline: how many hidden units may a first step kill?
-The page (``DESCRIPTION`` below) says how each number is made.
+The scale search scores multiples of lr0, rounded to quarter decades, at the
+first update and picks one. Each candidate pick of ``benchmarks/_picks.py``
+replaces the library's for a whole grid (lr0 x seeds x ``every_k`` 1 and 10,
+for ``hillclimb`` and ``hillclimb_adam``) on a synthetic regression with
+targets in the hundreds at three scales of its loss
+(``benchmarks/_regression.py``) and on the digits classifier of
+``benchmarks/safe_start.py``. SGD's first step at its best rate is the
+baseline: how many hidden units may a first step kill? The page
+(``DESCRIPTION`` below) says how each number is made.
 
   python -m benchmarks.first_step
 """

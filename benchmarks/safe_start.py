@@ -103,12 +103,18 @@ for _name, _make, _direction in (
     )
 
 
+# The variants that start with the scale search (the default).
+SEARCHED = tuple(k for k in VARIANTS if k.endswith("scale search"))
+
+
 def run(args) -> dict:
   """Trains every variant from every lr0 and seed; the summary per variant."""
   lr0s, variants = LR0S, VARIANTS
   if args.quick:
     lr0s = (1e-6, 100.0)
-    variants = {k: v for k, v in VARIANTS.items() if k.endswith("scale search")}
+    variants = {k: v for k, v in VARIANTS.items() if k in SEARCHED}
+  if args.methods:
+    variants = {k: v for k, v in variants.items() if k in args.methods}
   summary = {}
   for name, make in variants.items():
     runs = np.array(
@@ -164,7 +170,16 @@ def page(summary: dict, out: str) -> str:
   ) + _page.table(COLUMNS, rows)
 
 
-EXPERIMENT = _cli.Experiment("safe_start", __doc__, run, page, seeds=(5, 1))
+EXPERIMENT = _cli.Experiment(
+  "safe_start",
+  __doc__,
+  run,
+  page,
+  seeds=(5, 1),
+  methods=tuple(VARIANTS),
+  groups={"scale-search": SEARCHED},
+  merge=lambda previous, new: {**previous, **new},
+)
 
 if __name__ == "__main__":
   _cli.main(EXPERIMENT)

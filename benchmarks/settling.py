@@ -8,8 +8,9 @@ be compared directly. On the robustness benchmark's MLP (784-20-10,
 Fashion-MNIST with pixels in [0, 1], batch 1000, 10 epochs) this reports:
 
 * the learning rate the climb holds after 10, 50, ..., 600 steps (median over
-  seeds) from two starting classes (the scale search's multiples are powers
-  of ten, so lr0 = 1e-3 and lr0 = 10**-2.5 are the two kinds of start);
+  seeds) from lr0 = 1e-3 and lr0 = 10**-2.5, half a decade apart (the scale
+  search rounds the rates it scores to quarter decades, so both start from
+  the same searched rate);
 * the test accuracy of the fixed rate along the same direction over a grid;
 * the climb with its applied step multiplied by a constant ``horizon`` (the
   probes keep scoring the climbed rate itself), the simplest correction of a
@@ -167,7 +168,7 @@ def page(summary: dict, out: str) -> str:
     + fixed_table
     + f"\nThe best fixed rate here is {lrs[best]:g}"
     f" ({_page.percent(mean[best])}); the climb ends at {settled(CLIMBS[0])}"
-    " from its two kinds of start.\n"
+    " from its two starts.\n"
   )
 
 

@@ -3,8 +3,9 @@
 A ReLU network trained from a far too large learning rate can lose most of its
 units in the first steps, before the guard reacts: before the scale search,
 ``hillclimb_adam`` from lr0 = 1 or 100 left 50-60% of this MLP's units dead.
-The first update now scores thirteen scales of lr0, so every lr0 starts from
-a searched learning rate (benchmarks/safe_start.py has the full grid).
+The first update now scores 49 rates, lr0 times quarter decades from 1e-6 to
+1e6, each rounded to a quarter decade, so every lr0 starts from a searched
+learning rate (benchmarks/safe_start.py has the full grid).
 """
 
 import pytest
