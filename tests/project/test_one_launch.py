@@ -196,7 +196,7 @@ def test_compiled_alternatives_run_a_product_per_layer_and_candidate(lowered):
 
 def test_with_the_scale_search_the_probe_step_is_still_batched():
   # The program then holds the search's loop over pairs of candidates and the
-  # probe step: one product per layer over a pair in each. (The thirteenth
+  # probe step: one product per layer over a pair in each. (The 49th
   # candidate, left over from the pairs, goes through a batch of one, [1, m,
   # n], which neither count includes.)
   text = _lowered_update("vmap").as_text()
