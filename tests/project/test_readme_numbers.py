@@ -119,13 +119,22 @@ def test_robustness_numbers(results):
   )
   adam = accuracies("hillclimb_adam, total_steps=600")
   assert (f"{min(adam):.1f}", f"{max(adam):.1f}") == (low, high)
-  low, high = _stated(
-    results, r"`hillclimb` reaches\s+([\d.]+)% .*?to ([\d.]+)%"
+  (every,) = _stated(
+    results, r"`hillclimb`\s+reaches ([\d.]+)% from every starting rate"
   )
   sgd = accuracies("hillclimb, total_steps=600")
-  assert (f"{min(sgd):.1f}", f"{max(sgd):.1f}") == (low, high)
+  assert {f"{a:.1f}" for a in sgd} == {every}
+  (spread,) = _stated(results, r"the spread is\s+([\d.]+) points for both")
+  spreads = [
+    data["_mantissas"]["methods"][name]["spread"]
+    for name in (
+      "hillclimb, total_steps=600",
+      "hillclimb_adam, total_steps=600",
+    )
+  ]
+  assert {f"{100 * x:.2f}" for x in spreads} == {spread}
   (family,) = _stated(
-    results, r"best SGD-family method, at its\s+best rate, reaches ([\d.]+)%"
+    results, r"best SGD-family method,\s+at its best rate, reaches ([\d.]+)%"
   )
   names = [n for n in data if not n.startswith("_")]
   sgd_family = [n for n in names if "SGD" in n or n == "schedule_free_sgd"]
