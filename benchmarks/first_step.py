@@ -326,11 +326,13 @@ def page(summary: dict, out: str) -> str:
 
 PROBLEMS = ("regression", "digits")
 DESCRIPTION = """\
-The first update's scale search scores lr0 times 1e-6 .. 1e6 on the first
-batch and picks one. Each pick below replaces the library's for a whole grid:
-lr0 from {lo:g} to {hi:g} ({num_lr0} values), {seeds} seeds, with `every_k`
-1 and 10. The training loops pass `value=` (the batch loss before the step)
-and `value_fn`, as a user would.
+The first update's scale search scores 49 rates on the first batch, lr0
+times 10^(k/4) for k = -24 .. 24, each rounded to a quarter decade (1, 1.78,
+3.16 or 5.62 times a power of ten), and picks one. Each pick below
+replaces the library's for a whole grid: lr0 from {lo:g} to {hi:g}
+({num_lr0} values), {seeds} seeds, with `every_k` 1 and 10. The training
+loops pass `value=` (the batch loss before the step) and `value_fn`, as a
+user would.
 
 - regression: the synthetic regression of `benchmarks/_regression.py`
   (targets in the hundreds, a 12-32-1 ReLU MLP, batch 50, 10 epochs of 20
