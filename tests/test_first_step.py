@@ -138,9 +138,10 @@ def _first_learning_rate(lr0=1e-3, loss_scale=1e4):
   [
     # The library's own pick and bound: the library's choice exactly.
     (_picks.AFTER, 1.0),
-    # Unbounded, the pick is a decade longer; bounded by 0.1, one shorter.
-    (_picks.BEFORE, 10.0),
-    ("half, step <= 0.1 norm(w)", 0.1),
+    # Unbounded, the pick is six quarter decades longer; bounded by 0.1,
+    # one quarter decade shorter.
+    (_picks.BEFORE, 10**1.5),
+    ("half, step <= 0.1 norm(w)", 10**-0.25),
   ],
 )
 def test_a_swapped_pick_traces_into_the_update(name, multiple):

@@ -83,8 +83,10 @@ def test_training_past_zero_loss_keeps_lr_and_weights_bounded(make, rule):
   sgd_params, _, _ = train_linear_classifier(optax.sgd(0.1), x, y)
   sgd_test_loss = float(cross_entropy(sgd_params, x_test, y_test))
   test_loss = float(cross_entropy(params, x_test, y_test))
-  # Before the ceiling: lr ~4e14, weights ~1e14, test loss ~1e26.
-  assert float(ohc.get_learning_rate(state)) < 1e3
+  # Before the ceiling: lr ~4e14, weights ~1e14, test loss ~1e26. On
+  # separable data longer steps keep winning: centred an eighth of the
+  # window back (no total_steps), the defaults' rate reaches about 1e4.
+  assert float(ohc.get_learning_rate(state)) < 1e5
   assert weight_norm(params) < 25 * weight_norm(sgd_params)
   assert np.isfinite(test_loss)
   assert test_loss < 10 * sgd_test_loss

@@ -127,7 +127,11 @@ def test_lm_scale_quick_recognises_a_repeated_climb(tmp_path):
     assert runs[1]["same_run_as"] == 3e-4
     assert runs[1]["validation"] == runs[0]["validation"]
     assert "2e-05 (the run of 0.0003)" in page
-    for r in runs + entry["groups"]["baselines"]["runs"]:
+    # A few dozen steps take the climb, and AdamW at its best peak, well
+    # below a uniform guess (8 bits); the grid's other peaks may not.
+    baselines = entry["groups"]["baselines"]["runs"]
+    best_baseline = min(baselines, key=lambda r: r["final"])
+    for r in [*runs, best_baseline]:
       assert r["best"] <= r["final"] < 6.0, r
 
 
