@@ -117,6 +117,7 @@ class Program:
   compiled: Any
   carry: tuple[Any, Any]
   memory: dict[str, int]
+  flops: float
   evaluations: list[int] = dataclasses.field(default_factory=list)
 
 
@@ -127,6 +128,14 @@ def _memory(compiled) -> dict[str, int]:
     "argument_bytes": int(analysis.argument_size_in_bytes),
     "output_bytes": int(analysis.output_size_in_bytes),
   }
+
+
+def _flops(compiled) -> float:
+  analysis = compiled.cost_analysis()
+  # Older jax returns one dict per computation in a list.
+  if isinstance(analysis, list):
+    analysis = analysis[0]
+  return float(analysis["flops"])
 
 
 def compile_programs(
@@ -148,7 +157,11 @@ def compile_programs(
       continue
     compiled = lowered.compile()
     by_text[text] = Program(
-      [variant.name], compiled, (model.params, state), _memory(compiled)
+      [variant.name],
+      compiled,
+      (model.params, state),
+      _memory(compiled),
+      _flops(compiled),
     )
   return list(by_text.values())
 

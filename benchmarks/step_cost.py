@@ -208,6 +208,7 @@ def measure_model(
     for name in ("hillclimb_adam", "hillclimb_adam_stretch"):
       ratios[f"{name}_over_adam"] = ratio(seconds, name, "adam")
   memory = {name: p.memory for p in programs for name in p.names}
+  flops = {name: p.flops for p in programs for name in p.names}
   param_bytes = _param_bytes(model.params)
   extra_temp = {
     mode: (memory[mode]["temp_bytes"] - memory["sgd"]["temp_bytes"])
@@ -231,6 +232,7 @@ def measure_model(
     "auto_picks_faster": faster_mode in (auto_mode, "tie"),
     "linesearch_evaluations_per_step": float(np.mean(evaluations)),
     "memory": memory,
+    "flops_per_step": flops,
     "extra_temp_in_param_copies": {
       "step_vs_sgd_step": extra_temp,
       **result_copies,

@@ -1,8 +1,9 @@
 """The step-cost benchmark's quick mode runs end to end and adds up.
 
-Timings on a shared machine are noisy at this size, so only orderings that
-hold by a wide margin are asserted: two loss evaluations more than SGD's step
-cost something, and ``probe="auto"`` never picks the slower mode on CPU.
+Timings of a quick run on a shared machine are noise (a two-probe step has
+timed at 0.8x SGD's), so no timing ordering is asserted; what costs more is
+checked on the compiled programs' operation counts instead, and
+``probe="auto"`` is checked to pick the sequential program on CPU.
 """
 
 import json
@@ -72,9 +73,10 @@ def test_headline_ratios_are_positive_numbers(report, model):
     assert spread["estimate"] == result[key]
     assert spread["q1"] <= spread["median"] <= spread["q3"], key
   # Two loss evaluations on top of SGD's step are not free, and the
-  # library's two-probe step costs at least what SGD's step does.
-  assert result["floor_over_sgd"] > 1
-  assert result["hillclimb_k1_over_sgd"] > 1
+  # library's two-probe step does more work than SGD's too.
+  flops = result["flops_per_step"]
+  assert flops["floor"] > flops["sgd"]
+  assert flops["hillclimb_k1"] > flops["sgd"]
 
 
 @on_cpu_only
@@ -90,9 +92,11 @@ def test_auto_mode_is_sequential(report, model):
 def test_auto_mode_is_the_faster_one_on_the_cnn(report):
   # vmapping a convolution over two weight sets makes a grouped convolution,
   # which XLA:CPU runs far more slowly than two plain ones (2x in the full
-  # run); on the MLP and the transformer the two modes tie, within noise.
+  # run); on the MLP and the transformer the two modes tie, within noise. A
+  # quick run may call the CNN's modes a tie too; vmap decisively faster would
+  # mean "auto" picks the wrong one.
   result = report["json"]["models"]["cnn"]
-  assert result["faster_mode"] == "sequential"
+  assert result["faster_mode"] in ("sequential", "tie")
   assert result["auto_picks_faster"]
 
 
