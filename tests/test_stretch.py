@@ -58,13 +58,16 @@ def _probed_points(opt, state, params, updates, loss, **extra):
 
 def test_decisions_come_at_doubling_windows_then_every_k():
   # With value given, only decisions evaluate value_fn (two probes each).
-  for decision, expected in [
-    ("stretch", [0, 1, 2, 4, 8, 16, 24]),
-    ("two_probes", [0, 8, 16, 24]),
+  # Told a run of 80 steps, the stretch's windows are 80 / 8 = 10 long.
+  for decision, total_steps, expected in [
+    ("stretch", None, [0, 1, 2, 4, 8, 16, 24]),
+    ("stretch", 80, [0, 1, 2, 4, 8, 10, 20]),
+    ("two_probes", None, [0, 8, 16, 24]),
   ]:
     opt = ohc.scale_by_hillclimb(
-      0.1, decision=decision, every_k=8, scale_search=None, probe="sequential"
-    )
+      0.1, decision=decision, every_k=8, scale_search=None,
+      probe="sequential", total_steps=total_steps,
+    )  # fmt: skip
     update, points = _recording(opt, jnp.sum)
     state, deciding = opt.init(jnp.zeros(1)), []
     for count in range(30):
@@ -146,14 +149,39 @@ def test_a_window_that_overshot_lowers_the_rate_one_that_fell_short_raises():
   assert float(states[1].learning_rate) == pytest.approx(0.055)
 
 
+def _phase(count, total_steps=None, every_k=128):
+  """The run's phase at ``count`` for the stretch at the defaults."""
+  config = _transform._Config(
+    learning_rate=0.1, total_steps=total_steps, decision="stretch",
+    every_k=every_k, lrlr=0.1, lrlr_growth=1.5, tie_break="up", guard=True,
+    guard_rtol=1.0, scale_search=None, min_learning_rate=1e-9,
+    max_learning_rate=None, probe="auto", axis_name=None,
+  )  # fmt: skip
+  return _transform.run_phase(config, jnp.asarray(count, jnp.int32), F)
+
+
 def test_the_centre_falls_from_a_quarter_to_zero_over_the_run():
-  counts = jnp.asarray([0, 50, 100, 150])
-  centres = _transform.stretch_center(counts, 100, F)
+  centres = _phase([0, 50, 100, 150], total_steps=100).center
   np.testing.assert_allclose(centres, [0.25, 0.125, 0.0, 0.0])
   # Without the run's length: a told run's midpoint, at every step.
   for count in (0, 10**6):
-    centre = _transform.stretch_center(jnp.int32(count), None, F)
-    assert float(centre) == 0.125
+    assert float(_phase(count).center) == 0.125
+
+
+def test_windows_grow_with_the_run():
+  # Told the run's length: an eighth of it, never below every_k.
+  assert int(_phase(0, total_steps=1000).window) == 128
+  assert int(_phase(0, total_steps=4000).window) == 500
+  assert int(_phase(0, total_steps=4000, every_k=1000).window) == 1000
+  # Not told: the largest every_k * 2^j that the steps so far hold twice.
+  counts = [0, 511, 512, 1023, 1024, 2048, 4095, 4096, 2**30]
+  windows = _phase(counts).window
+  np.testing.assert_array_equal(
+    windows, [128, 128, 256, 256, 512, 1024, 1024, 2048, 2**29]
+  )
+  np.testing.assert_array_equal(
+    _phase([0, 19, 20, 39, 40], every_k=10).window, [10, 10, 10, 10, 20]
+  )
 
 
 def test_a_centred_stretch_scores_points_back_along_the_window():
@@ -189,9 +217,9 @@ def test_early_in_a_known_run_a_window_past_the_minimum_can_still_raise():
 def test_the_last_fifth_of_a_known_run_settles_linearly_to_zero():
   counts = jnp.asarray([0, 7, 8, 9, 10, 12])
   np.testing.assert_allclose(
-    _transform.settling(counts, 10, F), [1, 1, 1, 0.5, 0, 0], atol=1e-6
+    _phase(counts, total_steps=10).settle, [1, 1, 1, 0.5, 0, 0], atol=1e-6
   )
-  assert float(_transform.settling(counts[3], None, F)) == 1.0
+  assert float(_phase(counts[3]).settle) == 1.0
   # The step taken is the climbed rate times the factor; the rate itself
   # is not scaled.
   loss = lambda p: jnp.sum(p**2)
