@@ -422,19 +422,6 @@ def _update(
       _search_step, config, score, updates, params, reference
     )
     new_state, rejected = lax.cond(state.count == 0, search, decide, state)
-    if watch is not None and value is None:
-      # The first step is the search's pick, not lr0's: the search has scored
-      # and guarded it, and its loss starts the average.
-      first = state.count == 0
-      watch = Watched(
-        spike=watch.spike & ~first,
-        reject=watch.reject & ~first,
-        average=jnp.where(
-          first,
-          running_average(state.loss_average, new_state.loss_up),
-          watch.average,
-        ),
-      )
   else:
     new_state, rejected = decide(state)
 
@@ -445,8 +432,9 @@ def _update(
   if watch is not None and stretch and value is not None:
     backs_off = watch.reject | _worsens(score, updates, lr, value, watch)
   new_state, rejected = _guard_every_step(
-    config, state, new_state, rejected, decides, watch, backs_off
-  )
+    config, state, new_state, rejected, decides, watch, backs_off,
+    first_is_searched=bool(config.scale_search) and value is None,
+  )  # fmt: skip
 
   lr = new_state.learning_rate
   if stretch:
@@ -938,6 +926,7 @@ def _guard_every_step(
   decides: jax.Array,
   watch: Watched | None,
   backs_off: jax.Array | None,
+  first_is_searched: bool,
 ) -> tuple[HillclimbState, jax.Array]:
   """The guard's verdict on the watched loss, applied after the decision.
 
@@ -953,6 +942,21 @@ def _guard_every_step(
     return new_state._replace(
       loss_average=average_of_chosen(state.loss_average, new_state, decides)
     ), rejected
+  if first_is_searched:
+    # Without value the watched loss is lr0's step, but the first step is
+    # the search's pick: the search has scored and guarded it, and its loss
+    # starts the average.
+    later = state.count != 0
+    backs_off = backs_off & later
+    watch = Watched(
+      spike=watch.spike & later,
+      reject=watch.reject & later,
+      average=jnp.where(
+        later,
+        watch.average,
+        running_average(state.loss_average, new_state.loss_up),
+      ),
+    )
   backs_off = backs_off & ~rejected
   lr = new_state.learning_rate
   backed_off = clip(
