@@ -17,8 +17,9 @@ for each seed. Three groups of runs, each saved as it finishes:
   run's length, from the ``climb`` group's starting rates and its default
   start (0.02); Muon (``optax.contrib.muon``) with 5% warmup and cosine
   decay at peaks around its usual rate (each peak at every seed); Lion's and
-  AdEMAMix's
-  ``scale_by_*`` directions chained before ``scale_by_hillclimb``.
+  AdEMAMix's ``scale_by_*`` directions chained before ``scale_by_hillclimb``,
+  and ``optax.lion`` and ``optax.contrib.ademamix`` with warmup and cosine
+  at peaks around theirs (Lion's 3-10 times below Adam's).
 
 Runs already in ``lm.json`` are kept with ``--merge`` and not made again, so
 that the runs can be made a group (``--methods climb``), a method or a seed
@@ -55,6 +56,10 @@ TUNED = ("adamw_cosine", "adam", "schedule_free_adamw")
 CLIMB_LR0S = (1e-6, 2e-5, 3e-4, 5e-3, 7e-2, 1.5)
 # Muon's peaks under warmup and cosine (its usual rate is about 0.02).
 MUON_PEAKS = (1e-2, 2e-2, 5e-2)
+# Lion's sit 3-10 times below Adam's (AdamW-cosine's best here is 1e-2);
+# AdEMAMix's around Adam's.
+LION_PEAKS = (3e-4, 1e-3, 3e-3)
+ADEMAMIX_PEAKS = (3e-3, 1e-2, 3e-2)
 WARMUP = 0.05
 SPIKE_SKIP = 0.05  # spikes are counted after this fraction of the steps
 SPIKE_DECAY = 0.95  # the running average of batch losses (about 20 steps)
@@ -93,6 +98,14 @@ def adamw_cosine(lr0, steps):
 
 def muon_cosine(lr0, steps):
   return optax.contrib.muon(warmup_cosine(lr0, steps))
+
+
+def lion_cosine(lr0, steps):
+  return optax.lion(warmup_cosine(lr0, steps))
+
+
+def ademamix_cosine(lr0, steps):
+  return optax.contrib.ademamix(warmup_cosine(lr0, steps))
 
 
 def climbing(name, make, lr0s, feed="same"):
@@ -147,8 +160,9 @@ def climbers(quick: bool) -> list[Method]:
 
 
 def directions(quick: bool) -> list[Method]:
-  """Other directions: Muon's, climbed and on a tuned schedule; Lion's and
-  AdEMAMix's climbed (``scale_by_*`` chained before ``scale_by_hillclimb``).
+  """Other directions, each climbed and on its own tuned schedule: Muon's;
+  Lion's and AdEMAMix's (``scale_by_*`` chained before
+  ``scale_by_hillclimb``).
   """
 
   def chained(direction):
@@ -162,8 +176,10 @@ def directions(quick: bool) -> list[Method]:
              (*CLIMB_LR0S, 2e-2)),  # and its default start
     Method("muon_cosine", muon_cosine, lr0s=MUON_PEAKS),
     climbing("lion, climbed", chained(optax.scale_by_lion), CLIMB_LR0S),
+    Method("lion_cosine", lion_cosine, lr0s=LION_PEAKS),
     climbing("ademamix, climbed", chained(optax.contrib.scale_by_ademamix),
              CLIMB_LR0S),
+    Method("ademamix_cosine", ademamix_cosine, lr0s=ADEMAMIX_PEAKS),
   ]  # fmt: skip
   if quick:
     return [dataclasses.replace(methods[0], lr0s=(3e-4,)),
