@@ -93,7 +93,8 @@ def test_longer_and_larger_language_model_numbers(results):
     r"tuned AdamW-cosine's ([\d.]+)\..*?small model ends at ([\d.]+) against"
     r"\s+the tuned AdamW-cosine's ([\d.]+), and\s+without `total_steps` at"
     r"\s+([\d.]+) against Prodigy's ([\d.]+):.*?`hillclimb_muon` ([\d.]+)"
-    r"\s+against\s+Muon-cosine's ([\d.]+)\.",
+    r"\s+against\s+Muon-cosine's ([\d.]+) over 4000 steps, and ([\d.]+)"
+    r" against ([\d.]+) on the\s+larger model\.",
   )
   computed = (
     _only_value(large, "hillclimb_adam, total_steps"),
@@ -104,6 +105,8 @@ def test_longer_and_larger_language_model_numbers(results):
     long["prodigy", 0.0],
     _only_value(long, "hillclimb_muon, total_steps"),
     best(long, "muon_cosine"),
+    _only_value(large, "hillclimb_muon, total_steps"),
+    best(large, "muon_cosine"),
   )
   assert tuple(f"{x:.3f}" for x in computed) == stated
 
