@@ -1012,7 +1012,8 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
   Without it, the window is the largest :math:`k\,2^j` (:math:`j \ge 0`)
   that the steps so far hold twice over (``ANYTIME_WINDOWS``); the centre
   is ``ANYTIME_CENTER``, where a told run's is at its midpoint; the factor
-  is one.
+  is one. With ``decision="two_probes"`` (which judges the step about to be
+  taken, not a window), the window is ``every_k`` and the factor one.
   """
   every_k = jnp.asarray(config.every_k, count.dtype)
   if config.decision == "two_probes":
