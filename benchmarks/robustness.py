@@ -8,16 +8,17 @@ value alone counts as 0 decades).
 Protocol: the reference MLP (784-20-10, batch 1000, 10 epochs) on [0, 1]
 inputs, ``lr0`` on ``logspace(-6, 2, 17)`` (half-decade steps), 5 seeds. Each
 method has one knob that sets its starting step size, swept over the grid:
-``learning_rate`` for SGD, Adam, schedule-free SGD, COCOB (a multiplier) and
-hill climbing; the initial step estimate for Prodigy and D-Adaptation
-(``estim_lr0``), DoG (``init_step=("learning_rate", lr0)``) and Mechanic
-(``s_init``, on SGD with learning rate 1); Adam's learning rate under
+``learning_rate`` for SGD, Adam, Muon, schedule-free SGD, COCOB (a
+multiplier) and hill climbing; the initial step estimate for Prodigy and
+D-Adaptation (``estim_lr0``), DoG (``init_step=("learning_rate", lr0)``) and
+Mechanic (``s_init``, on SGD with learning rate 1); Adam's learning rate under
 ``reduce_on_plateau``.
 
 Also written: the goals of ``GOAL_TEXT``, checked on the grid, and a
 compute-fair comparison in which every baseline trains on for the extra steps
 that the hill climber's measured extra cost per step
-(``docs/results/step_cost.json``) would buy it.
+(``docs/results/step_cost.json``; Muon's, timed later, in
+``docs/results/step_cost_directions.json``) would buy it.
 
 Across six mantissas: the climbing defaults (``hillclimb`` and
 ``hillclimb_adam``, each with and without ``total_steps=600``) also run on a
@@ -60,7 +61,7 @@ FAR_BELOW = 0.05  # goal (c): never more than 5 points below the family's best
 K10_WITHIN = 0.02  # goal (d): every_k=10 within 2 points of every_k=1
 # The measured per-step costs, read for the compute-fair table.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEP_COST = os.path.join(ROOT, "docs", "results", "step_cost.json")
+RESULTS = os.path.join(ROOT, "docs", "results")
 
 
 def _plateau_learning_rate(state, lr0):
@@ -78,6 +79,7 @@ HC_HORIZON = "hillclimb, total_steps=600"
 HCA_HORIZON = "hillclimb_adam, total_steps=600"
 HORIZON = {"total_steps": 600}
 HCA_K10 = "hillclimb_adam, every_k=10, lrlr=0.1"
+HCM_HORIZON = "hillclimb_muon, total_steps=600"
 # The second grid: one lr0 per decade, each with another mantissa. The first
 # update's scale search scores rates rounded to quarter decades, so that
 # lr0's mantissa should not change where the run starts.
@@ -123,6 +125,7 @@ BASELINES = [
     lambda lr: contrib.schedule_free_sgd(learning_rate=lr),
     eval_params=contrib.schedule_free_eval_params,
   ),
+  _train.Method("Muon", contrib.muon),
 ]
 SGD_LIKE, ADAM_LIKE = ohc.hillclimb, ohc.hillclimb_adam
 # The rows other than the defaults vary the two-probe rule at every step (the
@@ -149,6 +152,7 @@ CLIMBERS = (  # (name, family, make(lr0)), in the pages' order
         (HCA_HORIZON, HORIZON),
         (HCA_K10, K10),
       )),
+      ("Muon", ohc.hillclimb_muon, ((HCM_HORIZON, HORIZON),)),
     )
     for name, settings in rows
   ),
@@ -165,39 +169,61 @@ METHOD_GROUPS = {
   "hillclimb": [n for n, _, _ in CLIMBERS],
   "defaults": list(MANTISSA_METHODS),
 }
-# Enough for every goal and both compute-fair ratios to be computed once.
+# Enough for every kind of goal and SGD's and Adam's compute-fair ratios to be
+# computed once (the quick test merges Muon's family in with a second run).
 QUICK_METHODS = ("SGD", "Adam", HC_DEFAULT, HC_EVERY, HC_K10, HCA_DEFAULT,
                  HCA_EVERY, HCA_K10)  # fmt: skip
 
-# The two families the goals compare within: the baselines whose step is
-# SGD-like (one gradient step, no per-coordinate scaling) or Adam-like, and the
-# hill-climbing variants built on each.
+# The families the goals compare within: the baselines whose step is SGD-like
+# (one gradient step, no per-coordinate scaling), Adam-like or Muon's
+# (orthogonalised momentum), and the hill-climbing variants built on each.
 SGD_BASELINES = ("SGD", "SGD momentum 0.9", "schedule_free_sgd", "dog", "cocob",
                  "mechanize(SGD)")  # fmt: skip
 ADAM_BASELINES = ("Adam", "Adam + reduce_on_plateau", "prodigy", "dadapt_adamw")
+MUON_BASELINES = ("Muon",)
+FAMILY_BASELINES = {
+  "SGD": SGD_BASELINES,
+  "Adam": ADAM_BASELINES,
+  "Muon": MUON_BASELINES,
+}
 FAMILIES = {
   family: (*baselines, *(n for n, f, _ in CLIMBERS if f == family))
-  for family, baselines in (("SGD", SGD_BASELINES), ("Adam", ADAM_BASELINES))
+  for family, baselines in FAMILY_BASELINES.items()
 }
-assert set(SGD_BASELINES + ADAM_BASELINES) == {m.name for m in BASELINES}
+assert {n for b in FAMILY_BASELINES.values() for n in b} == {
+  m.name for m in BASELINES
+}
 
 
-# The ratio of step_cost.json (models.mlp) that sets each baseline's
-# compute-fair budget: its 10 epochs times what a step of the two-probe hill
-# climber of its family costs relative to it (the page says why the ratios
-# measured on SGD and Adam hold for the others).
+# The ratio (of models.mlp) that sets each family's baselines' compute-fair
+# budget: their 10 epochs times what a step of the family's hill climber
+# costs relative to the family's plain step (the page says why the ratios
+# measured on SGD and Adam hold for the others). SGD's and Adam's are of two
+# probes at every step; Muon's of hillclimb_muon's defaults, the only
+# hillclimb_muon step timed.
+FAMILY_RATIO = {
+  "SGD": "hillclimb_k1_over_sgd",
+  "Adam": "hillclimb_adam_over_adam",
+  "Muon": "hillclimb_muon_over_muon",
+}
 FAIR_RATIO = {
-  **dict.fromkeys(SGD_BASELINES, "hillclimb_k1_over_sgd"),
-  **dict.fromkeys(ADAM_BASELINES, "hillclimb_adam_over_adam"),
+  name: FAMILY_RATIO[family]
+  for family, baselines in FAMILY_BASELINES.items()
+  for name in baselines
 }
-FAIR_CLIMBERS = (HC_EVERY, HCA_EVERY)
-# Read and reported: the ratios that set budgets, and two for context.
-STEP_COST_RATIOS = (
-  "hillclimb_k1_over_sgd",
-  "hillclimb_adam_over_adam",
-  "hillclimb_k10_over_sgd",
-  "adam_over_sgd",
-)
+FAIR_CLIMBERS = (HC_EVERY, HCA_EVERY, HCM_HORIZON)
+# Read and reported, from each file of docs/results: the ratios that set
+# budgets, and two for context. Muon was timed only in the later run, kept in
+# its own file.
+STEP_COST_RATIOS = {
+  "step_cost.json": (
+    "hillclimb_k1_over_sgd",
+    "hillclimb_adam_over_adam",
+    "hillclimb_k10_over_sgd",
+    "adam_over_sgd",
+  ),
+  "step_cost_directions.json": ("hillclimb_muon_over_muon",),
+}
 
 
 # Each goal: what it asks, where on the grid, the limit on the shortfall, and
@@ -236,6 +262,7 @@ GOALS = (
   ("b", HC_HORIZON, SGD_BASELINES),
   ("c", HCA_HORIZON, FAMILIES["Adam"]),
   ("c", HC_HORIZON, FAMILIES["SGD"]),
+  ("c", HCM_HORIZON, FAMILIES["Muon"]),
   ("d", HC_K10, HC_EVERY),
   ("d", HCA_K10, HCA_EVERY),
 )
@@ -291,25 +318,30 @@ def goals(mean_acc, std_acc, lr0s) -> list[dict]:
   return rows
 
 
-def read_step_cost(path: str = STEP_COST) -> dict:
-  """The MLP's per-step cost ratios from step_cost.json, and their origin."""
-  with open(path) as f:
-    cost = json.load(f)
-  mlp = cost["models"]["mlp"]
-  return {
-    "path": "docs/results/step_cost.json",
-    "git": cost["git"],
-    "jax": cost["jax_version"],
-    "optax": cost["optax_version"],
-    "quick": cost["quick"],
-    "model": mlp["description"],
-    "ratios": {k: mlp[k] for k in STEP_COST_RATIOS if k in mlp},
-    "quartiles": {
-      k: (mlp["ratios"][k]["q1"], mlp["ratios"][k]["q3"])
-      for k in STEP_COST_RATIOS
-      if k in mlp
-    },
-  }
+def read_step_cost(results: str = RESULTS) -> dict:
+  """The MLP's per-step cost ratios, and the files they came from."""
+  ratios, quartiles, sources = {}, {}, []
+  for name, keys in STEP_COST_RATIOS.items():
+    with open(os.path.join(results, name)) as f:
+      cost = json.load(f)
+    mlp = cost["models"]["mlp"]
+    read = [k for k in keys if k in mlp]
+    ratios.update({k: mlp[k] for k in read})
+    quartiles.update(
+      {k: (mlp["ratios"][k]["q1"], mlp["ratios"][k]["q3"]) for k in read}
+    )
+    sources.append(
+      {
+        "path": f"docs/results/{name}",
+        "git": cost["git"],
+        "jax": cost["jax_version"],
+        "optax": cost["optax_version"],
+        "quick": cost["quick"],
+        "model": mlp["description"],
+        "ratios": read,
+      }
+    )
+  return {"ratios": ratios, "quartiles": quartiles, "sources": sources}
 
 
 def train_method(method, data, lr0s, grid, cost) -> dict:
@@ -559,23 +591,32 @@ def fair_table(summary: dict) -> str:
   )
 
 
+def _cost_source(source: dict, cost: dict) -> str:
+  """One step-cost file: where and with what it was timed, its ratios."""
+  ratios = "".join(
+    f"- `{k}` = {cost['ratios'][k]:.3f} (per-round quartiles"
+    f" {cost['quartiles'][k][0]:.2f}-{cost['quartiles'][k][1]:.2f})\n"
+    for k in source["ratios"]
+  )
+  return (
+    f"`{source['path']}` (models.mlp: {source['model']}; jax"
+    f" {source['jax']}, optax {source['optax']}):\n\n" + ratios
+  )
+
+
 def fair_section(summary: dict) -> str:
   cost = summary["_compute_fair"]["step_cost"]
-  ratios = "".join(
-    f"- `{k}` = {v:.3f} (per-round quartiles"
-    f" {cost['quartiles'][k][0]:.2f}-{cost['quartiles'][k][1]:.2f})\n"
-    for k, v in cost["ratios"].items()
-  )
   return (
     "Each baseline's runs continue past its base budget to the base budget"
     " times the per-step cost of a hill climber of its family relative to"
     " it (the same runs: the first steps are those of the tables above),"
-    f" as measured in `{cost['path']}`"
-    f" (models.mlp: {cost['model']}; jax {cost['jax']}, optax"
-    f" {cost['optax']}):\n\n"
-    + ratios
+    " as measured in "
+    + "\nand in ".join(_cost_source(s, cost) for s in cost["sources"])
     + "\nSGD-like baselines get the ratio of `hillclimb` over SGD, Adam-like"
-    " ones that of `hillclimb_adam` over Adam; for DoG, COCOB, Mechanic,"
+    " ones that of `hillclimb_adam` over Adam, both with two probes at every"
+    " step; Muon that of `hillclimb_muon` at its defaults over Muon, the only"
+    " Muon ratio timed (the defaults' decision, once per window, is that of"
+    f" {HCM_HORIZON}). For DoG, COCOB, Mechanic,"
     " schedule-free SGD, Prodigy and D-Adaptation (not measured) these are"
     " upper bounds on hill climbing's relative cost, since each does at"
     " least the work of SGD or Adam per step. Hill climbing keeps its"
@@ -660,10 +701,8 @@ def page(summary: dict, out: str) -> str:
       f" of any method {_page.percent(summary['_best'])}; the band is 1"
       " point below it.",
     )
-    + "## Goals\n\nFamilies: SGD-like = "
-    + ", ".join(FAMILIES["SGD"])
-    + "; Adam-like = "
-    + ", ".join(FAMILIES["Adam"])
+    + "## Goals\n\nFamilies: "
+    + "; ".join(f"{f}-like = {', '.join(n)}" for f, n in FAMILIES.items())
     + ". A shortfall is the reference minus the method's mean accuracy"
     " (negative: above it).\n\n"
     + _page.table(GOAL_COLUMNS, summary["_goals"])
@@ -678,7 +717,8 @@ def page(summary: dict, out: str) -> str:
     + grid_table(summary, "accuracy_std", lambda a: f"{100 * a:.1f}")
     + "\n![accuracy against lr0](robustness.png)\n\nThe figure draws each"
     " family's baselines and the aliases at their defaults, with and without"
-    " the run's length; the tables above have every method.\n"
+    " the run's length (Muon's, told it only); the tables above have every"
+    " method.\n"
     + _page.details("Which run made each method's numbers", runs_table(summary))
   )
 
@@ -688,12 +728,15 @@ def page(summary: dict, out: str) -> str:
 PLOTTED = {
   "SGD": (*SGD_BASELINES, HC_DEFAULT, HC_HORIZON),
   "Adam": (*ADAM_BASELINES, HCA_DEFAULT, HCA_HORIZON),
+  "Muon": (*MUON_BASELINES, HCM_HORIZON),
 }
 
 
 def plot_accuracy(path, lr0s, mean_acc, best, label) -> None:
   """Accuracy against lr0, one panel per family, hill climbers solid."""
-  fig, axes = plt.subplots(1, 2, figsize=(11, 6.2), sharey=True)
+  fig, axes = plt.subplots(
+    1, len(PLOTTED), figsize=(5.5 * len(PLOTTED), 6.2), sharey=True
+  )
   for ax, (family, names) in zip(axes, PLOTTED.items(), strict=True):
     climbers = iter([("k", "o", "-"), ("tab:red", "s", "-.")])
     for i, name in enumerate(n for n in names if n in mean_acc):

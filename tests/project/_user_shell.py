@@ -1,5 +1,6 @@
 """Runs a command as from a user's shell, outside the test session's setup."""
 
+from collections.abc import Sequence
 import os
 import pathlib
 import subprocess
@@ -45,16 +46,21 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run_quick(
-  module: str, out: str | os.PathLike, timeout: float = 1200
+  module: str,
+  out: str | os.PathLike,
+  timeout: float = 1200,
+  args: Sequence[str] = (),
 ) -> None:
   """Runs ``python -m benchmarks.<module> --quick --out <out>`` in the repo.
+
+  ``args`` follow these options on the command line.
 
   Raises:
     AssertionError: with the end of the script's output, if it fails.
   """
   result = run(
     [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out",
-     str(out)],
+     str(out), *args],
     REPO,
     timeout,
   )  # fmt: skip

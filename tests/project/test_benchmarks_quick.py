@@ -186,6 +186,27 @@ def test_robustness_quick(tmp_path):
     "spread (pts)",
   ):
     assert heading in page
+  # Muon's family, merged into the same results as a user adds methods.
+  muon = ["Muon", robustness.HCM_HORIZON]
+  _user_shell.run_quick(
+    "robustness",
+    out,
+    args=[a for name in muon for a in ("--methods", name)] + ["--merge"],
+  )
+  merged = json.load(open(os.path.join(out, "robustness.json")))
+  assert {k for k in merged if not k.startswith("_")} == {*methods, *muon}
+  assert merged["SGD"]["accuracy_mean"] == summary["SGD"]["accuracy_mean"]
+  (goal,) = [g for g in merged["_goals"] if g["method"] == muon[1]]
+  assert goal["goal"] == "c"
+  assert goal["met"] == (goal["worst_shortfall"] <= goal["limit"])
+  fair = merged["_compute_fair"]
+  assert fair["methods"]["Muon"]["steps"] == round(
+    40 * fair["step_cost"]["ratios"]["hillclimb_muon_over_muon"]
+  )
+  assert fair["methods"][muon[1]]["steps"] == 40
+  page = open(os.path.join(out, "robustness.md")).read()
+  assert "Muon-like = Muon, hillclimb_muon" in page
+  _assert_png(os.path.join(out, "robustness.png"))
 
 
 def test_safe_start_quick(tmp_path):
