@@ -127,6 +127,16 @@ def test_robustness_numbers(results):
   )
   sgd = accuracies("hillclimb, total_steps=600")
   assert {f"{a:.1f}" for a in sgd} == {every}
+  muon, muon_baseline = _stated(
+    results,
+    r"`hillclimb_muon`\s+reaches ([\d.]+)% from every starting rate, the best"
+    r" of the methods tried\s+\(Muon at its best rate: ([\d.]+)%\)",
+  )
+  climbed = accuracies("hillclimb_muon, total_steps=600")
+  assert {f"{a:.1f}" for a in climbed} == {muon}
+  assert f"{max(accuracies('Muon')):.1f}" == muon_baseline
+  best_of_all = max(max(accuracies(n)) for n in data if not n.startswith("_"))
+  assert f"{best_of_all:.1f}" == muon
   (spread,) = _stated(results, r"the spread is\s+([\d.]+) points for both")
   spreads = [
     data["_mantissas"]["methods"][name]["spread"]
