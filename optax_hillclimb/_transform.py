@@ -397,24 +397,20 @@ def _update(
     watched = score(lr[None], along=updates)[0]
   watch = watch_loss(config, state.loss_average, watched)
 
-  # Whether this step decides: once a window, for the stretch also at steps
-  # 1, 2, 4, ... below it, and at once when the watched loss spikes.
+  # Whether this step decides: as the run's phase says, and for the stretch
+  # at once when the watched loss spikes.
   phase = run_phase(config, state.count, lr.dtype)
-  decides = state.count % phase.window == 0
-  if stretch:
-    count = state.count
-    decides |= ((count & (count - 1)) == 0) & (count < phase.window)
-    if watch is not None:
-      decides |= watch.spike
+  decides = phase.decides
+  if stretch and watch is not None:
+    decides |= watch.spike
 
   # The first update runs the scale search, a deciding one the decision.
   reference = state.loss_average if value is None else value
   decide = functools.partial(
     _decide, config, score, updates, reference, phase.center
   )
-  if stretch or not (
-    isinstance(config.every_k, numbers.Real) and config.every_k == 1
-  ):
+  every_step = isinstance(config.every_k, numbers.Real) and config.every_k == 1
+  if stretch or not every_step:
     # Only deciding steps evaluate value_fn.
     decide = functools.partial(lax.cond, decides, decide, _hold)
   if config.scale_search:
@@ -983,12 +979,16 @@ class Phase(NamedTuple):
   """Where a step stands in the run: see :func:`run_phase`."""
 
   window: jax.Array
+  decides: jax.Array
   center: jax.Array
   settle: jax.Array
 
 
 def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
-  r"""The window, the stretch's centre and the settling factor at step t.
+  r"""The window, whether step t decides, the centre and the settling factor.
+
+  A step decides once a window; the stretch's first decisions come at steps
+  1, 2, 4, ... below the first full window.
 
   Once the steps' noise outweighs their progress, the loss along the line
   through a window of steps is lowest about halfway back to its start, so
@@ -1016,22 +1016,21 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
   taken, not a window), the window is ``every_k`` and the factor one.
   """
   every_k = jnp.asarray(config.every_k, count.dtype)
+  center, settle = jnp.asarray(ANYTIME_CENTER, dtype), jnp.ones([], dtype)
   if config.decision == "two_probes":
     # The reference rule: the probes judge the step about to be taken.
-    return Phase(every_k, jnp.zeros([], dtype), jnp.ones([], dtype))
+    decides = count % every_k == 0
+    return Phase(every_k, decides, jnp.zeros([], dtype), settle)
   if config.total_steps is None:
     doublings = 31 - lax.clz(
       jnp.maximum(count // (ANYTIME_WINDOWS * every_k), 1).astype(jnp.int32)
     )
-    return Phase(
-      window=every_k << doublings.astype(count.dtype),
-      center=jnp.asarray(ANYTIME_CENTER, dtype),
-      settle=jnp.ones([], dtype),
-    )
-  total = jnp.asarray(config.total_steps, count.dtype)
-  done = jnp.clip(count.astype(dtype) / total.astype(dtype), 0, 1)
-  return Phase(
-    window=jnp.maximum(every_k, total // WINDOWS_PER_RUN),
-    center=jnp.asarray(EARLY_CENTER, dtype) * (1 - done),
-    settle=jnp.minimum((1 - done) / jnp.asarray(SETTLE_FRACTION, dtype), 1),
-  )
+    window = every_k << doublings.astype(count.dtype)
+  else:
+    total = jnp.asarray(config.total_steps, count.dtype)
+    done = jnp.clip(count.astype(dtype) / total.astype(dtype), 0, 1)
+    window = jnp.maximum(every_k, total // WINDOWS_PER_RUN)
+    center = jnp.asarray(EARLY_CENTER, dtype) * (1 - done)
+    settle = jnp.minimum((1 - done) / jnp.asarray(SETTLE_FRACTION, dtype), 1)
+  first = ((count & (count - 1)) == 0) & (count < window)
+  return Phase(window, (count % window == 0) | first, center, settle)
