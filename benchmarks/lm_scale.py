@@ -11,9 +11,9 @@ rate tuned at 1000 steps, ``schedule_free_adamw`` at its rate tuned at 1000
 steps, ``prodigy`` and ``dadapt_adamw`` at their defaults, ``hillclimb_adam``
 with and without the run's length and ``hillclimb_muon`` with it from the
 six starting rates of ``benchmarks.lm``, and Muon with warmup and cosine at
-its peak tuned at 1000 steps. A climbing run whose state after its first
-update equals one already made is that run (its lr0 only seeds the state),
-and is recorded as such rather than trained again.
+its peak tuned at 1000 steps and half of it. A climbing run whose state
+after its first update equals one already made is that run (its lr0 only
+seeds the state), and is recorded as such rather than trained again.
 
   python -m benchmarks.lm_scale --scale long           # docs/results/lm_scale.*
   python -m benchmarks.lm_scale --scale large --merge  # the other scale
@@ -56,7 +56,8 @@ TITLES = {
 def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
   """The runs of one scale, by group, in the order they are made."""
   # AdamW-cosine on a grid around its rate tuned at 1000 steps (1e-2), the
-  # larger model also lower; schedule-free AdamW and Muon-cosine at theirs.
+  # larger model also lower; schedule-free AdamW at its own; Muon-cosine at
+  # its (2e-2) and half of it.
   adamw_peaks = (3e-3, 1e-2) if scale == "long" else (1e-3, 3e-3, 1e-2)
   # Quick: two starts, so that the repeated run is recognised.
   lr0s = (3e-4, 2e-5) if quick else lm.CLIMB_LR0S
@@ -83,7 +84,7 @@ def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
       lm.climbing("hillclimb_muon, total_steps",
                   lambda lr0, steps: ohc.hillclimb_muon(lr0, total_steps=steps),
                   lr0s),
-      Method("muon_cosine", lm.muon_cosine, lr0s=(2e-2,)),
+      Method("muon_cosine", lm.muon_cosine, lr0s=(1e-2, 2e-2)),
     ],
   }  # fmt: skip
   if quick:

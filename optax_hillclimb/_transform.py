@@ -52,14 +52,14 @@ MAX_STREAK = 1 << 20
 # The guard's running average forgets this much per loss: about the last ten
 # steps count.
 AVERAGE_DECAY = 0.9
-# With total_steps, the stretch's centre at the start of the run, and the
-# share of the run over which the step falls to zero. Without it, the centre
-# a told run has at its midpoint, throughout. At the window's end (0) the
-# rule anneals from the first decisions on: on the language model (1000
-# steps, two seeds, windows of 128) it ended at 2.851 bits/byte against
-# Prodigy's 2.841; centred at 1/8 at 2.807, at 1/4 at 2.829.
+# The stretch's default centre at the start of a told run (a run not told
+# its length is centred where a told one is at its midpoint, half this), and
+# the share of a told run over which the step falls to zero. Not told, at
+# the window's end (0) the rule anneals from the first decisions on: on the
+# language model (1000 steps, two seeds, windows of 128) it ended at 2.851
+# bits/byte against Prodigy's 2.841; centred at 1/8 at 2.807, at 1/4 at
+# 2.829.
 EARLY_CENTER = 0.25
-ANYTIME_CENTER = 0.125
 SETTLE_FRACTION = 0.2
 # The stretch's windows grow with the run, so that the number of decisions,
 # each of which leans towards shorter steps once noise outweighs progress,
@@ -182,6 +182,7 @@ class _Config(NamedTuple):
   max_learning_rate: jax.typing.ArrayLike | None
   probe: _value_fn.ProbeMode
   axis_name: str | None
+  center: jax.typing.ArrayLike
 
 
 @with_climb_args
@@ -201,6 +202,7 @@ def scale_by_hillclimb(
   guard: bool = True,
   guard_rtol: jax.typing.ArrayLike = 1.0,
   min_learning_rate: jax.typing.ArrayLike = 1e-9,
+  center: jax.typing.ArrayLike = EARLY_CENTER,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -237,8 +239,9 @@ def scale_by_hillclimb(
   :math:`T` (``total_steps``), :math:`\max(` ``every_k`` :math:`, T/8)`
   throughout. :math:`\theta` centres the probes back along the window
   (once noise outweighs progress, a comparison at the window's end favours
-  shorter steps whatever the rate): :math:`\theta = \frac18` throughout,
-  unless :math:`T` is given; then :math:`\theta = \frac14 (1 - t/T)`,
+  shorter steps whatever the rate): :math:`\theta = \theta_0 / 2`
+  throughout (:math:`\theta_0` = ``center``, :math:`\frac14` by default),
+  unless :math:`T` is given; then :math:`\theta = \theta_0 (1 - t/T)`,
   favouring progress early and reaching the window's end at :math:`T`, and
   the step taken in the last fifth of the run is
   :math:`\eta \min(1, 5 (1 - t/T))\, u`, down to zero at :math:`T`.
@@ -286,6 +289,10 @@ def scale_by_hillclimb(
       may be before the guard acts.
     min_learning_rate: lower bound of the climb (only the guard goes below
       it).
+    center: :math:`\theta_0`, in [0, 1): how far back along the window
+      (as a share of it) a told run's first decisions are centred; a larger
+      one holds a higher rate. :func:`hillclimb_muon` uses
+      :math:`\frac18`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` is
@@ -327,7 +334,7 @@ def scale_by_hillclimb(
   config = _Config(
     learning_rate, total_steps, decision, every_k, lrlr, lrlr_growth,
     tie_break, guard, guard_rtol, scale_search, min_learning_rate,
-    max_learning_rate, probe, axis_name,
+    max_learning_rate, probe, axis_name, center,
   )  # fmt: skip
   _validation.check_hillclimb(config)
 
@@ -1001,7 +1008,7 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
     (:math:`k` = ``every_k``, 8 = ``WINDOWS_PER_RUN``), so that a longer
     run does not make more of those decisions;
   - the probes are centred :math:`\theta_0 (1 - t/T)` of the window back
-    from its end (:math:`\theta_0` = ``EARLY_CENTER``), reaching the
+    from its end (:math:`\theta_0` = ``center``), reaching the
     window's end at step :math:`T`;
   - the step taken is shortened by :math:`\min(1, (1 - t/T) / f)`, one
     until the last :math:`f` = ``SETTLE_FRACTION`` of the run, then
@@ -1011,12 +1018,13 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
 
   Without it, the window is the largest :math:`k\,2^j` (:math:`j \ge 0`)
   that the steps so far hold twice over (``ANYTIME_WINDOWS``); the centre
-  is ``ANYTIME_CENTER``, where a told run's is at its midpoint; the factor
+  is :math:`\theta_0 / 2`, where a told run's is at its midpoint; the factor
   is one. With ``decision="two_probes"`` (which judges the step about to be
   taken, not a window), the window is ``every_k`` and the factor one.
   """
   every_k = jnp.asarray(config.every_k, count.dtype)
-  center, settle = jnp.asarray(ANYTIME_CENTER, dtype), jnp.ones([], dtype)
+  early_center = jnp.asarray(config.center, dtype)
+  center, settle = early_center / 2, jnp.ones([], dtype)
   if config.decision == "two_probes":
     # The reference rule: the probes judge the step about to be taken.
     decides = count % every_k == 0
@@ -1030,7 +1038,7 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
     total = jnp.asarray(config.total_steps, count.dtype)
     done = jnp.clip(count.astype(dtype) / total.astype(dtype), 0, 1)
     window = jnp.maximum(every_k, total // WINDOWS_PER_RUN)
-    center = jnp.asarray(EARLY_CENTER, dtype) * (1 - done)
+    center = early_center * (1 - done)
     settle = jnp.minimum((1 - done) / jnp.asarray(SETTLE_FRACTION, dtype), 1)
   first = ((count & (count - 1)) == 0) & (count < window)
   return Phase(window, (count % window == 0) | first, center, settle)

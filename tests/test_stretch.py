@@ -149,13 +149,13 @@ def test_a_window_that_overshot_lowers_the_rate_one_that_fell_short_raises():
   assert float(states[1].learning_rate) == pytest.approx(0.055)
 
 
-def _phase(count, total_steps=None, every_k=128):
+def _phase(count, total_steps=None, every_k=128, center=0.25):
   """The run's phase at ``count`` for the stretch at the defaults."""
   config = _transform._Config(
     learning_rate=0.1, total_steps=total_steps, decision="stretch",
     every_k=every_k, lrlr=0.1, lrlr_growth=1.5, tie_break="up", guard=True,
     guard_rtol=1.0, scale_search=None, min_learning_rate=1e-9,
-    max_learning_rate=None, probe="auto", axis_name=None,
+    max_learning_rate=None, probe="auto", axis_name=None, center=center,
   )  # fmt: skip
   return _transform.run_phase(config, jnp.asarray(count, jnp.int32), F)
 
@@ -166,6 +166,18 @@ def test_the_centre_falls_from_a_quarter_to_zero_over_the_run():
   # Without the run's length: a told run's midpoint, at every step.
   for count in (0, 10**6):
     assert float(_phase(count).center) == 0.125
+
+
+def test_center_sets_the_centre_told_and_not_told():
+  centres = _phase([0, 50, 100], total_steps=100, center=0.125).center
+  np.testing.assert_allclose(centres, [0.125, 0.0625, 0.0])
+  assert float(_phase(7, center=0.125).center) == 0.0625
+
+
+@pytest.mark.parametrize("center", [-0.1, 1.0])
+def test_center_outside_zero_one_is_an_error(center):
+  with pytest.raises(ValueError, match=r"center must be in the interval"):
+    ohc.scale_by_hillclimb(center=center)
 
 
 def test_windows_grow_with_the_run():
