@@ -15,10 +15,10 @@ from optax_hillclimb import _transform
 F = jnp.float32
 
 
-def _stretch(lr0=0.1, **settings):
+def _stretch(learning_rate=0.1, **settings):
   """``scale_by_hillclimb`` with the stretch decision, no scale search."""
   return ohc.scale_by_hillclimb(
-    lr0, decision="stretch", scale_search=None, **settings
+    learning_rate, decision="stretch", scale_search=None, **settings
   )
 
 
@@ -360,6 +360,28 @@ def test_total_steps_can_be_injected():
   test_utils.assert_trees_all_close(finals[0], finals[1], rtol=1e-4)
   # Past total_steps the steps are zero.
   np.testing.assert_array_equal(updates, jnp.zeros(2))
+
+
+def test_center_can_be_injected_and_moves_the_rate():
+  loss = lambda p: jnp.sum((p - 3.0) ** 2)
+
+  def rates(opt):
+    params, state = jnp.zeros(2), opt.init(jnp.zeros(2))
+    step = jax.jit(
+      lambda p, s: opt.update(jax.grad(loss)(p), s, p, value_fn=loss)
+    )
+    for _ in range(16):
+      updates, state = step(params, state)
+      params = optax.apply_updates(params, updates)
+    return ohc.get_learning_rate(state)
+
+  settings = dict(learning_rate=0.2, total_steps=40, every_k=4)
+  plain = rates(_stretch(center=0.125, **settings))
+  stretch = functools.partial(ohc.scale_by_hillclimb, scale_search=None)
+  injected = rates(optax.inject_hyperparams(stretch)(center=0.125, **settings))
+  np.testing.assert_allclose(injected, plain, rtol=1e-6)
+  # Centred at the window's end, the decision at step 16 holds less of it.
+  assert float(rates(_stretch(center=0.0, **settings))) < float(plain)
 
 
 def test_past_total_steps_the_rate_applied_is_zero_and_reported():
