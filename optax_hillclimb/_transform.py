@@ -182,7 +182,7 @@ class _Config(NamedTuple):
   max_learning_rate: jax.typing.ArrayLike | None
   probe: _value_fn.ProbeMode
   axis_name: str | None
-  center: jax.typing.ArrayLike
+  center: jax.typing.ArrayLike | None
 
 
 @with_climb_args
@@ -202,7 +202,7 @@ def scale_by_hillclimb(
   guard: bool = True,
   guard_rtol: jax.typing.ArrayLike = 1.0,
   min_learning_rate: jax.typing.ArrayLike = 1e-9,
-  center: jax.typing.ArrayLike = EARLY_CENTER,
+  center: jax.typing.ArrayLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -289,10 +289,10 @@ def scale_by_hillclimb(
       may be before the guard acts.
     min_learning_rate: lower bound of the climb (only the guard goes below
       it).
-    center: :math:`\theta_0`, in [0, 1): how far back along the window
-      (as a share of it) a told run's first decisions are centred; a larger
-      one holds a higher rate. :func:`hillclimb_muon` uses
-      :math:`\frac18`.
+    center: :math:`\theta_0`, in [0, 1), for ``decision="stretch"``: how
+      far back along the window (as a share of it) a told run's first
+      decisions are centred; a larger one holds a higher rate. ``None``:
+      :math:`\frac14`; :func:`hillclimb_muon` uses :math:`\frac18`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` is
@@ -1023,7 +1023,9 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
   taken, not a window), the window is ``every_k`` and the factor one.
   """
   every_k = jnp.asarray(config.every_k, count.dtype)
-  early_center = jnp.asarray(config.center, dtype)
+  early_center = jnp.asarray(
+    EARLY_CENTER if config.center is None else config.center, dtype
+  )
   center, settle = early_center / 2, jnp.ones([], dtype)
   if config.decision == "two_probes":
     # The reference rule: the probes judge the step about to be taken.

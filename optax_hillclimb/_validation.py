@@ -143,7 +143,16 @@ def check_hillclimb(config: Any) -> None:
   check_order("learning_rate", lr, "max_learning_rate", upper)
   check_choice("decision", config.decision, ("stretch", "two_probes"))
   check_rule(config)
-  check("center", config.center, lambda x: 0 <= x < 1, "in the interval [0, 1)")
+  if config.center is not None:
+    check(
+      "center", config.center, lambda x: 0 <= x < 1, "in the interval [0, 1)"
+    )
+    if config.decision != "stretch":
+      raise ValueError(
+        "center places the stretch decision's probes, and "
+        f'decision={config.decision!r} has none: pass decision="stretch", '
+        "or leave center out."
+      )
   if config.total_steps is not None:
     check_positive_int("total_steps", config.total_steps)
     if config.decision != "stretch":

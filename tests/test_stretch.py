@@ -180,6 +180,11 @@ def test_center_outside_zero_one_is_an_error(center):
     ohc.scale_by_hillclimb(center=center)
 
 
+def test_center_without_the_stretch_is_an_error():
+  with pytest.raises(ValueError, match=r"center places the stretch"):
+    ohc.scale_by_hillclimb(decision="two_probes", center=0.125)
+
+
 def test_windows_grow_with_the_run():
   # Told the run's length: an eighth of it, never below every_k.
   assert int(_phase(0, total_steps=1000).window) == 128
