@@ -147,17 +147,17 @@ def check_hillclimb(config: Any) -> None:
     check(
       "center", config.center, lambda x: 0 <= x < 1, "in the interval [0, 1)"
     )
-    if config.decision != "stretch":
-      raise ValueError(
-        "center places the stretch decision's probes, and "
-        f'decision={config.decision!r} has none: pass decision="stretch", '
-        "or leave center out."
-      )
+    _check_stretch_only("center", "places", config.decision)
   if config.total_steps is not None:
     check_positive_int("total_steps", config.total_steps)
-    if config.decision != "stretch":
-      raise ValueError(
-        "total_steps shapes the stretch decision's probes, and "
-        f'decision={config.decision!r} has none: pass decision="stretch", '
-        "or leave total_steps out."
-      )
+    _check_stretch_only("total_steps", "shapes", config.decision)
+
+
+def _check_stretch_only(name: str, verb: str, decision: str) -> None:
+  """Refuses ``name``, which ``verb`` the stretch's probes, without them."""
+  if decision != "stretch":
+    raise ValueError(
+      f"{name} {verb} the stretch decision's probes, and "
+      f'decision={decision!r} has none: pass decision="stretch", '
+      f"or leave {name} out."
+    )
