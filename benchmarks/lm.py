@@ -307,24 +307,33 @@ GROUPS = {g: [m.name for m in make(False)] for g, make in MAKERS.items()}
 NAMES = [name for names in GROUPS.values() for name in names]
 
 
-def run_group(name, args, settings, corpus, windows, summary):
-  """Runs one group, seed by seed, saving the summary after each run.
+def run_into(group, methods, seeds, settings, corpus, windows, save):
+  """Runs ``methods`` at seeds ``0..seeds-1`` into ``group``'s runs.
 
-  Runs already in the summary are kept and not repeated.
+  Runs already in the group are kept and not repeated; ``save()`` is called
+  after each run, so that an interrupted benchmark loses one run at most.
   """
-  methods = MAKERS[name](args.quick)
-  group = summary["groups"].setdefault(name, {"runs": [], "seconds": 0.0})
   done = {(r["method"], r["lr0"], r["seed"]): r for r in group["runs"]}
-  methods = [m for m in methods if m.name in (args.methods or NAMES)]
-  if args.lr0s:
-    methods = [_only(m, args.lr0s) for m in methods]
-  for seed in range(args.seeds):
+  for seed in range(seeds):
     for method in methods:
       for rec in run_method(method, seed, settings, corpus, windows, done):
         done[rec["method"], rec["lr0"], rec["seed"]] = rec
         group["runs"].append(rec)
         group["seconds"] += rec["seconds"]
-        _cli.save(args.out, "lm", summary)
+        save()
+
+
+def run_group(name, args, settings, corpus, windows, summary):
+  """Runs one group, seed by seed, saving the summary after each run."""
+  methods = MAKERS[name](args.quick)
+  methods = [m for m in methods if m.name in (args.methods or NAMES)]
+  if args.lr0s:
+    methods = [_only(m, args.lr0s) for m in methods]
+  group = summary["groups"].setdefault(name, {"runs": [], "seconds": 0.0})
+  run_into(
+    group, methods, args.seeds, settings, corpus, windows,
+    lambda: _cli.save(args.out, "lm", summary),
+  )  # fmt: skip
 
 
 def run(args) -> dict:

@@ -22,7 +22,6 @@ seeds the state), and is recorded as such rather than trained again.
 """
 
 import dataclasses
-import itertools
 
 import optax
 
@@ -117,15 +116,12 @@ def run(args) -> dict:
       raise SystemExit(f"--merge: the {scale} runs had other settings.")
     for name, group_methods in methods(scale, args.quick).items():
       group = entry["groups"].setdefault(name, {"runs": [], "seconds": 0.0})
-      done = {(r["method"], r["lr0"], r["seed"]): r for r in group["runs"]}
       chosen = [m for m in group_methods
                 if not args.methods or m.name in args.methods]  # fmt: skip
-      for seed, method in itertools.product(range(args.seeds), chosen):
-        for rec in lm.run_method(method, seed, settings, corpus, windows, done):
-          done[rec["method"], rec["lr0"], rec["seed"]] = rec
-          group["runs"].append(rec)
-          group["seconds"] += rec["seconds"]
-          _cli.save(args.out, "lm_scale", summary)
+      lm.run_into(
+        group, chosen, args.seeds, settings, corpus, windows,
+        lambda: _cli.save(args.out, "lm_scale", summary),
+      )  # fmt: skip
   return summary
 
 
