@@ -324,6 +324,7 @@ def hillclimb_muon(
       max_learning_rate=max_learning_rate,
       probe=probe,
       axis_name=axis_name,
-      center=MUON_CENTER,
+      # Only the stretch has probes to centre: two_probes refuses a centre.
+      center=MUON_CENTER if decision == "stretch" else None,
     ),
   )

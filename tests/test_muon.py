@@ -96,7 +96,7 @@ def test_the_alias_is_the_hand_made_chain():
   by_hand = optax.chain(
     optax.contrib.muon(1.0),
     optax.scale(-1.0),
-    ohc.scale_by_hillclimb(3e-5, total_steps=40),
+    ohc.scale_by_hillclimb(3e-5, total_steps=40, center=1 / 8),
   )
   alias = ohc.hillclimb_muon(3e-5, total_steps=40)
   ours, our_rates, _ = _run(alias, 40)
@@ -157,6 +157,22 @@ def test_state_is_dtype_shape_and_weak_type_stable(dtype):
       jnp.float64 if dtype == jnp.float64 else jnp.float32
     )
     assert not learning_rate.weak_type
+
+
+def test_the_two_probe_rule_runs_with_its_own_centreless_probes():
+  # hillclimb_muon centres the stretch's probes; with two_probes there are
+  # none to centre, and the alias is the hand-made chain without a centre.
+  settings = dict(decision="two_probes", every_k=1, scale_search=None)
+  by_hand = optax.chain(
+    optax.contrib.muon(1.0),
+    optax.scale(-1.0),
+    ohc.scale_by_hillclimb(0.01, **settings),
+  )
+  ours, our_rates, _ = _run(ohc.hillclimb_muon(0.01, **settings), 3)
+  theirs, their_rates, _ = _run(by_hand, 3)
+  assert our_rates == pytest.approx(their_rates, rel=1e-5)
+  assert our_rates[0] in (pytest.approx(0.011), pytest.approx(0.009))  # ±lrlr
+  test_utils.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-6)
 
 
 def test_bad_muon_settings_are_refused():
