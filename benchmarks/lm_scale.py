@@ -1,7 +1,7 @@
 r"""The language model of ``benchmarks.lm``, trained longer and made larger.
 
-Two scales, on the same data and validation windows, seed 0 (``--seeds 2``
-adds seed 1 for the methods run):
+Two scales, on the same data and validation windows, seed 0 (``--seeds N``
+runs seeds 0 to N-1 of the methods asked for):
 
 - ``long``: the same model (2 layers, width 96) for 4000 steps;
 - ``large``: 4 layers of width 192 (4 heads) for 1000 steps.
@@ -19,6 +19,8 @@ seeds the state), and is recorded as such rather than trained again.
   python -m benchmarks.lm_scale --scale large --merge  # the other scale
   python -m benchmarks.lm_scale --quick --out scratch  # small, both scales
   python -m benchmarks.lm_scale --merge --seeds 2 --methods muon_cosine
+  python -m benchmarks.lm_scale --scale long --merge --seeds 4 \
+    --methods muon_cosine --methods 'hillclimb_muon, total_steps'
 """
 
 import dataclasses
@@ -157,11 +159,11 @@ def page(summary: dict, out: str) -> str:
     "The language model, longer and larger",
     "lm_scale",
     "The byte-level transformer of the language-model page, on the same"
-    " data, batches of 32 windows of 64 bytes and validation windows, seed 0"
-    " (and seed 1 where a row lists two values). A tuned method's rows show"
-    " its best peak; a climbing method's, every starting rate. A climbing"
-    " run whose state after the first update is bit for bit one already"
-    " made is that run: it is listed, not trained again.",
+    " data, batches of 32 windows of 64 bytes and validation windows, seed 0;"
+    " where a row lists several values, seeds 0, 1, ... in turn. A tuned"
+    " method's rows show its best peak; a climbing method's, every starting"
+    " rate. A climbing run whose state after the first update is bit for bit"
+    " one already made is that run: it is listed, not trained again.",
   )
   for scale, entry in summary["scales"].items():
     s, c = entry["settings"], entry["settings"]["config"]
