@@ -93,17 +93,22 @@ def test_updates_are_minus_the_climbed_rate_times_optax_muon():
 def test_the_alias_is_the_hand_made_chain():
   # The recipe written by hand, a sign flip included, gives the same run
   # (scale search and stretch decisions included) as the alias.
-  by_hand = optax.chain(
-    optax.contrib.muon(1.0),
-    optax.scale(-1.0),
-    ohc.scale_by_hillclimb(3e-5, total_steps=40, center=1 / 8),
-  )
-  alias = ohc.hillclimb_muon(3e-5, total_steps=40)
+  def by_hand(center):
+    return optax.chain(
+      optax.contrib.muon(1.0),
+      optax.scale(-1.0),
+      ohc.scale_by_hillclimb(3e-5, total_steps=40, every_k=4, center=center),
+    )
+
+  alias = ohc.hillclimb_muon(3e-5, total_steps=40, every_k=4)
   ours, our_rates, _ = _run(alias, 40)
-  theirs, their_rates, _ = _run(by_hand, 40)
+  theirs, their_rates, _ = _run(by_hand(1 / 8), 40)
   assert our_rates == pytest.approx(their_rates, rel=1e-5)
   test_utils.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-6)
   assert our_rates[0] == pytest.approx(10**-1.25)  # the scale search
+  # The default centre, a quarter back, climbs another way here.
+  _, default_rates, _ = _run(by_hand(None), 40)
+  assert default_rates != pytest.approx(our_rates, rel=1e-2)
 
 
 def test_inject_hyperparams_gives_the_same_updates():
