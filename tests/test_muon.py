@@ -38,6 +38,15 @@ def _run(opt, steps, params=PARAMS, loss=_loss):
   return updates_seen, rates, state
 
 
+def _by_hand(learning_rate, **settings):
+  """The recipe written by hand: optax's Muon, its sign undone, the climb."""
+  return optax.chain(
+    optax.contrib.muon(1.0),
+    optax.scale(-1.0),
+    ohc.scale_by_hillclimb(learning_rate, **settings),
+  )
+
+
 def _newton_schulz_of_one(steps=5):
   """Where Muon's quintic sends a singular value of one after ``steps``."""
   a, b, c = 3.4445, -4.7750, 2.0315
@@ -94,11 +103,7 @@ def test_the_alias_is_the_hand_made_chain():
   # The recipe written by hand, a sign flip included, gives the same run
   # (scale search and stretch decisions included) as the alias.
   def by_hand(center):
-    return optax.chain(
-      optax.contrib.muon(1.0),
-      optax.scale(-1.0),
-      ohc.scale_by_hillclimb(3e-5, total_steps=40, every_k=4, center=center),
-    )
+    return _by_hand(3e-5, total_steps=40, every_k=4, center=center)
 
   alias = ohc.hillclimb_muon(3e-5, total_steps=40, every_k=4)
   ours, our_rates, _ = _run(alias, 40)
@@ -168,13 +173,8 @@ def test_the_two_probe_rule_runs_with_its_own_centreless_probes():
   # hillclimb_muon centres the stretch's probes; with two_probes there are
   # none to centre, and the alias is the hand-made chain without a centre.
   settings = dict(decision="two_probes", every_k=1, scale_search=None)
-  by_hand = optax.chain(
-    optax.contrib.muon(1.0),
-    optax.scale(-1.0),
-    ohc.scale_by_hillclimb(0.01, **settings),
-  )
   ours, our_rates, _ = _run(ohc.hillclimb_muon(0.01, **settings), 3)
-  theirs, their_rates, _ = _run(by_hand, 3)
+  theirs, their_rates, _ = _run(_by_hand(0.01, **settings), 3)
   assert our_rates == pytest.approx(their_rates, rel=1e-5)
   assert our_rates[0] in (pytest.approx(0.011), pytest.approx(0.009))  # ±lrlr
   test_utils.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-6)
