@@ -5,6 +5,7 @@ user would run it; the tests skip only where Debian's fortunes package is not
 installed.
 """
 
+import dataclasses
 import json
 
 import _user_shell
@@ -143,3 +144,46 @@ def test_lm_scale_long_and_large_are_what_the_page_says():
   assert large.steps >= base.steps
   assert large.config.num_layers >= 2 * base.config.num_layers
   assert large.config.width >= 2 * base.config.width
+
+
+@needs_fortunes
+@pytest.mark.slow
+def test_decisions_quick_scores_the_climbs_own_probes(tmp_path):
+  _user_shell.run_quick("decisions", tmp_path)
+  page = (tmp_path / "decisions.md").read_text()
+  assert page.startswith("# How sure is one decision")
+  summary = json.loads((tmp_path / "decisions.json").read_text())
+  assert [r["method"] for r in summary["runs"]] == [
+    "hillclimb_muon, total_steps",
+    "hillclimb_adam, total_steps",
+  ]
+  for run in summary["runs"]:
+    # 40 steps, windows of max(every_k, 40 // 8) = 8 steps, doubling up to
+    # the first.
+    decisions = run["decisions"]
+    assert [d["step"] for d in decisions] == [1, 2, 4, 8, 16, 24, 32]
+    for d in decisions:
+      # The rule's move: toward the lower loss on the decision's own batch,
+      # by the relative step (the script has checked that its probes score
+      # what the climb recorded).
+      sign = -1.0 if d["own"] > 0 else 1.0
+      assert d["learning_rate_after"] == pytest.approx(
+        d["learning_rate"] * (1 + sign * d["relative_step"]), rel=1e-5
+      )
+      assert 0.0 <= d["others_agreeing"] <= 1.0
+      assert d["others_std"] > 0
+
+
+@needs_fortunes
+@pytest.mark.slow
+def test_decisions_refuses_probes_that_are_not_the_climbs():
+  from benchmarks import decisions
+
+  corpus = _text.load()
+  windows = _text.validation_windows(
+    corpus, lm.QUICK.config.length, lm.QUICK.validation_windows
+  )
+  muon = decisions.CLIMBS[0]
+  off_centre = dataclasses.replace(muon, center=2 * muon.center)
+  with pytest.raises(RuntimeError, match="no longer match the library's"):
+    decisions.run_one(off_centre, 0, lm.QUICK, corpus, windows, 8, 2)
