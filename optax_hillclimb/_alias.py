@@ -227,6 +227,7 @@ def hillclimb_muon(
   max_learning_rate: jax.typing.ArrayLike | None = None,
   probe: _value_fn.ProbeMode = "auto",
   axis_name: str | None = None,
+  judge_steps: int = 1,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Muon with a hill-climbed learning rate.
 
@@ -269,6 +270,8 @@ def hillclimb_muon(
     ns_steps: number of Newton-Schulz iterations.
     nesterov: whether Muon's and Adam's momenta are Nesterov's.
     <the climb's arguments>
+    judge_steps: how many steps, ending at a decision, score its probes
+      (see :func:`scale_by_hillclimb`).
 
   Returns:
     ``optax.chain(muon_direction, scale_by_hillclimb(...))``, where
@@ -326,5 +329,6 @@ def hillclimb_muon(
       axis_name=axis_name,
       # Only the stretch has probes to centre: two_probes refuses a centre.
       center=MUON_CENTER if decision == "stretch" else None,
+      judge_steps=judge_steps,
     ),
   )

@@ -148,6 +148,10 @@ class HillclimbState(NamedTuple):
       ``total_steps`` :math:`\min(1, 5 (1 - t/T))`, zero from step
       :math:`T` on. The rate applied is ``learning_rate * settling``, which
       :func:`~optax_hillclimb.get_learning_rate` reports.
+    judged_up: with ``judge_steps > 1``, the sum of the losses at the larger
+      candidate over the steps judged since the last decision (zero after
+      a decision, and with ``judge_steps=1``).
+    judged_down: the same at the smaller candidate.
     displacement: with ``decision="stretch"``, :math:`D`, the sum of the
       steps :math:`\eta u` taken since the last decision (rejected steps add
       nothing), a tree like the updates; ``()`` for ``"two_probes"``.
@@ -162,6 +166,8 @@ class HillclimbState(NamedTuple):
   tie_ceiling: jax.Array
   loss_average: jax.Array
   settling: jax.Array
+  judged_up: jax.Array
+  judged_down: jax.Array
   displacement: optax.Updates = ()
 
 
@@ -183,6 +189,7 @@ class _Config(NamedTuple):
   probe: _value_fn.ProbeMode
   axis_name: str | None
   center: jax.typing.ArrayLike | None
+  judge_steps: int
 
 
 @with_climb_args
@@ -203,6 +210,7 @@ def scale_by_hillclimb(
   guard_rtol: jax.typing.ArrayLike = 1.0,
   min_learning_rate: jax.typing.ArrayLike = 1e-9,
   center: jax.typing.ArrayLike | None = None,
+  judge_steps: int = 1,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -244,7 +252,11 @@ def scale_by_hillclimb(
   unless :math:`T` is given; then :math:`\theta = \theta_0 (1 - t/T)`,
   favouring progress early and reaching the window's end at :math:`T`, and
   the step taken in the last fifth of the run is
-  :math:`\eta \min(1, 5 (1 - t/T))\, u`, down to zero at :math:`T`.
+  :math:`\eta \min(1, 5 (1 - t/T))\, u`, down to zero at :math:`T`. With
+  ``judge_steps`` :math:`= m > 1`, each of the :math:`m - 1` steps before a
+  decision scores the same two probes along the steps taken so far in the
+  window, on its own batch, and the decision compares the sums of the
+  :math:`m` losses at each candidate.
 
   ``decision="two_probes"`` is the blog post's reference rule: at a decision
   it scores :math:`f(w - \eta (1 \pm s) u)` on the batch that made :math:`u`.
@@ -293,6 +305,10 @@ def scale_by_hillclimb(
       far back along the window (as a share of it) a told run's first
       decisions are centred; a larger one holds a higher rate. ``None``:
       :math:`\frac14`; :func:`hillclimb_muon` uses :math:`\frac18`.
+    judge_steps: for ``decision="stretch"``, how many steps, ending at a
+      decision, score its probes (each on its own batch); the decision
+      moves toward the lower sum. One batch decides a close comparison by
+      its noise.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` is
@@ -334,7 +350,7 @@ def scale_by_hillclimb(
   config = _Config(
     learning_rate, total_steps, decision, every_k, lrlr, lrlr_growth,
     tie_break, guard, guard_rtol, scale_search, min_learning_rate,
-    max_learning_rate, probe, axis_name, center,
+    max_learning_rate, probe, axis_name, center, judge_steps,
   )  # fmt: skip
   _validation.check_hillclimb(config)
 
@@ -351,6 +367,8 @@ def scale_by_hillclimb(
       tie_ceiling=lr,
       loss_average=jnp.asarray(jnp.inf, dtype),
       settling=jnp.ones([], dtype),
+      judged_up=jnp.zeros([], dtype),
+      judged_down=jnp.zeros([], dtype),
       displacement=(
         optax.tree.zeros_like(params) if decision == "stretch" else ()
       ),
@@ -417,7 +435,17 @@ def _update(
     _decide, config, score, updates, reference, phase.center
   )
   every_step = isinstance(config.every_k, numbers.Real) and config.every_k == 1
-  if stretch or not every_step:
+  one_judge = (
+    isinstance(config.judge_steps, numbers.Real) and config.judge_steps == 1
+  )
+  if stretch and not one_judge:
+    # The steps just before a decision score its probes too, each on its
+    # own batch: one batch decides a close comparison by its noise.
+    judge = functools.partial(_judge, config, score, phase.center)
+    soon = judges(config, state.count, lr.dtype)
+    branch = jnp.where(decides, 1, jnp.where(soon, 2, 0))
+    decide = functools.partial(lax.switch, branch, [_hold, decide, judge])
+  elif stretch or not every_step:
     # Only deciding steps evaluate value_fn.
     decide = functools.partial(lax.cond, decides, decide, _hold)
   if config.scale_search:
@@ -483,20 +511,19 @@ def _decide(
     # taken, on the batch that made it.
     direction = updates
     candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
+    loss_up, loss_down = score(candidates, along=direction)
   else:
-    # The stretch: the steps since the last decision, 1 +/- s times as long,
-    # centred theta back along them, on a batch that shaped none of them.
     direction = state.displacement
-    candidates = jnp.stack([step - center, -step - center])
-  loss_up, loss_down = score(candidates, along=direction)
+    loss_up, loss_down = stretch_losses(score, step, center, direction)
   reject = guard_rejects(config, jnp.minimum(loss_up, loss_down), reference)
   nonzero = is_nonzero(direction)
   moved = move(
     lr,
     up=lr * (1 + step),
     down=lr * (1 - step),
-    loss_up=loss_up,
-    loss_down=loss_down,
+    # With judge_steps, summed over the steps judged before this one.
+    loss_up=state.judged_up + loss_up,
+    loss_down=state.judged_down + loss_down,
     can_climb=nonzero,
     # With nothing to stretch (no step yet, or a rejected one) the stretch
     # has no evidence, and the rate holds.
@@ -523,8 +550,43 @@ def _decide(
     num_rejected=state.num_rejected + reject.astype(jnp.int32),
     loss_up=loss_up,
     loss_down=loss_down,
+    judged_up=jnp.zeros_like(state.judged_up),
+    judged_down=jnp.zeros_like(state.judged_down),
   )
   return new_state, reject
+
+
+def stretch_losses(
+  score: _value_fn.Score,
+  step: jax.Array,
+  center: jax.Array,
+  displacement: optax.Updates,
+) -> tuple[jax.Array, jax.Array]:
+  """The stretch's probes: losses at the larger and the smaller candidate.
+
+  The steps since the last decision, ``1 +/- step`` times as long, centred
+  ``center`` back along them, on a batch that shaped none of them.
+  """
+  candidates = jnp.stack([step - center, -step - center])
+  loss_up, loss_down = score(candidates, along=displacement)
+  return loss_up, loss_down
+
+
+def _judge(
+  config: _Config,
+  score: _value_fn.Score,
+  center: jax.Array,
+  state: HillclimbState,
+) -> tuple[HillclimbState, jax.Array]:
+  """A step just before a decision: its probes add to the decision's."""
+  lr = state.learning_rate
+  step = relative_step(state.streak, config.lrlr, config.lrlr_growth, lr.dtype)
+  loss_up, loss_down = stretch_losses(score, step, center, state.displacement)
+  new_state = state._replace(
+    judged_up=state.judged_up + loss_up,
+    judged_down=state.judged_down + loss_down,
+  )
+  return new_state, jnp.zeros([], bool)
 
 
 def _hold(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
@@ -1044,3 +1106,13 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
     settle = jnp.minimum((1 - done) / jnp.asarray(SETTLE_FRACTION, dtype), 1)
   first = ((count & (count - 1)) == 0) & (count < window)
   return Phase(window, (count % window == 0) | first, center, settle)
+
+
+def judges(config: _Config, count: jax.Array, dtype: Any) -> jax.Array:
+  """Whether a decision comes within the ``judge_steps - 1`` steps after."""
+
+  def decides_ahead(ahead, soon):
+    return soon | run_phase(config, count + ahead, dtype).decides
+
+  last = jnp.asarray(config.judge_steps, count.dtype)
+  return lax.fori_loop(1, last, decides_ahead, jnp.bool_(False))

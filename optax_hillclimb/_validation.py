@@ -151,6 +151,10 @@ def check_hillclimb(config: Any) -> None:
   if config.total_steps is not None:
     check_positive_int("total_steps", config.total_steps)
     _check_stretch_only("total_steps", "shapes", config.decision)
+  check_positive_int("judge_steps", config.judge_steps)
+  judge_steps = as_concrete_number(config.judge_steps)
+  if judge_steps is not None and judge_steps > 1:
+    _check_stretch_only("judge_steps", "sums", config.decision)
 
 
 def _check_stretch_only(name: str, verb: str, decision: str) -> None:

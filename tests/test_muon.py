@@ -102,18 +102,26 @@ def test_updates_are_minus_the_climbed_rate_times_optax_muon():
 def test_the_alias_is_the_hand_made_chain():
   # The recipe written by hand, a sign flip included, gives the same run
   # (scale search and stretch decisions included) as the alias.
-  def by_hand(center):
-    return _by_hand(3e-5, total_steps=40, every_k=4, center=center)
+  def by_hand(center=1 / 8, judge_steps=1):
+    return _by_hand(
+      3e-5, total_steps=40, every_k=4, center=center, judge_steps=judge_steps
+    )
 
   alias = ohc.hillclimb_muon(3e-5, total_steps=40, every_k=4)
   ours, our_rates, _ = _run(alias, 40)
-  theirs, their_rates, _ = _run(by_hand(1 / 8), 40)
+  theirs, their_rates, _ = _run(by_hand(), 40)
   assert our_rates == pytest.approx(their_rates, rel=1e-5)
   test_utils.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-6)
   assert our_rates[0] == pytest.approx(10**-1.25)  # the scale search
-  # The default centre, a quarter back, climbs another way here.
-  _, default_rates, _ = _run(by_hand(None), 40)
+  # The default centre, a quarter back, climbs another way here; so do
+  # decisions judged on the last eight steps, passed on to the climb.
+  _, default_rates, _ = _run(by_hand(center=None), 40)
   assert default_rates != pytest.approx(our_rates, rel=1e-2)
+  judged = ohc.hillclimb_muon(3e-5, total_steps=40, every_k=4, judge_steps=8)
+  _, judged_rates, _ = _run(judged, 40)
+  _, their_judged_rates, _ = _run(by_hand(judge_steps=8), 40)
+  assert judged_rates == pytest.approx(their_judged_rates, rel=1e-5)
+  assert judged_rates != pytest.approx(our_rates, rel=1e-2)
 
 
 def test_inject_hyperparams_gives_the_same_updates():

@@ -56,6 +56,20 @@ def _probed_points(opt, state, params, updates, loss, **extra):
   return state, points
 
 
+def _probing(opt, steps):
+  """The steps (u = 1, value given) whose update scores two probes."""
+  update, points = _recording(opt, jnp.sum)
+  state, probing = opt.init(jnp.zeros(1)), []
+  for count in range(steps):
+    _, state = update(jnp.ones(1), state, jnp.zeros(1), value=0.0)
+    jax.effects_barrier()
+    assert len(points) in (0, 2)
+    if points:
+      probing.append(count)
+    points.clear()
+  return probing
+
+
 def test_decisions_come_at_doubling_windows_then_every_k():
   # With value given, only decisions evaluate value_fn (two probes each).
   # Told a run of 80 steps, the stretch's windows are 80 / 8 = 10 long.
@@ -68,16 +82,7 @@ def test_decisions_come_at_doubling_windows_then_every_k():
       0.1, decision=decision, every_k=8, scale_search=None,
       probe="sequential", total_steps=total_steps,
     )  # fmt: skip
-    update, points = _recording(opt, jnp.sum)
-    state, deciding = opt.init(jnp.zeros(1)), []
-    for count in range(30):
-      _, state = update(jnp.ones(1), state, jnp.zeros(1), value=0.0)
-      jax.effects_barrier()
-      assert len(points) in (0, 2)
-      if points:
-        deciding.append(count)
-      points.clear()
-    assert deciding == expected, decision
+    assert _probing(opt, 30) == expected, decision
 
 
 def test_the_window_sums_the_steps_since_the_last_decision():
@@ -156,6 +161,7 @@ def _phase(count, total_steps=None, every_k=128, center=0.25):
     every_k=every_k, lrlr=0.1, lrlr_growth=1.5, tie_break="up", guard=True,
     guard_rtol=1.0, scale_search=None, min_learning_rate=1e-9,
     max_learning_rate=None, probe="auto", axis_name=None, center=center,
+    judge_steps=1,
   )  # fmt: skip
   return _transform.run_phase(config, jnp.asarray(count, jnp.int32), F)
 
@@ -367,19 +373,21 @@ def test_total_steps_can_be_injected():
   np.testing.assert_array_equal(updates, jnp.zeros(2))
 
 
-def test_center_can_be_injected_and_moves_the_rate():
+def _rate_after_16_steps(opt):
+  """The rate applied after 16 jitted steps on (w - 3)^2 from w = 0."""
   loss = lambda p: jnp.sum((p - 3.0) ** 2)
+  params, state = jnp.zeros(2), opt.init(jnp.zeros(2))
+  step = jax.jit(
+    lambda p, s: opt.update(jax.grad(loss)(p), s, p, value_fn=loss)
+  )
+  for _ in range(16):
+    updates, state = step(params, state)
+    params = optax.apply_updates(params, updates)
+  return ohc.get_learning_rate(state)
 
-  def rates(opt):
-    params, state = jnp.zeros(2), opt.init(jnp.zeros(2))
-    step = jax.jit(
-      lambda p, s: opt.update(jax.grad(loss)(p), s, p, value_fn=loss)
-    )
-    for _ in range(16):
-      updates, state = step(params, state)
-      params = optax.apply_updates(params, updates)
-    return ohc.get_learning_rate(state)
 
+def test_center_can_be_injected_and_moves_the_rate():
+  rates = _rate_after_16_steps
   settings = dict(learning_rate=0.2, total_steps=40, every_k=4)
   plain = rates(_stretch(center=0.125, **settings))
   stretch = functools.partial(ohc.scale_by_hillclimb, scale_search=None)
@@ -407,3 +415,71 @@ def test_past_total_steps_the_rate_applied_is_zero_and_reported():
   # Step 9 (the last of the run) applies half the climbed rate, then zero.
   assert applied[9] == pytest.approx(0.5 * climbed)
   assert applied[10:] == [0.0] * 4
+
+
+def test_judge_steps_score_the_steps_before_each_decision():
+  # every_k=8, not told the run's length: decisions at 0, 1, 2, 4, 8, 16,
+  # 24. With judge_steps=3 the two steps before each also score its probes
+  # (where they come after the previous decision).
+  opt = _stretch(every_k=8, probe="sequential", judge_steps=3)
+  expected = [0, 1, 2, 3, 4, 6, 7, 8, 14, 15, 16, 22, 23, 24]
+  assert _probing(opt, 25) == expected
+
+
+def _slope_run(judge_steps):
+  """u = 1 at lr 0.1 on the loss slope * w, slope 0 (ties) until step 6."""
+  opt = _stretch(every_k=8, guard=False, judge_steps=judge_steps)
+  loss = lambda p, slope: slope * jnp.sum(p)
+  params, state, states = jnp.zeros(1), opt.init(jnp.zeros(1)), []
+  for slope in [0.0] * 6 + [2.0, 2.0, -1.0]:
+    updates, state = opt.update(
+      jnp.ones(1), state, params, value_fn=loss, slope=slope
+    )
+    params = optax.apply_updates(params, updates)
+    states.append(state)
+  return states
+
+
+def test_a_decision_moves_toward_the_lower_sum_of_its_steps_losses():
+  # Along w + c D the loss slope * w differs between the probes by
+  # -2 s slope D (s = 0.1): at steps 6 and 7 (D = 0.2, 0.3, slope 2) by
+  # -0.08 and -0.12, for the longer steps; at the decision, step 8 (D =
+  # 0.4, slope -1), by +0.08, for the shorter ones.
+  judged = _slope_run(judge_steps=3)
+  assert [float(s.learning_rate) for s in judged[:8]] == pytest.approx(
+    [0.1] * 8
+  )
+  # Before the decision: the sums at w = -0.6, -0.7 of the losses at
+  # w + 0.025 D and w + 0.225 D (centre 1/8 back).
+  np.testing.assert_allclose(judged[7].judged_up, -1.19 - 1.385, rtol=1e-5)
+  np.testing.assert_allclose(judged[7].judged_down, -1.11 - 1.265, rtol=1e-5)
+  # The sum says longer steps (-0.12), the decision's own batch shorter.
+  assert float(judged[8].learning_rate) == pytest.approx(0.11)
+  assert float(_slope_run(judge_steps=1)[8].learning_rate) == pytest.approx(
+    0.09
+  )
+  # The state keeps the decision's own losses, and the sums start over.
+  np.testing.assert_allclose(judged[8].loss_up, 0.79, rtol=1e-5)
+  np.testing.assert_allclose(judged[8].loss_down, 0.71, rtol=1e-5)
+  assert float(judged[8].judged_up) == float(judged[8].judged_down) == 0.0
+
+
+def test_judge_steps_can_be_injected():
+  rates = _rate_after_16_steps
+  settings = dict(learning_rate=0.2, total_steps=40, every_k=4, judge_steps=3)
+  stretch = functools.partial(ohc.scale_by_hillclimb, scale_search=None)
+  injected = optax.inject_hyperparams(stretch)(**settings)
+  np.testing.assert_allclose(rates(injected), rates(stretch(**settings)))
+
+
+@pytest.mark.parametrize("judge_steps", [0, 2.5, True])
+def test_judge_steps_must_be_a_positive_integer(judge_steps):
+  with pytest.raises(ValueError, match=r"judge_steps must be a positive int"):
+    ohc.scale_by_hillclimb(judge_steps=judge_steps)
+
+
+@pytest.mark.parametrize("alias", [ohc.scale_by_hillclimb, ohc.hillclimb_muon])
+def test_judge_steps_without_the_stretch_is_an_error(alias):
+  with pytest.raises(ValueError, match=r"judge_steps sums the stretch"):
+    alias(decision="two_probes", judge_steps=2)
+  alias(decision="two_probes", judge_steps=1)
