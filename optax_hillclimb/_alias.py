@@ -29,6 +29,7 @@ def hillclimb(
   max_learning_rate: jax.typing.ArrayLike | None = None,
   probe: _value_fn.ProbeMode = "auto",
   axis_name: str | None = None,
+  judge_steps: int = 1,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent on a smoothed gradient with a hill-climbed learning rate.
 
@@ -107,6 +108,7 @@ def hillclimb(
       max_learning_rate=max_learning_rate,
       probe=probe,
       axis_name=axis_name,
+      judge_steps=judge_steps,
     ),
   )
 
@@ -126,6 +128,7 @@ def hillclimb_adam(
   max_learning_rate: jax.typing.ArrayLike | None = None,
   probe: _value_fn.ProbeMode = "auto",
   axis_name: str | None = None,
+  judge_steps: int = 1,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with a hill-climbed learning rate.
 
@@ -177,6 +180,7 @@ def hillclimb_adam(
       max_learning_rate=max_learning_rate,
       probe=probe,
       axis_name=axis_name,
+      judge_steps=judge_steps,
     ),
   )
 
@@ -270,8 +274,6 @@ def hillclimb_muon(
     ns_steps: number of Newton-Schulz iterations.
     nesterov: whether Muon's and Adam's momenta are Nesterov's.
     <the climb's arguments>
-    judge_steps: how many steps, ending at a decision, score its probes
-      (see :func:`scale_by_hillclimb`).
 
   Returns:
     ``optax.chain(muon_direction, scale_by_hillclimb(...))``, where

@@ -101,6 +101,10 @@ CLIMB_ARGS = """\
       different weights is slower, vmap elsewhere).
     axis_name: the device axis under ``jax.pmap`` or ``shard_map``; losses
       and ``value`` are averaged over it, so replicas keep the same rate.
+    judge_steps: for ``decision="stretch"``, how many steps, ending at a
+      decision, score its probes (each on its own batch); the decision
+      moves toward the lower sum. One batch decides a close comparison by
+      its noise.
 """
 
 
@@ -204,13 +208,13 @@ def scale_by_hillclimb(
   max_learning_rate: jax.typing.ArrayLike | None = None,
   probe: _value_fn.ProbeMode = "auto",
   axis_name: str | None = None,
+  judge_steps: int = 1,
   lrlr_growth: jax.typing.ArrayLike = 1.5,
   tie_break: TieBreak = "up",
   guard: bool = True,
   guard_rtol: jax.typing.ArrayLike = 1.0,
   min_learning_rate: jax.typing.ArrayLike = 1e-9,
   center: jax.typing.ArrayLike | None = None,
-  judge_steps: int = 1,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales updates by a learning rate that tunes itself by hill climbing.
 
@@ -305,10 +309,6 @@ def scale_by_hillclimb(
       far back along the window (as a share of it) a told run's first
       decisions are centred; a larger one holds a higher rate. ``None``:
       :math:`\frac14`; :func:`hillclimb_muon` uses :math:`\frac18`.
-    judge_steps: for ``decision="stretch"``, how many steps, ending at a
-      decision, score its probes (each on its own batch); the decision
-      moves toward the lower sum. One batch decides a close comparison by
-      its noise.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` is

@@ -478,7 +478,15 @@ def test_judge_steps_must_be_a_positive_integer(judge_steps):
     ohc.scale_by_hillclimb(judge_steps=judge_steps)
 
 
-@pytest.mark.parametrize("alias", [ohc.scale_by_hillclimb, ohc.hillclimb_muon])
+@pytest.mark.parametrize(
+  "alias",
+  [
+    ohc.scale_by_hillclimb,
+    ohc.hillclimb,
+    ohc.hillclimb_adam,
+    ohc.hillclimb_muon,
+  ],
+)
 def test_judge_steps_without_the_stretch_is_an_error(alias):
   with pytest.raises(ValueError, match=r"judge_steps sums the stretch"):
     alias(decision="two_probes", judge_steps=2)
