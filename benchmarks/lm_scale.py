@@ -85,6 +85,11 @@ def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
       lm.climbing("hillclimb_muon, total_steps",
                   lambda lr0, steps: ohc.hillclimb_muon(lr0, total_steps=steps),
                   lr0s),
+      # Each decision judged on the eight steps that end at it.
+      lm.climbing("hillclimb_muon, total_steps, judge_steps=8",
+                  lambda lr0, steps: ohc.hillclimb_muon(
+                    lr0, total_steps=steps, judge_steps=8),
+                  lr0s),
       Method("muon_cosine", lm.muon_cosine, lr0s=(1e-2, 2e-2)),
     ],
   }  # fmt: skip
