@@ -180,6 +180,11 @@ def directions(quick: bool) -> list[Method]:
     climbing("ademamix, climbed", chained(optax.contrib.scale_by_ademamix),
              CLIMB_LR0S),
     Method("ademamix_cosine", ademamix_cosine, lr0s=ADEMAMIX_PEAKS),
+    # Each decision judged on the eight steps that end at it.
+    climbing("hillclimb_muon, total_steps, judge_steps=8",
+             lambda lr0, steps: ohc.hillclimb_muon(
+               lr0, total_steps=steps, judge_steps=8),
+             (*CLIMB_LR0S, 2e-2)),
   ]  # fmt: skip
   if quick:
     return [dataclasses.replace(methods[0], lr0s=(3e-4,)),
