@@ -434,20 +434,7 @@ def _update(
   decide = functools.partial(
     _decide, config, score, updates, reference, phase.center
   )
-  every_step = isinstance(config.every_k, numbers.Real) and config.every_k == 1
-  one_judge = (
-    isinstance(config.judge_steps, numbers.Real) and config.judge_steps == 1
-  )
-  if stretch and not one_judge:
-    # The steps just before a decision score its probes too, each on its
-    # own batch: one batch decides a close comparison by its noise.
-    judge = functools.partial(_judge, config, score, phase.center)
-    soon = judges(config, state.count, lr.dtype)
-    branch = jnp.where(decides, 1, jnp.where(soon, 2, 0))
-    decide = functools.partial(lax.switch, branch, [_hold, decide, judge])
-  elif stretch or not every_step:
-    # Only deciding steps evaluate value_fn.
-    decide = functools.partial(lax.cond, decides, decide, _hold)
+  decide = _only_when_deciding(config, state.count, lr.dtype, decides, decide)
   if config.scale_search:
     search = functools.partial(
       _search_step, config, score, updates, params, reference
@@ -489,6 +476,41 @@ def _update(
   return updates, new_state._replace(count=optax.safe_increment(state.count))
 
 
+def _only_when_deciding(
+  config: _Config,
+  count: jax.Array,
+  dtype: Any,
+  decides: jax.Array,
+  decide: Callable[[HillclimbState], tuple[HillclimbState, jax.Array]],
+) -> Callable[[HillclimbState], tuple[HillclimbState, jax.Array]]:
+  """``decide`` where the step decides, else a hold (or a judging step).
+
+  Only these steps evaluate ``value_fn``: the rest hold through
+  ``lax.cond``. With ``judge_steps``, the steps just before a decision score
+  its probes too, each on its own batch: one batch decides a close
+  comparison by its noise. ``two_probes`` deciding every step needs no
+  branch.
+  """
+  stretch = config.decision == "stretch"
+  every_step = isinstance(config.every_k, numbers.Real) and config.every_k == 1
+  one_judge = (
+    isinstance(config.judge_steps, numbers.Real) and config.judge_steps == 1
+  )
+  if stretch and not one_judge:
+
+    def decides_ahead(ahead, soon):
+      return soon | run_phase(config, count + ahead, dtype).decides
+
+    last = jnp.asarray(config.judge_steps, count.dtype)
+    soon = lax.fori_loop(1, last, decides_ahead, jnp.bool_(False))
+    branch = jnp.where(decides, 1, jnp.where(soon, 2, 0))
+    judge = functools.partial(decide, judging=True)
+    return functools.partial(lax.switch, branch, [_hold, decide, judge])
+  if stretch or not every_step:
+    return functools.partial(lax.cond, decides, decide, _hold)
+  return decide
+
+
 # The decisions ---------------------------------------------------------------
 
 
@@ -499,10 +521,13 @@ def _decide(
   reference: jax.Array,
   center: jax.Array,
   state: HillclimbState,
+  *,
+  judging: bool = False,
 ) -> tuple[HillclimbState, jax.Array]:
   """A decision: two probes, the guard's verdict, the move.
 
-  Returns the new state and whether the guard rejects the step.
+  Returns the new state and whether the guard rejects the step. ``judging``:
+  a step just before a decision, whose probes only add to the decision's.
   """
   lr = state.learning_rate
   step = relative_step(state.streak, config.lrlr, config.lrlr_growth, lr.dtype)
@@ -511,19 +536,26 @@ def _decide(
     # taken, on the batch that made it.
     direction = updates
     candidates = jnp.stack([lr * (1 + step), lr * (1 - step)])
-    loss_up, loss_down = score(candidates, along=direction)
   else:
+    # The stretch: the steps since the last decision, 1 +/- s times as long,
+    # centred theta back along them, on a batch that shaped none of them.
     direction = state.displacement
-    loss_up, loss_down = stretch_losses(score, step, center, direction)
+    candidates = jnp.stack([step - center, -step - center])
+  loss_up, loss_down = score(candidates, along=direction)
+  # With judge_steps, summed with those of the steps judged before.
+  judged_up = state.judged_up + loss_up
+  judged_down = state.judged_down + loss_down
+  if judging:
+    judged = state._replace(judged_up=judged_up, judged_down=judged_down)
+    return judged, jnp.zeros([], bool)
   reject = guard_rejects(config, jnp.minimum(loss_up, loss_down), reference)
   nonzero = is_nonzero(direction)
   moved = move(
     lr,
     up=lr * (1 + step),
     down=lr * (1 - step),
-    # With judge_steps, summed over the steps judged before this one.
-    loss_up=state.judged_up + loss_up,
-    loss_down=state.judged_down + loss_down,
+    loss_up=judged_up,
+    loss_down=judged_down,
     can_climb=nonzero,
     # With nothing to stretch (no step yet, or a rejected one) the stretch
     # has no evidence, and the rate holds.
@@ -554,39 +586,6 @@ def _decide(
     judged_down=jnp.zeros_like(state.judged_down),
   )
   return new_state, reject
-
-
-def stretch_losses(
-  score: _value_fn.Score,
-  step: jax.Array,
-  center: jax.Array,
-  displacement: optax.Updates,
-) -> tuple[jax.Array, jax.Array]:
-  """The stretch's probes: losses at the larger and the smaller candidate.
-
-  The steps since the last decision, ``1 +/- step`` times as long, centred
-  ``center`` back along them, on a batch that shaped none of them.
-  """
-  candidates = jnp.stack([step - center, -step - center])
-  loss_up, loss_down = score(candidates, along=displacement)
-  return loss_up, loss_down
-
-
-def _judge(
-  config: _Config,
-  score: _value_fn.Score,
-  center: jax.Array,
-  state: HillclimbState,
-) -> tuple[HillclimbState, jax.Array]:
-  """A step just before a decision: its probes add to the decision's."""
-  lr = state.learning_rate
-  step = relative_step(state.streak, config.lrlr, config.lrlr_growth, lr.dtype)
-  loss_up, loss_down = stretch_losses(score, step, center, state.displacement)
-  new_state = state._replace(
-    judged_up=state.judged_up + loss_up,
-    judged_down=state.judged_down + loss_down,
-  )
-  return new_state, jnp.zeros([], bool)
 
 
 def _hold(state: HillclimbState) -> tuple[HillclimbState, jax.Array]:
@@ -1106,13 +1105,3 @@ def run_phase(config: _Config, count: jax.Array, dtype: Any) -> Phase:
     settle = jnp.minimum((1 - done) / jnp.asarray(SETTLE_FRACTION, dtype), 1)
   first = ((count & (count - 1)) == 0) & (count < window)
   return Phase(window, (count % window == 0) | first, center, settle)
-
-
-def judges(config: _Config, count: jax.Array, dtype: Any) -> jax.Array:
-  """Whether a decision comes within the ``judge_steps - 1`` steps after."""
-
-  def decides_ahead(ahead, soon):
-    return soon | run_phase(config, count + ahead, dtype).decides
-
-  last = jnp.asarray(config.judge_steps, count.dtype)
-  return lax.fori_loop(1, last, decides_ahead, jnp.bool_(False))
