@@ -29,6 +29,7 @@ import numpy as np
 
 import optax_hillclimb as ohc
 from optax_hillclimb import _alias
+from optax_hillclimb import _getters
 from optax_hillclimb import _transform
 
 from . import _cli
@@ -59,17 +60,6 @@ CLIMBS = (
     "hillclimb_adam, total_steps", ohc.hillclimb_adam, _transform.EARLY_CENTER
   ),
 )
-
-
-def _hillclimb_state(state) -> _transform.HillclimbState:
-  """The climb's state inside a chain's."""
-  if isinstance(state, _transform.HillclimbState):
-    return state
-  for inner in state if isinstance(state, tuple) else ():
-    found = _hillclimb_state(inner)
-    if found is not None:
-      return found
-  return None
 
 
 def _probe_losses(config, train_bytes, seed, windows):
@@ -137,7 +127,7 @@ def run_one(climb, seed, settings, corpus, windows, every_k, num_batches):
   for t in decision_steps(window, steps):
     carry, _ = stretch(carry, LR0, seed, train_bytes, jnp.arange(done, t))
     params, state = carry
-    before = _hillclimb_state(state)
+    before = _getters._states(state)[0]
     s = float(
       _transform.relative_step(
         before.streak, lrlr, growth.default, before.learning_rate.dtype
@@ -154,7 +144,7 @@ def run_one(climb, seed, settings, corpus, windows, every_k, num_batches):
     )
     carry, _ = stretch(carry, LR0, seed, train_bytes, jnp.arange(t, t + 1))
     done = t + 1
-    after = _hillclimb_state(carry[1])
+    after = _getters._states(carry[1])[0]
     recorded = np.array([after.loss_up, after.loss_down])
     if not np.allclose(on_batches[:, 0], recorded, rtol=1e-4):
       raise RuntimeError(
