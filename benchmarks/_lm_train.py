@@ -211,10 +211,15 @@ def _programs(method, steps, batch_size, config):
   def evaluate(carry, windows):
     params, state = carry
     params = method.eval_params(state, params)
-    batches = windows.reshape(-1, batch_size, config.length + 1)
-    nats = jax.lax.map(
-      lambda b: _transformer.loss(params, b, config), batches
-    ).mean()
+    nats = mean_loss(params, windows, batch_size, config)
     return _transformer.bits_per_byte(nats)
 
   return jax.jit(init), jax.jit(stretch), jax.jit(evaluate)
+
+
+def mean_loss(params, windows, batch_size, config):
+  """The loss in nats over ``windows``, in batches of ``batch_size``."""
+  batches = windows.reshape(-1, batch_size, config.length + 1)
+  return jax.lax.map(
+    lambda b: _transformer.loss(params, b, config), batches
+  ).mean()

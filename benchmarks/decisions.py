@@ -86,10 +86,7 @@ def _probe_losses(config, train_bytes, seed, windows):
 
     def on_validation(c):
       probe = at(params, displacement, c)
-      batches = windows.reshape(-1, 32, width)
-      return jax.lax.map(
-        lambda b: _transformer.loss(probe, b, config), batches
-      ).mean()
+      return _lm_train.mean_loss(probe, windows, 32, config)
 
     return jax.lax.map(on_batches, factors), jax.lax.map(on_validation, factors)
 
