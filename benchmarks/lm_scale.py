@@ -25,6 +25,7 @@ seeds the state), and is recorded as such rather than trained again.
 
 import dataclasses
 
+import numpy as np
 import optax
 
 import optax_hillclimb as ohc
@@ -158,6 +159,61 @@ def gap_table(entry: dict) -> str:
   )
 
 
+# Each climb told the run's length beside the tuned schedule of its direction.
+CLIMB_AND_SCHEDULE = (
+  ("hillclimb_adam, total_steps", "adamw_cosine"),
+  ("hillclimb_muon, total_steps", "muon_cosine"),
+)
+
+
+def rate_table(entry: dict) -> str:
+  """The climbed rate beside the tuned schedule's, every eighth of the run.
+
+  The climbed rates are the ones applied at each step, from the smallest
+  starting rate (seeds 0, 1, ... in turn); the schedule's, at the peak
+  whose mean final loss over the seeds is lowest.
+  """
+  steps = entry["settings"]["steps"]
+  runs = [r for g in entry["groups"].values() for r in g["runs"]]
+  # Multiples of 10: the records keep the rate of every 10th update.
+  at = [int(steps * k // 80) * 10 for k in (*range(1, 8), 7.5)]
+  headers, columns = ["step"], []
+  for climb, schedule in CLIMB_AND_SCHEDULE:
+    climbed = {}
+    for r in sorted(runs, key=lambda r: r["lr0"]):
+      if r["method"] == climb:
+        climbed.setdefault(r["seed"], r)
+    peaks = {}
+    for r in runs:
+      if r["method"] == schedule:
+        peaks.setdefault(r["lr0"], []).append(_lm_page.finite(r["final"]))
+    if not climbed or not peaks:
+      continue
+    peak = min(peaks, key=lambda lr: np.mean(peaks[lr]))
+    tuned = lm.warmup_cosine(peak, steps)
+    # The schedule's rate at update t (counted from 1) is its value at t - 1.
+    columns.append([f"{float(tuned(t - 1)):.2g}" for t in at])
+    columns.append([
+      " / ".join(
+        f"{climbed[seed]['learning_rate'][t // 10 - 1]:.2g}"
+        for seed in sorted(climbed)
+      )
+      for t in at
+    ])  # fmt: skip
+    lr0 = climbed[min(climbed)]["lr0"]
+    headers += [f"{schedule} (peak {peak:g})", f"{climb} (lr0 {lr0:g})"]
+  if not columns:
+    return ""
+  rows = [[str(t), *(c[i] for c in columns)] for i, t in enumerate(at)]
+  return (
+    "\n### The climbed rate against the tuned schedule\n\n"
+    "The rate applied at each step, every eighth of the run: the tuned"
+    " schedule's at its best peak (the lowest mean over the seeds), the"
+    " climb's from its smallest starting rate (seeds 0, 1, ... in turn).\n\n"
+    + _page.markdown_table(headers, rows)
+  )
+
+
 def page(summary: dict, out: str) -> str:
   del out  # no figures
   text = _page.header(
@@ -180,6 +236,7 @@ def page(summary: dict, out: str) -> str:
       + gap_table(entry)
       + "\n### Across starting rates\n\n"
       + _lm_page.spread_table(entry)
+      + rate_table(entry)
       + "\n"
     )
   return text

@@ -146,6 +146,46 @@ def test_lm_scale_long_and_large_are_what_the_page_says():
   assert large.config.width >= 2 * base.config.width
 
 
+def test_rate_table_puts_the_climbed_rate_beside_the_tuned_schedule():
+  # 160 steps, warmup 5% (8 steps), then cosine to zero: at update t the
+  # schedule's rate is peak * (1 + cos(pi * (t - 1 - 8) / 152)) / 2. The
+  # climb records the rate of every 10th update (10, 20, ..., 160).
+  climbed = [0.1 * (i + 1) for i in range(16)]
+
+  def run(method, lr0, seed, final, learning_rate=None):
+    record = {"method": method, "lr0": lr0, "seed": seed, "final": final}
+    return record | ({} if learning_rate is None else {
+      "learning_rate": learning_rate})  # fmt: skip
+
+  entry = {
+    "settings": {"steps": 160},
+    "groups": {
+      "directions": {"runs": [
+        # Peak 0.02 has the lower mean (2.0) over its seeds.
+        run("muon_cosine", 0.01, 0, 1.9), run("muon_cosine", 0.01, 1, 2.3),
+        run("muon_cosine", 0.02, 0, 2.0), run("muon_cosine", 0.02, 1, 2.0),
+        # The smallest lr0 of each seed is shown.
+        run("hillclimb_muon, total_steps", 1e-6, 0, 2.0, climbed),
+        run("hillclimb_muon, total_steps", 1e-6, 1, 2.0, climbed[::-1]),
+        run("hillclimb_muon, total_steps", 3e-4, 0, 2.0, [9.0] * 16),
+      ]},
+    },
+  }  # fmt: skip
+  table = lm_scale.rate_table(entry)
+  lines = table.splitlines()
+  rows = [line.split(" | ") for line in lines if line[:3].strip("| ").isdigit()]
+  assert "muon_cosine (peak 0.02)" in table
+  assert "hillclimb_muon, total_steps (lr0 1e-06)" in table
+  assert "adamw_cosine" not in table  # no Adam pair in this entry
+  steps = [int(r[0].strip("| ")) for r in rows]
+  assert steps == [20, 40, 60, 80, 100, 120, 140, 150]
+  for row, t in zip(rows, steps, strict=True):
+    cosine = 0.02 * (1 + np.cos(np.pi * (t - 1 - 8) / 152)) / 2
+    assert row[1] == f"{cosine:.2g}"
+    seed0, seed1 = climbed[t // 10 - 1], climbed[::-1][t // 10 - 1]
+    assert row[2].strip(" |") == f"{seed0:.2g} / {seed1:.2g}"
+
+
 @needs_fortunes
 @pytest.mark.slow
 def test_decisions_quick_scores_the_climbs_own_probes(tmp_path):

@@ -12,6 +12,8 @@ import statistics
 
 import pytest
 
+from benchmarks import lm
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 
@@ -94,7 +96,7 @@ def test_longer_and_larger_language_model_numbers(results):
     r"\s+the tuned AdamW-cosine's ([\d.]+), and\s+without `total_steps` at"
     r"\s+([\d.]+) against Prodigy's ([\d.]+):.*?`hillclimb_muon` ([\d.]+)"
     r"\s+against\s+Muon-cosine's ([\d.]+) over 4000 steps.*?, and"
-    r"\s+([\d.]+) against ([\d.]+) on the\s+larger model\.",
+    r"\s+([\d.]+) against ([\d.]+) on the\s+larger model[.;]",
   )
   computed = (
     _only_value(large, "hillclimb_adam, total_steps"),
@@ -109,6 +111,35 @@ def test_longer_and_larger_language_model_numbers(results):
     best(large, "muon_cosine"),
   )
   assert tuple(f"{x:.3f}" for x in computed) == stated
+
+
+def test_climbed_muon_rate_follows_the_tuned_cosine(results):
+  # "from lr0 1e-6 its rate follows the tuned cosine's, within a factor of 2
+  # from step A to B" (the longer run, every seed, every 500 steps).
+  factor, first, last = _stated(
+    results,
+    r"from lr0 1e-6 its rate follows the tuned cosine's, within\s+a factor"
+    r" of ([\d.]+) from step (\d+) to (\d+)",
+  )
+  entry = json.loads((RESULTS / "lm_scale.json").read_text())["scales"]["long"]
+  runs = [r for g in entry["groups"].values() for r in g["runs"]]
+  finals = collections.defaultdict(list)
+  for r in runs:
+    if r["method"] == "muon_cosine":
+      finals[r["lr0"]].append(r["final"])
+  peak = min(finals, key=lambda lr: statistics.mean(finals[lr]))
+  cosine = lm.warmup_cosine(peak, entry["settings"]["steps"])
+  climbs = [
+    r["learning_rate"]
+    for r in runs
+    if r["method"] == "hillclimb_muon, total_steps" and r["lr0"] == 1e-6
+  ]
+  assert len(climbs) == len(finals[peak])  # every seed of the cosine's
+  for t in range(int(first), int(last) + 1, 500):
+    tuned = float(cosine(t - 1))
+    for rates in climbs:
+      ratio = rates[t // 10 - 1] / tuned
+      assert 1 / float(factor) < ratio < float(factor), (t, ratio)
 
 
 def test_robustness_numbers(results):
