@@ -159,17 +159,18 @@ def climbers(quick: bool) -> list[Method]:
   return methods
 
 
+def chained(direction, **climb):
+  """``make(lr0, steps)``: ``direction()`` climbed, told the run's length."""
+  return lambda lr0, steps: optax.chain(
+    direction(), ohc.scale_by_hillclimb(lr0, total_steps=steps, **climb)
+  )
+
+
 def directions(quick: bool) -> list[Method]:
   """Other directions, each climbed and on its own tuned schedule: Muon's;
   Lion's and AdEMAMix's (``scale_by_*`` chained before
   ``scale_by_hillclimb``).
   """
-
-  def chained(direction):
-    return lambda lr0, steps: optax.chain(
-      direction(), ohc.scale_by_hillclimb(lr0, total_steps=steps)
-    )
-
   methods = [
     climbing("hillclimb_muon, total_steps",
              lambda lr0, steps: ohc.hillclimb_muon(lr0, total_steps=steps),
@@ -180,6 +181,12 @@ def directions(quick: bool) -> list[Method]:
     climbing("ademamix, climbed", chained(optax.contrib.scale_by_ademamix),
              CLIMB_LR0S),
     Method("ademamix_cosine", ademamix_cosine, lr0s=ADEMAMIX_PEAKS),
+    # Probes centred an eighth of the window back, as hillclimb_muon's.
+    climbing("lion, climbed, center=1/8",
+             chained(optax.scale_by_lion, center=1 / 8), CLIMB_LR0S),
+    climbing("ademamix, climbed, center=1/8",
+             chained(optax.contrib.scale_by_ademamix, center=1 / 8),
+             CLIMB_LR0S),
     # Each decision judged on the eight steps that end at it.
     climbing("hillclimb_muon, total_steps, judge_steps=8",
              lambda lr0, steps: ohc.hillclimb_muon(
