@@ -29,6 +29,7 @@ import numpy as np
 import optax
 
 import optax_hillclimb as ohc
+from optax_hillclimb import _transform
 
 from . import _cli
 from . import _lm_page
@@ -59,7 +60,7 @@ def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
   """The runs of one scale, by group, in the order they are made."""
   # AdamW-cosine on a grid around its rate tuned at 1000 steps (1e-2), the
   # larger model also lower; schedule-free AdamW at its own; Muon-cosine at
-  # its (2e-2) and half of it.
+  # its (2e-2) and half of it; Lion-cosine at its (1e-3) and below.
   adamw_peaks = (3e-3, 1e-2) if scale == "long" else (1e-3, 3e-3, 1e-2)
   # Quick: two starts, so that the repeated run is recognised.
   lr0s = (3e-4, 2e-5) if quick else lm.CLIMB_LR0S
@@ -92,6 +93,15 @@ def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
                     lr0, total_steps=steps, judge_steps=8),
                   lr0s),
       Method("muon_cosine", lm.muon_cosine, lr0s=(1e-2, 2e-2)),
+      # Lion's direction, its probes centred an eighth back as Muon's; and
+      # capped at Lion-cosine's best peak over 4000 steps, to see whether
+      # the climb's decisions or its level lose to the schedule.
+      lm.climbing("lion, climbed, center=1/8",
+                  lm.chained(optax.scale_by_lion, center=1 / 8), lr0s),
+      lm.climbing("lion, climbed, center=1/8, max_learning_rate=3e-4",
+                  lm.chained(optax.scale_by_lion, center=1 / 8,
+                             max_learning_rate=3e-4), lr0s),
+      Method("lion_cosine", lm.lion_cosine, lr0s=(1e-4, 3e-4, 1e-3)),
     ],
   }  # fmt: skip
   if quick:
@@ -163,6 +173,7 @@ def gap_table(entry: dict) -> str:
 CLIMB_AND_SCHEDULE = (
   ("hillclimb_adam, total_steps", "adamw_cosine"),
   ("hillclimb_muon, total_steps", "muon_cosine"),
+  ("lion, climbed, center=1/8", "lion_cosine"),
 )
 
 
@@ -170,14 +181,21 @@ def rate_table(entry: dict) -> str:
   """The climbed rate beside the tuned schedule's, every eighth of the run.
 
   The climbed rates are the ones applied at each step, from the smallest
-  starting rate (seeds 0, 1, ... in turn); the schedule's, at the peak
-  whose mean final loss over the seeds is lowest.
+  starting rate (seeds 0, 1, ... in turn): the records hold the climbed
+  rate, which the last fifth of a told run shortens (``settling``); the
+  schedule's, at the peak whose mean final loss over the seeds is lowest.
   """
   steps = entry["settings"]["steps"]
   runs = [r for g in entry["groups"].values() for r in g["runs"]]
   # Multiples of 10: the records keep the rate of every 10th update.
   at = [int(steps * k // 80) * 10 for k in (*range(1, 8), 7.5)]
   headers, columns = ["step"], []
+
+  def settling(t):
+    # The factor on update t (counted from 1), as the climb computes it.
+    left = 1 - (t - 1) / steps
+    return min(1.0, left / _transform.SETTLE_FRACTION)
+
   for climb, schedule in CLIMB_AND_SCHEDULE:
     climbed = {}
     for r in sorted(runs, key=lambda r: r["lr0"]):
@@ -195,7 +213,7 @@ def rate_table(entry: dict) -> str:
     columns.append([f"{float(tuned(t - 1)):.2g}" for t in at])
     columns.append([
       " / ".join(
-        f"{climbed[seed]['learning_rate'][t // 10 - 1]:.2g}"
+        f"{climbed[seed]['learning_rate'][t // 10 - 1] * settling(t):.2g}"
         for seed in sorted(climbed)
       )
       for t in at

@@ -149,7 +149,8 @@ def test_lm_scale_long_and_large_are_what_the_page_says():
 def test_rate_table_puts_the_climbed_rate_beside_the_tuned_schedule():
   # 160 steps, warmup 5% (8 steps), then cosine to zero: at update t the
   # schedule's rate is peak * (1 + cos(pi * (t - 1 - 8) / 152)) / 2. The
-  # climb records the rate of every 10th update (10, 20, ..., 160).
+  # climb records its climbed rate at every 10th update (10, 20, ..., 160);
+  # over the last fifth it applies min(1, 5 (1 - (t - 1) / 160)) of it.
   climbed = [0.1 * (i + 1) for i in range(16)]
 
   def run(method, lr0, seed, final, learning_rate=None):
@@ -182,7 +183,10 @@ def test_rate_table_puts_the_climbed_rate_beside_the_tuned_schedule():
   for row, t in zip(rows, steps, strict=True):
     cosine = 0.02 * (1 + np.cos(np.pi * (t - 1 - 8) / 152)) / 2
     assert row[1] == f"{cosine:.2g}"
-    seed0, seed1 = climbed[t // 10 - 1], climbed[::-1][t // 10 - 1]
+    settling = min(1, 5 * (1 - (t - 1) / 160))
+    assert (settling < 1) == (t > 129)
+    seed0 = climbed[t // 10 - 1] * settling
+    seed1 = climbed[::-1][t // 10 - 1] * settling
     assert row[2].strip(" |") == f"{seed0:.2g} / {seed1:.2g}"
 
 
