@@ -55,6 +55,11 @@ def _chosen(grid: dict[float, list[dict]]) -> float:
   )
 
 
+def tuned_peak(runs: Sequence[dict]) -> float:
+  """The peak that the tables mark tuned, among one method's runs."""
+  return _chosen(_grid(runs))
+
+
 def finite(x: float) -> float:
   """``x``, or ``inf`` where it diverged."""
   return x if np.isfinite(x) else np.inf

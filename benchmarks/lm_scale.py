@@ -25,7 +25,6 @@ seeds the state), and is recorded as such rather than trained again.
 
 import dataclasses
 
-import numpy as np
 import optax
 
 import optax_hillclimb as ohc
@@ -183,7 +182,7 @@ def rate_table(entry: dict) -> str:
   The climbed rates are the ones applied at each step, from the smallest
   starting rate (seeds 0, 1, ... in turn): the records hold the climbed
   rate, which the last fifth of a told run shortens (``settling``); the
-  schedule's, at the peak whose mean final loss over the seeds is lowest.
+  schedule's, at the peak that the page's tables mark tuned.
   """
   steps = entry["settings"]["steps"]
   runs = [r for g in entry["groups"].values() for r in g["runs"]]
@@ -201,13 +200,10 @@ def rate_table(entry: dict) -> str:
     for r in sorted(runs, key=lambda r: r["lr0"]):
       if r["method"] == climb:
         climbed.setdefault(r["seed"], r)
-    peaks = {}
-    for r in runs:
-      if r["method"] == schedule:
-        peaks.setdefault(r["lr0"], []).append(_lm_page.finite(r["final"]))
-    if not climbed or not peaks:
+    scheduled = [r for r in runs if r["method"] == schedule]
+    if not climbed or not scheduled:
       continue
-    peak = min(peaks, key=lambda lr: np.mean(peaks[lr]))
+    peak = _lm_page.tuned_peak(scheduled)
     tuned = lm.warmup_cosine(peak, steps)
     # The schedule's rate at update t (counted from 1) is its value at t - 1.
     columns.append([f"{float(tuned(t - 1)):.2g}" for t in at])
@@ -225,8 +221,8 @@ def rate_table(entry: dict) -> str:
   rows = [[str(t), *(c[i] for c in columns)] for i, t in enumerate(at)]
   return (
     "\n### The climbed rate against the tuned schedule\n\n"
-    "The rate applied at each step, every eighth of the run: the tuned"
-    " schedule's at its best peak (the lowest mean over the seeds), the"
+    "The rate applied at each step, every eighth of the run: the"
+    " schedule's at its tuned peak (as the tables above mark it), the"
     " climb's from its smallest starting rate (seeds 0, 1, ... in turn).\n\n"
     + _page.markdown_table(headers, rows)
   )
