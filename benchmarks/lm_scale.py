@@ -59,8 +59,11 @@ def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
   """The runs of one scale, by group, in the order they are made."""
   # AdamW-cosine on a grid around its rate tuned at 1000 steps (1e-2), the
   # larger model also lower; schedule-free AdamW at its own; Muon-cosine at
-  # its (2e-2) and half of it; Lion-cosine at its (1e-3) and below.
+  # its (2e-2) and half of it; Lion-cosine at its (1e-3) and below;
+  # AdEMAMix-cosine at its (1e-2) and either side over 4000 steps, and
+  # 1e-3 (3e-3 was best); on the larger model at AdamW's peaks.
   adamw_peaks = (3e-3, 1e-2) if scale == "long" else (1e-3, 3e-3, 1e-2)
+  ademamix_peaks = (1e-3, 3e-3, 1e-2, 3e-2) if scale == "long" else adamw_peaks
   # Quick: two starts, so that the repeated run is recognised.
   lr0s = (3e-4, 2e-5) if quick else lm.CLIMB_LR0S
   groups = {
@@ -101,6 +104,11 @@ def methods(scale: str, quick: bool) -> dict[str, list[Method]]:
                   lm.chained(optax.scale_by_lion, center=1 / 8,
                              max_learning_rate=3e-4), lr0s),
       Method("lion_cosine", lm.lion_cosine, lr0s=(1e-4, 3e-4, 1e-3)),
+      # AdEMAMix's direction as the recipe climbs it (the default centre);
+      # its cosine around AdamW's best peak at each scale.
+      lm.climbing("ademamix, climbed",
+                  lm.chained(optax.contrib.scale_by_ademamix), lr0s),
+      Method("ademamix_cosine", lm.ademamix_cosine, lr0s=ademamix_peaks),
     ],
   }  # fmt: skip
   if quick:
@@ -173,6 +181,7 @@ CLIMB_AND_SCHEDULE = (
   ("hillclimb_adam, total_steps", "adamw_cosine"),
   ("hillclimb_muon, total_steps", "muon_cosine"),
   ("lion, climbed, center=1/8", "lion_cosine"),
+  ("ademamix, climbed", "ademamix_cosine"),
 )
 
 
