@@ -111,6 +111,24 @@ def test_longer_and_larger_language_model_numbers(results):
     best(large, "muon_cosine"),
   )
   assert tuple(f"{x:.3f}" for x in computed) == stated
+  stated = _stated(
+    results,
+    r"AdEMAMix's direction \(seeds 0 and 1\), ([\d.]+) against"
+    r"\s+AdEMAMix-cosine's\s+([\d.]+) over 4000 steps and ([\d.]+) against"
+    r"\s+([\d.]+) on the larger model; over\s+Lion's, ([\d.]+) against"
+    r"\s+([\d.]+) and ([\d.]+) against ([\d.]+)",
+  )
+  computed = (
+    _only_value(long, "ademamix, climbed"),
+    best(long, "ademamix_cosine"),
+    _only_value(large, "ademamix, climbed"),
+    best(large, "ademamix_cosine"),
+    _only_value(long, "lion, climbed, center=1/8"),
+    best(long, "lion_cosine"),
+    _only_value(large, "lion, climbed, center=1/8"),
+    best(large, "lion_cosine"),
+  )
+  assert tuple(f"{x:.3f}" for x in computed) == stated
 
 
 def test_climbed_muon_rate_follows_the_tuned_cosine(results):
