@@ -1,7 +1,8 @@
 """The numbers in README.md's results come from the committed results.
 
-Each number the README states is recomputed here from the JSON its results
-page is drawn from, and must read the same at the README's precision.
+Each number the README states, and each of docs/directions.md's summary
+table, is recomputed here from the JSON its results page is drawn from,
+and must read the same at the stated precision.
 """
 
 import collections
@@ -201,3 +202,35 @@ def test_robustness_numbers(results):
   names = [n for n in data if not n.startswith("_")]
   sgd_family = [n for n in names if "SGD" in n or n == "schedule_free_sgd"]
   assert f"{max(max(accuracies(n)) for n in sgd_family):.1f}" == family
+
+
+# docs/directions.md's summary: each row's climb and the tuned schedule of
+# its direction, the schedule at its best peak by the mean over the seeds.
+DIRECTION_ROWS = {
+  "Adam (`hillclimb_adam`)": ("hillclimb_adam, total_steps", "adamw_cosine"),
+  "Muon (`hillclimb_muon`)": ("hillclimb_muon, total_steps", "muon_cosine"),
+  "Lion, `center=1/8`": ("lion, climbed, center=1/8", "lion_cosine"),
+  "AdEMAMix": ("ademamix, climbed", "ademamix_cosine"),
+}
+
+
+def test_directions_summary_table():
+  lm_runs = json.loads((RESULTS / "lm.json").read_text())["groups"]
+  scales = json.loads((RESULTS / "lm_scale.json").read_text())["scales"]
+  columns = [
+    [r for g in lm_runs.values() for r in g["runs"]],
+    *([r for g in scales[s]["groups"].values() for r in g["runs"]]
+      for s in ("long", "large")),
+  ]  # fmt: skip
+  text = (ROOT / "docs" / "directions.md").read_text()
+  for label, (climb, schedule) in DIRECTION_ROWS.items():
+    row = re.search(rf"^\| {re.escape(label)} \|(.*)\|$", text, re.M)
+    assert row, f"docs/directions.md has no summary row {label!r}"
+    cells = [c.strip() for c in row.group(1).split("|")]
+    assert len(cells) == len(columns), (label, cells)
+    for cell, runs in zip(cells, columns, strict=True):
+      means = _means(r for r in runs if r["seed"] in (0, 1))
+      climbed = _only_value(means, climb)
+      tuned = min(m for (n, _), m in means.items() if n == schedule)
+      change = 100 * (climbed / tuned - 1)
+      assert cell == f"{climbed:.3f} vs {tuned:.3f} ({change:+.1f}%)", label
