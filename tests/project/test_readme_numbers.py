@@ -46,6 +46,11 @@ def _only_value(means, method) -> float:
   return values.pop()
 
 
+def _best(means, method) -> float:
+  """The lowest mean over the lr0 of ``method``: a tuned method's best peak."""
+  return min(m for (name, _), m in means.items() if name == method)
+
+
 def test_language_model_numbers(results):
   data = json.loads((RESULTS / "lm.json").read_text())
   means = _means(r for g in data["groups"].values() for r in g["runs"])
@@ -61,8 +66,7 @@ def test_language_model_numbers(results):
     r"cosine decay ends at ([\d.]+),\s+Prodigy at ([\d.]+) and\s+"
     r"D-Adaptation at\s+(\d+\.\d+)",
   )
-  best_cosine = min(m for (n, _), m in means.items() if n == "adamw_cosine")
-  assert f"{best_cosine:.3f}" == tuned
+  assert f"{_best(means, 'adamw_cosine'):.3f}" == tuned
   assert f"{means['prodigy', 0.0]:.3f}" == prodigy
   assert f"{means['dadapt_adamw', 0.0]:.3f}" == dadapt
   (anytime,) = _stated(
@@ -75,8 +79,7 @@ def test_language_model_numbers(results):
     r"\s+Muon\s+at its tuned peak under a cosine \(([\d.]+)\)",
   )
   assert f"{_only_value(means, 'hillclimb_muon, total_steps'):.3f}" == muon
-  best_muon = min(m for (n, _), m in means.items() if n == "muon_cosine")
-  assert f"{best_muon:.3f}" == muon_cosine
+  assert f"{_best(means, 'muon_cosine'):.3f}" == muon_cosine
 
 
 def test_longer_and_larger_language_model_numbers(results):
@@ -85,9 +88,6 @@ def test_longer_and_larger_language_model_numbers(results):
   def means(scale):
     groups = data["scales"][scale]["groups"].values()
     return _means(r for g in groups for r in g["runs"])
-
-  def best(means, method):
-    return min(m for (n, _), m in means.items() if n == method)
 
   large, long = means("large"), means("long")
   stated = _stated(
@@ -101,15 +101,15 @@ def test_longer_and_larger_language_model_numbers(results):
   )
   computed = (
     _only_value(large, "hillclimb_adam, total_steps"),
-    best(large, "adamw_cosine"),
+    _best(large, "adamw_cosine"),
     _only_value(long, "hillclimb_adam, total_steps"),
-    best(long, "adamw_cosine"),
+    _best(long, "adamw_cosine"),
     _only_value(long, "hillclimb_adam"),
     long["prodigy", 0.0],
     _only_value(long, "hillclimb_muon, total_steps"),
-    best(long, "muon_cosine"),
+    _best(long, "muon_cosine"),
     _only_value(large, "hillclimb_muon, total_steps"),
-    best(large, "muon_cosine"),
+    _best(large, "muon_cosine"),
   )
   assert tuple(f"{x:.3f}" for x in computed) == stated
   stated = _stated(
@@ -121,13 +121,13 @@ def test_longer_and_larger_language_model_numbers(results):
   )
   computed = (
     _only_value(long, "ademamix, climbed"),
-    best(long, "ademamix_cosine"),
+    _best(long, "ademamix_cosine"),
     _only_value(large, "ademamix, climbed"),
-    best(large, "ademamix_cosine"),
+    _best(large, "ademamix_cosine"),
     _only_value(long, "lion, climbed, center=1/8"),
-    best(long, "lion_cosine"),
+    _best(long, "lion_cosine"),
     _only_value(large, "lion, climbed, center=1/8"),
-    best(large, "lion_cosine"),
+    _best(large, "lion_cosine"),
   )
   assert tuple(f"{x:.3f}" for x in computed) == stated
 
@@ -231,6 +231,6 @@ def test_directions_summary_table():
     for cell, runs in zip(cells, columns, strict=True):
       means = _means(r for r in runs if r["seed"] in (0, 1))
       climbed = _only_value(means, climb)
-      tuned = min(m for (n, _), m in means.items() if n == schedule)
+      tuned = _best(means, schedule)
       change = 100 * (climbed / tuned - 1)
       assert cell == f"{climbed:.3f} vs {tuned:.3f} ({change:+.1f}%)", label
