@@ -137,8 +137,8 @@ def test_climbed_muon_rate_follows_the_tuned_cosine(results):
   # from step A to B" (the longer run, every seed, every 500 steps).
   factor, first, last = _stated(
     results,
-    r"from lr0 1e-6 its rate follows the tuned cosine's, within\s+a factor"
-    r" of ([\d.]+) from step (\d+) to (\d+)",
+    r"from lr0\s+1e-6 its rate follows the tuned cosine's,\s+within\s+a"
+    r"\s+factor\s+of ([\d.]+)\s+from step (\d+) to (\d+)",
   )
   entry = json.loads((RESULTS / "lm_scale.json").read_text())["scales"]["long"]
   runs = [r for g in entry["groups"].values() for r in g["runs"]]
@@ -234,3 +234,44 @@ def test_directions_summary_table():
       tuned = _best(means, schedule)
       change = 100 * (climbed / tuned - 1)
       assert cell == f"{climbed:.3f} vs {tuned:.3f} ({change:+.1f}%)", label
+
+
+def test_muon_longer_run_on_a_second_machine():
+  """docs/directions.md's rerun: same decisions, other bits, level means."""
+
+  def runs(name):
+    data = json.loads((RESULTS / name).read_text())
+    groups = data["scales"]["long"]["groups"].values()
+    return {
+      (r["method"], r["lr0"], r["seed"]): r
+      for g in groups
+      for r in g["runs"]
+      if "same_run_as" not in r and r["seed"] in (0, 1)
+    }
+
+  first, second = runs("lm_scale.json"), runs("lm_scale_second_machine.json")
+  climb = "hillclimb_muon, total_steps"
+  for seed in (0, 1):
+    # The same decisions: the climbed rate equal at every recorded step.
+    rates = [r[climb, 1e-6, seed]["learning_rate"] for r in (first, second)]
+    assert rates[0] == rates[1], seed
+  moved = max(abs(r["final"] - first[k]["final"]) for k, r in second.items())
+  means = _means(second.values())
+  text = " ".join((ROOT / "docs" / "directions.md").read_text().split())
+  stated = _stated(
+    text,
+    r"ended at ([\d.]+) / ([\d.]+) \(mean ([\d.]+)\) against Muon-cosine's"
+    r" ([\d.]+) / ([\d.]+) \(mean ([\d.]+)\) at 2e-2 and ([\d.]+) / ([\d.]+)"
+    r" at 1e-2: level to the third decimal \(([\d.]+) behind\)\..*?"
+    r"single runs moved by up to ([\d.]+) bits per byte",
+  )
+  computed = (
+    *(f"{second[climb, 1e-6, s]['final']:.3f}" for s in (0, 1)),
+    f"{means[climb, 1e-6]:.3f}",
+    *(f"{second['muon_cosine', 0.02, s]['final']:.3f}" for s in (0, 1)),
+    f"{means['muon_cosine', 0.02]:.3f}",
+    *(f"{second['muon_cosine', 0.01, s]['final']:.3f}" for s in (0, 1)),
+    f"{means[climb, 1e-6] - means['muon_cosine', 0.02]:.4f}",
+    f"{moved:.4f}",
+  )
+  assert computed == stated
