@@ -280,3 +280,7 @@ def test_muon_longer_run_on_a_second_machine():
     f"{before[climb, 1e-6] - before['muon_cosine', 0.02]:.3f}",
   )
   assert computed == stated
+  # The results index states the same bound for every page.
+  index = " ".join((RESULTS / "index.md").read_text().split())
+  relative = 100 * moved[most] / first[most]["final"]
+  assert f"up to {moved[most]:.4f} bits per byte ({relative:.2f}%)" in index
