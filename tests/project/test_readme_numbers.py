@@ -1,8 +1,8 @@
 """The numbers in README.md's results come from the committed results.
 
-Each number the README states, and each of docs/directions.md's summary
-table, is recomputed here from the JSON its results page is drawn from,
-and must read the same at the stated precision.
+Each number the README states, each of docs/directions.md's summary table
+and of its rerun on a second machine, is recomputed here from the JSON it
+comes from, and must read the same at the stated precision.
 """
 
 import collections
